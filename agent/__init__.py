@@ -1,0 +1,1 @@
+"""The shopping agent: graph, state, prompts, LLM client and trajectory log."""

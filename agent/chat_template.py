@@ -1,0 +1,47 @@
+"""The tools-capable chat template and the matching response template, installed on a tokenizer.
+
+One template serves both paths: ``transformers serve`` renders it for HTTP requests and parses
+replies with ``RESPONSE_TEMPLATE`` into OpenAI ``tool_calls``; in-process generation for
+rollouts renders the very same template, so what RL trains on is what the server shows.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+TEMPLATE_VERSION = 1
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+# transformers' declarative response parser (transformers.utils.chat_parsing): everything after the
+# last "<|im_start|>assistant\n" is the reply; each <tool_call>{json}</tool_call> becomes one
+# OpenAI tool call, the rest is content. Same shape as the built-in Qwen2 fallback, minus thinking.
+RESPONSE_TEMPLATE: dict[str, Any] = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {
+            "open_pattern": r"\s*<tool_call>",
+            "close": TOOL_CALL_CLOSE,
+            "repeats": True,
+            "content": "json",
+            "transform": {"type": "function", "function": "{content}"},
+        },
+        "content": {
+            "close_pattern": r"\s*(?:<\|im_end\|>|<\|endoftext\|>)",
+            "content": "text",
+        },
+    },
+}
+
+
+def tools_chat_template() -> str:
+    """The Jinja source of the template (shipped as package data)."""
+    return (files("agent.templates") / "tools_chat_template.jinja").read_text(encoding="utf-8")
+
+
+def install_tools_template(tokenizer: Any) -> None:
+    """Give ``tokenizer`` the tools template and the response template (saved by ``save_pretrained``)."""
+    tokenizer.chat_template = tools_chat_template()
+    tokenizer.response_template = RESPONSE_TEMPLATE

@@ -1,0 +1,97 @@
+"""All settings in one place.
+
+Precedence, highest first: CLI flags (passed as ``overrides``), environment variables
+(``SHOPAGENT_*``), the config file (``$SHOPAGENT_HOME/config.toml``), built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from agent.llm_settings import LLMSettings, load_llm_settings
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("SHOPAGENT_HOME") or platformdirs.user_data_dir("shopagent"))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    data_dir: Path | None = None
+    es_url: str | None = None
+    chroma_url: str | None = None
+    lexical_backend: str = "auto"
+    llm: LLMSettings = field(default_factory=LLMSettings)
+
+    def index_dir(self, dataset: str) -> Path:
+        """Where the embedded indexes of one dataset live."""
+        return self.home / "indexes" / dataset
+
+    def tantivy_dir(self, dataset: str) -> Path:
+        return self.index_dir(dataset) / "tantivy"
+
+    def chroma_dir(self, dataset: str) -> Path:
+        return self.index_dir(dataset) / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+
+_ENV = {
+    "data_dir": "SHOPAGENT_DATA_DIR",
+    "es_url": "SHOPAGENT_ES_URL",
+    "chroma_url": "SHOPAGENT_CHROMA_URL",
+    "lexical_backend": "SHOPAGENT_LEXICAL_BACKEND",
+}
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults, then the config file, then the environment, then ``overrides`` (CLI flags).
+
+    The ``[llm]`` table and ``overrides["llm"]`` (a dict) feed ``agent.llm_settings``.
+    """
+    settings = Settings()
+    names = {f.name for f in fields(Settings)} - {"llm"}
+    llm_table: dict[str, Any] | None = None
+    if settings.config_file.exists():
+        with settings.config_file.open("rb") as handle:
+            from_file = tomllib.load(handle)
+        llm_table = from_file.pop("llm", None)
+        if llm_table is not None and not isinstance(llm_table, dict):
+            raise ValueError(f"{settings.config_file}: [llm] must be a table")
+        unknown = set(from_file) - names
+        if unknown:
+            raise ValueError(f"{settings.config_file}: unknown settings {sorted(unknown)}")
+        settings = replace(settings, **_coerce(from_file))
+    from_env = {name: os.environ[var] for name, var in _ENV.items() if os.environ.get(var)}
+    settings = replace(settings, **_coerce(from_env))
+    overrides = dict(overrides or {})
+    llm_overrides = overrides.pop("llm", None)
+    if overrides:
+        settings = replace(settings, **_coerce({k: v for k, v in overrides.items() if v is not None}))
+    llm = load_llm_settings(llm_table, llm_overrides, file_label=f"{settings.config_file} [llm]")
+    return replace(settings, llm=llm)
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key in ("home", "data_dir"):
+        if out.get(key) is not None:
+            out[key] = Path(out[key]).expanduser()
+    return out

@@ -1,0 +1,60 @@
+"""OpenAI-protocol clients built from ``LLMSettings``: the only way the agent reaches an LLM.
+
+Both clients get the same endpoint, key, timeout and retry policy, so swapping OpenAI, vLLM,
+Ollama, llama.cpp's server or the local ``transformers serve`` is a settings change.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import openai
+from langchain_openai import ChatOpenAI
+
+from agent.llm_settings import LLMSettings
+
+# Local servers ignore the key, but both clients refuse to start without one.
+_LOCAL_PLACEHOLDER_KEY = "no-key-needed"
+
+
+def api_key_for(llm: LLMSettings) -> str:
+    """``SHOPAGENT_LLM_API_KEY`` / ``[llm] api_key``, else ``OPENAI_API_KEY``, else a placeholder."""
+    return llm.api_key or os.environ.get("OPENAI_API_KEY") or _LOCAL_PLACEHOLDER_KEY
+
+
+def _require_endpoint(llm: LLMSettings) -> str:
+    if llm.base_url is None:
+        raise ValueError(
+            "no LLM endpoint: set SHOPAGENT_LLM_BASE_URL, or run inside "
+            "agent.model_server.llm_endpoint() to serve the local model"
+        )
+    return llm.base_url
+
+
+def openai_client(llm: LLMSettings) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=_require_endpoint(llm),
+        api_key=api_key_for(llm),
+        timeout=llm.timeout_s,
+        max_retries=llm.max_retries,
+    )
+
+
+def chat_model(llm: LLMSettings, **extra: Any) -> ChatOpenAI:
+    """A LangChain chat model on the same endpoint (``extra`` goes to ``ChatOpenAI``)."""
+    return ChatOpenAI(
+        model=llm.model,
+        base_url=_require_endpoint(llm),
+        api_key=api_key_for(llm),
+        temperature=llm.temperature,
+        max_completion_tokens=llm.max_tokens,
+        timeout=llm.timeout_s,
+        max_retries=llm.max_retries,
+        **extra,
+    )
+
+
+def chat_completion_kwargs(llm: LLMSettings) -> dict[str, Any]:
+    """The per-request settings for ``client.chat.completions.create``."""
+    return {"model": llm.model, "temperature": llm.temperature, "max_tokens": llm.max_tokens}

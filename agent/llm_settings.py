@@ -1,0 +1,125 @@
+"""How to reach the LLM: one OpenAI-compatible endpoint, or the embedded local model.
+
+No ``base_url`` means "the local model": ``model`` then names a directory in the model store and
+``agent.model_server`` starts ``transformers serve`` for it. With a ``base_url`` (OpenAI, vLLM,
+Ollama, llama.cpp's server, a running ``shopagent serve``) ``model`` is whatever that server calls
+its model. Precedence, highest first, as in ``agent.config``: CLI flags, ``SHOPAGENT_LLM_*``
+environment variables, the ``[llm]`` table of ``$SHOPAGENT_HOME/config.toml``, the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_LOCAL_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    base_url: str | None = None
+    model: str = DEFAULT_LOCAL_MODEL
+    api_key: str | None = field(default=None, repr=False)
+    temperature: float = 0.0
+    max_tokens: int = 256
+    timeout_s: float = 120.0
+    max_retries: int = 2
+
+    @property
+    def is_local(self) -> bool:
+        """True when no endpoint is configured and the stored local model must be served."""
+        return self.base_url is None
+
+
+LLM_ENV: dict[str, str] = {
+    "base_url": "SHOPAGENT_LLM_BASE_URL",
+    "model": "SHOPAGENT_LLM_MODEL",
+    "api_key": "SHOPAGENT_LLM_API_KEY",
+    "temperature": "SHOPAGENT_LLM_TEMPERATURE",
+    "max_tokens": "SHOPAGENT_LLM_MAX_TOKENS",
+    "timeout_s": "SHOPAGENT_LLM_TIMEOUT",
+    "max_retries": "SHOPAGENT_LLM_RETRIES",
+}
+
+# The file accepts the field names, plus `timeout` and `retries` to match the env var names.
+_FILE_ALIASES = {"timeout": "timeout_s", "retries": "max_retries"}
+
+
+def load_llm_settings(
+    from_file: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    file_label: str = "config.toml [llm]",
+) -> LLMSettings:
+    """Defaults, then the ``[llm]`` table, then the environment, then ``overrides`` (CLI flags)."""
+    env = os.environ if environ is None else environ
+    settings = LLMSettings()
+    if from_file:
+        table = {_FILE_ALIASES.get(k, k): v for k, v in from_file.items()}
+        settings = replace(settings, **_validated(table, file_label))
+    from_env = {name: env[var] for name, var in LLM_ENV.items() if env.get(var)}
+    for name, raw in from_env.items():
+        settings = replace(settings, **_validated({name: raw}, LLM_ENV[name]))
+    if overrides:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        settings = replace(settings, **_validated(given, "command line"))
+    return settings
+
+
+def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Typed, range-checked values; a one-line ValueError naming the source otherwise."""
+    known = {f.name for f in fields(LLMSettings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"{source}: unknown LLM settings {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            out[name] = _CONVERT[name](value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{source}: {name} {error}") from None
+    return out
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {text!r}")
+    return text.rstrip("/")
+
+
+def _number(low: float, *, integer: bool = False, positive: bool = False) -> Any:
+    def convert(value: Any) -> float | int:
+        if isinstance(value, bool) or (integer and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"must be a number, got {value!r}")
+        try:
+            number = int(value) if integer else float(value)
+        except (TypeError, ValueError):
+            kind = "an integer" if integer else "a number"
+            raise ValueError(f"must be {kind}, got {value!r}") from None
+        if number < low or (positive and number == low):
+            bound = f"> {low}" if positive else f">= {low}"
+            raise ValueError(f"must be {bound}, got {value!r}")
+        return number
+
+    return convert
+
+
+_CONVERT: dict[str, Any] = {
+    "base_url": _url,
+    "model": _text,
+    "api_key": _text,
+    "temperature": _number(0.0),
+    "max_tokens": _number(0, integer=True, positive=True),
+    "timeout_s": _number(0.0, positive=True),
+    "max_retries": _number(0, integer=True),
+}

@@ -1,0 +1,176 @@
+"""Run ``transformers serve`` for a stored model, on loopback, for as long as a ``with`` lasts.
+
+The agent only speaks the OpenAI protocol; this module is what makes "no endpoint configured"
+mean "the local model": it starts the server as a subprocess (offline, a free port on
+127.0.0.1, the model preloaded), waits until ``/health`` answers, and stops it on exit.
+``transformers serve MODEL`` pins the server to MODEL, and requests must then name exactly the
+same string, so the served model name is the directory's absolute path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agent.config import Settings
+from agent.llm_settings import DEFAULT_LOCAL_MODEL, LLMSettings
+from agent.model_store import init_default_model, resolve_model
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or never became healthy; the message ends with its log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    base_url: str
+    model: str
+    port: int
+    pid: int
+    log_path: Path
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def server_command(model_dir: Path, port: int, *, device: str = "cpu") -> list[str]:
+    """The ``transformers serve`` command line, run with this interpreter (the project's venv)."""
+    return [
+        sys.executable,
+        "-m",
+        "transformers.cli.transformers",
+        "serve",
+        str(model_dir),
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--device",
+        device,
+        "--log-level",
+        "warning",
+    ]
+
+
+@contextmanager
+def serve_model_dir(
+    model_dir: Path,
+    *,
+    port: int | None = None,
+    device: str = "cpu",
+    startup_timeout_s: float = 300.0,
+    log_path: Path | None = None,
+) -> Iterator[RunningServer]:
+    """Serve one HF model directory; yields once ``/health`` is OK, stops the server on exit."""
+    model_dir = Path(model_dir).resolve()
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
+    if "@" in str(model_dir):
+        # transformers serve reads "name@revision": an "@" in the path would be cut off there.
+        raise ValueError(f"{model_dir}: transformers serve cannot load a path containing '@'")
+    port = port or free_port()
+    with ExitStack() as stack:
+        if log_path is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shopagent-")))
+            log_path = log_dir / "transformers-serve.log"
+        log = stack.enter_context(log_path.open("wb"))
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        process = subprocess.Popen(
+            server_command(model_dir, port, device=device),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        stack.callback(_stop, process)
+        base = f"http://{LOOPBACK}:{port}"
+        _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path)
+        yield RunningServer(f"{base}/v1", str(model_dir), port, process.pid, log_path)
+
+
+@contextmanager
+def serve(
+    settings: Settings,
+    model: str | None = None,
+    *,
+    port: int | None = None,
+    device: str = "cpu",
+    startup_timeout_s: float = 300.0,
+) -> Iterator[LLMSettings]:
+    """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``)."""
+    name = model or settings.llm.model
+    if name == DEFAULT_LOCAL_MODEL:
+        init_default_model(settings)  # no-op once stored; the embedded default just works
+    stored = resolve_model(settings, name)
+    with serve_model_dir(
+        stored.path, port=port, device=device, startup_timeout_s=startup_timeout_s
+    ) as server:
+        yield replace(settings.llm, base_url=server.base_url, model=server.model)
+
+
+@contextmanager
+def llm_endpoint(settings: Settings, *, device: str = "cpu") -> Iterator[LLMSettings]:
+    """The configured endpoint as is, or, with no ``base_url``, a local server for the run.
+
+    ``shopagent chat`` and the eval suite wrap their run in this.
+    """
+    if not settings.llm.is_local:
+        yield settings.llm
+        return
+    with serve(settings, device=device) as served:
+        yield served
+
+
+def _wait_healthy(
+    process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"transformers serve exited with code {process.returncode}:\n{_tail(log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise ServerStartError(
+        f"transformers serve not healthy after {timeout_s:.0f}s:\n{_tail(log_path)}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def _tail(log_path: Path, lines: int = 20) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no server log)"
+    return "\n".join(text.splitlines()[-lines:])

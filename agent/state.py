@@ -1,0 +1,143 @@
+"""The agent's explicit graph state, its limits, and the events a chat turn streams.
+
+Everything a node needs lives in ``AgentState`` (checkpointed per conversation), so a resumed
+conversation continues exactly where it stopped. Per-turn fields are reset by the ``start``
+node; conversation-wide fields (messages, retrieved products, turn summaries) accumulate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+StopReason = Literal["answered", "clarify", "budget", "timeout", "no_results"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLimits:
+    """Budgets that keep a turn bounded whatever the model does."""
+
+    max_tool_calls: int = 3
+    turn_timeout_s: float = 60.0
+    #: Per tool call, capped by what is left of the turn.
+    tool_timeout_s: float = 20.0
+    results_per_search: int = 10
+    #: Products listed in the final answer when the model cites none in particular.
+    shown_products: int = 5
+    #: Earlier turns kept in the prompt: a small model has little context to spare.
+    history_turns: int = 4
+    #: Description characters sent to the model per product.
+    description_chars: int = 200
+
+    def __post_init__(self) -> None:
+        if self.max_tool_calls < 1:
+            raise ValueError("max_tool_calls must be at least 1")
+        if self.turn_timeout_s <= 0 or self.tool_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+def merge_products(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    """Conversation-wide product registry: the first sighting of an id keeps its place."""
+    merged = dict(left)
+    for product_id, product in right.items():
+        merged.setdefault(product_id, product)
+    return merged
+
+
+class AgentState(TypedDict, total=False):
+    # -- conversation-wide --------------------------------------------------------------------
+    messages: Annotated[list[AnyMessage], add_messages]
+    conversation_id: str
+    turn: int
+    #: Every product any tool returned in this conversation: id -> Product.to_dict().
+    retrieved: Annotated[dict[str, Any], merge_products]
+    #: One summary per finished turn (user text, answer, shown products): what history() shows.
+    turns: list[dict[str, Any]]
+    # -- per turn (reset by ``start``) ------------------------------------------------------
+    user_text: str
+    #: Judged gains for this turn's query (product id -> gain); empty when there are none.
+    judged: dict[str, int]
+    query_id: str | None
+    turn_started_at: float
+    turn_deadline: float
+    tool_calls_used: int
+    #: Model steps of this turn (see ``trajectory.ModelStep``), as dicts.
+    steps: list[dict[str, Any]]
+    #: Product ids this turn's tools returned, in the order they were returned.
+    turn_product_ids: list[str]
+    stop_reason: StopReason | None
+    #: The model's answer text when it wrote one (no tool call).
+    answer_text: str | None
+
+
+# -- events a turn streams to the terminal ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """Model text as it is generated: a live preview; ``FinalAnswer.text`` is what to keep."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    call_id: str
+    name: str
+    ok: bool
+    product_ids: list[str]
+    took_ms: float
+    error: str | None = None
+    #: The tool that answered instead when ``name`` failed.
+    fallback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShownProduct:
+    """A recommended product as the catalog has it (never the model's wording)."""
+
+    position: int
+    id: str
+    title: str
+    brand: str
+    price: str | None
+    category: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductsShown:
+    products: list[ShownProduct]
+
+
+@dataclass(frozen=True, slots=True)
+class FinalAnswer:
+    text: str
+    products: list[ShownProduct]
+    stop_reason: StopReason
+    episode_id: str
+    reward: float
+    violations: list[str] = field(default_factory=list)
+
+
+ChatEvent = TextChunk | ToolCallStarted | ToolCallFinished | ProductsShown | FinalAnswer
+
+
+def shown_from_dict(data: dict[str, Any]) -> ShownProduct:
+    return ShownProduct(
+        position=int(data["position"]),
+        id=str(data["id"]),
+        title=str(data["title"]),
+        brand=str(data.get("brand") or ""),
+        price=data.get("price"),
+        category=str(data.get("category") or ""),
+    )

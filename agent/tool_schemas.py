@@ -1,0 +1,76 @@
+"""The agent's tool schemas, in OpenAI function-calling form, defined once.
+
+The prompt template, the tool-call parser, the rollout generator and the LangGraph agent all
+read these, so the names a small model learns are the names the real tools are bound to. Names
+and arguments are short and flat on purpose: every token of schema is prompt a 135M model has
+to attend over.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+SEARCH_PRODUCTS = "search_products"
+SEARCH_CONCEPTS = "search_concepts"
+GET_PRODUCT = "get_product"
+
+
+def _function(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
+
+
+_PRICE_MAX = {"type": "number", "description": "Highest price in dollars."}
+_PRICE_MIN = {"type": "number", "description": "Lowest price in dollars."}
+_BRAND = {"type": "string", "description": "Brand name, e.g. Sony."}
+
+TOOL_SCHEMAS: tuple[dict[str, Any], ...] = (
+    _function(
+        SEARCH_PRODUCTS,
+        "Keyword search of the product catalog.",
+        {
+            "query": {"type": "string", "description": "Keywords describing the product."},
+            "brand": _BRAND,
+            "max_price": _PRICE_MAX,
+            "min_price": _PRICE_MIN,
+            "category": {"type": "string", "description": "Product category, e.g. laptops."},
+        },
+        ["query"],
+    ),
+    _function(
+        SEARCH_CONCEPTS,
+        "Semantic search by short concepts the product should match.",
+        {
+            "concepts": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Short phrases, e.g. ['noise cancelling', 'for travel'].",
+            },
+            "max_price": _PRICE_MAX,
+            "brand": _BRAND,
+        },
+        ["concepts"],
+    ),
+    _function(
+        GET_PRODUCT,
+        "Full details of one product by its id.",
+        {"product_id": {"type": "string", "description": "The id from a search result."}},
+        ["product_id"],
+    ),
+)
+
+TOOL_NAMES: frozenset[str] = frozenset(schema["function"]["name"] for schema in TOOL_SCHEMAS)
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """A fresh copy, safe for callers that add fields (e.g. ``strict``) before sending."""
+    return copy.deepcopy(list(TOOL_SCHEMAS))

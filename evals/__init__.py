@@ -1,0 +1,1 @@
+"""Evaluation: metrics, datasets and splits, the strategy suite, and perf benchmarks."""

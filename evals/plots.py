@@ -1,0 +1,68 @@
+"""PNG plots for eval reports, drawn with matplotlib's Agg backend (no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from evals.suite import EvalReport  # noqa: E402
+
+
+def _label(report: EvalReport) -> str:
+    return report.strategy if not report.model else f"{report.strategy}\n{report.model}"
+
+
+def plot_metric_by_strategy(reports: Sequence[EvalReport], metric: str, path: Path) -> Path:
+    """One bar per run: the mean of ``metric``, value printed on the bar."""
+    if not reports:
+        raise ValueError("no reports to plot")
+    ordered = sorted(reports, key=lambda r: r.means.get(metric, 0.0), reverse=True)
+    labels = [_label(r) for r in ordered]
+    values = [r.means.get(metric, 0.0) for r in ordered]
+    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(ordered) + 1.5), 3.6))
+    try:
+        bars = axes.bar(range(len(values)), values, color="#4477aa")
+        axes.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=8)
+        axes.set_xticks(range(len(labels)), labels, fontsize=8)
+        axes.set_ylabel(metric)
+        axes.set_ylim(0, max(1e-9, max(values)) * 1.15)
+        first = ordered[0]
+        axes.set_title(f"{metric} by strategy · {first.dataset} {first.split}", fontsize=10)
+        figure.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=120)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def plot_per_query_scatter(a: EvalReport, b: EvalReport, metric: str, path: Path) -> Path:
+    """Each shared query as a point (A's value, B's value); above the diagonal B did better."""
+    values_a, values_b = a.values(metric), b.values(metric)
+    shared = sorted(set(values_a) & set(values_b))
+    if not shared:
+        raise ValueError("the two runs share no query")
+    xs = [values_a[q] for q in shared]
+    ys = [values_b[q] for q in shared]
+    figure, axes = plt.subplots(figsize=(4.6, 4.6))
+    try:
+        axes.plot([0, 1], [0, 1], color="#999999", linewidth=1, zorder=1)
+        axes.scatter(xs, ys, s=14, alpha=0.6, color="#cc6677", zorder=2)
+        axes.set_xlim(-0.02, 1.02)
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_xlabel(f"{metric} · {a.name}", fontsize=8)
+        axes.set_ylabel(f"{metric} · {b.name}", fontsize=8)
+        axes.set_title(f"per query, {len(shared)} queries", fontsize=10)
+        axes.set_aspect("equal")
+        figure.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=120)
+    finally:
+        plt.close(figure)
+    return path

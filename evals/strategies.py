@@ -1,0 +1,381 @@
+"""The retrieval strategies the eval suite compares, behind one small protocol.
+
+Without a model: ``raw`` (the shopper's text, as is, to the lexical index), ``dual`` (the
+text embedded once, a plain dual encoder), ``hybrid`` (RRF of those two).
+With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
+filters for the lexical index), ``concepts`` (a ``search_concepts`` call: concepts for
+Chroma), ``direct`` (a ``search_titles`` call: imagined product titles matched to real ones).
+``agent`` runs the full agent graph.
+
+Model strategies talk to a ``QueryWriter``: prompts in, raw reply texts out, one batch at a
+time. The local model sits behind one (``LocalQueryWriter``); tests pass a fake. A reply is
+parsed by the project's tool-call parser, and its parse class (valid / repaired / invalid)
+is kept in the trace. A reply with no usable call searches nothing and scores 0: the eval
+measures what the model wrote, and the validity rate says how often that was unusable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from agent.config import Settings
+from agent.tool_calls import ParsedToolCall, parse_tool_calls
+from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
+from tools.search.request import SearchFilters, SearchRequest
+from tools.search.results import SearchResults
+from tools.search_tools import SearchToolbox
+
+STRATEGY_NAMES = ("raw", "policy", "concepts", "dual", "direct", "hybrid", "agent")
+MODEL_STRATEGIES = frozenset({"policy", "concepts", "direct", "agent"})
+#: Retrieval without a model: what ``evals.perf.bench_eval`` times.
+PLAIN_STRATEGIES = ("raw", "dual", "hybrid")
+
+SEARCH_TITLES = "search_titles"
+#: The ``direct`` strategy's tool. The agent has no titles tool, so it is defined here, in
+#: the same OpenAI form as ``agent.tool_schemas`` (and parsed by the same parser).
+SEARCH_TITLES_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": SEARCH_TITLES,
+        "description": "Find catalog products by the titles of products that would fit.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "titles": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Full product titles, e.g. ['Logitech MX Master 3 mouse'].",
+                }
+            },
+            "required": ["titles"],
+        },
+    },
+}
+
+Message = Mapping[str, Any]
+
+
+class StrategyUnavailable(RuntimeError):
+    """The strategy cannot run in this checkout (a missing component); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One conversation for the writer, with the tools its chat template should show."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[Mapping[str, Any], ...]
+
+
+#: Prompts in, raw reply texts out (same order, same length).
+QueryWriter = Callable[[Sequence[Prompt]], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyTrace:
+    """What happened for one query: what was searched, what the model said, where time went.
+
+    ``parse_class`` is None for strategies without a model. With batched generation,
+    ``generation_ms`` is the batch's wall time divided by its size (the amortised cost).
+    """
+
+    query_text: str
+    written: str = ""
+    raw_output: str | None = None
+    parse_class: str | None = None
+    problems: tuple[str, ...] = ()
+    generation_ms: float = 0.0
+    search_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def latency_ms(self) -> float:
+        return self.generation_ms + self.search_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = list(self.problems)
+        data["latency_ms"] = self.latency_ms
+        return data
+
+
+Retrieved = tuple[SearchResults, StrategyTrace]
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """``retrieve`` answers one query; ``indexes`` names what it reads ("lexical", "concepts")."""
+
+    name: str
+    indexes: frozenset[str]
+
+    def retrieve(self, query_text: str, size: int) -> Retrieved: ...
+
+
+@runtime_checkable
+class BatchStrategy(Strategy, Protocol):
+    """A strategy that is cheaper per query in batches (model generation)."""
+
+    def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]: ...
+
+
+def empty_results(backend: str, detail: dict[str, Any] | None = None) -> SearchResults:
+    return SearchResults(hits=[], backend=backend, total=0, detail=detail or {})
+
+
+# -- strategies without a model ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ToolboxStrategy:
+    """The shopper's text sent as is to one of the toolbox's retrieval paths."""
+
+    name: str
+    tool: str
+    indexes: frozenset[str]
+    toolbox: SearchToolbox = field(repr=False)
+
+    def retrieve(self, query_text: str, size: int) -> Retrieved:
+        started = time.perf_counter()
+        results = self.toolbox.run(self.tool, SearchRequest(query_text, size=size))
+        trace = StrategyTrace(
+            query_text, written=query_text, search_ms=(time.perf_counter() - started) * 1000
+        )
+        return results, trace
+
+
+def raw_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    return ToolboxStrategy("raw", "lexical", frozenset({"lexical"}), toolbox)
+
+
+def dual_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    return ToolboxStrategy("dual", "dense", frozenset({"concepts"}), toolbox)
+
+
+def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    return ToolboxStrategy("hybrid", "hybrid", frozenset({"lexical", "concepts"}), toolbox)
+
+
+# -- strategies where a model writes the search -----------------------------------------------
+
+SYSTEM_PROMPTS = {
+    SEARCH_PRODUCTS: (
+        "You help shoppers find products. Call search_products with the keywords a product "
+        "search engine needs for the shopper's request, and filters only when asked for."
+    ),
+    SEARCH_CONCEPTS: (
+        "You help shoppers find products. Call search_concepts with short concepts "
+        "(product type, features, use) that the right products match."
+    ),
+    SEARCH_TITLES: (
+        "You help shoppers find products. Call search_titles with the titles of real "
+        "products that would fit the shopper's request."
+    ),
+}
+
+
+def tool_schema(name: str) -> Mapping[str, Any]:
+    if name == SEARCH_TITLES:
+        return SEARCH_TITLES_SCHEMA
+    for schema in TOOL_SCHEMAS:
+        if schema["function"]["name"] == name:
+            return schema
+    raise ValueError(f"unknown tool {name!r}")
+
+
+def build_prompt(tool: str, query_text: str) -> Prompt:
+    return Prompt(
+        messages=(
+            {"role": "system", "content": SYSTEM_PROMPTS[tool]},
+            {"role": "user", "content": query_text},
+        ),
+        tools=(tool_schema(tool),),
+    )
+
+
+@dataclass(slots=True)
+class WrittenSearchStrategy:
+    """A model writes one tool call per query; the call's arguments are searched."""
+
+    name: str
+    tool: str
+    indexes: frozenset[str]
+    writer: QueryWriter = field(repr=False)
+    toolbox: SearchToolbox = field(repr=False)
+
+    def retrieve(self, query_text: str, size: int) -> Retrieved:
+        return self.retrieve_batch([query_text], size)[0]
+
+    def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]:
+        if not query_texts:
+            return []
+        prompts = [build_prompt(self.tool, text) for text in query_texts]
+        started = time.perf_counter()
+        replies = self.writer(prompts)
+        generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)
+        if len(replies) != len(prompts):
+            raise RuntimeError(f"the writer answered {len(replies)} of {len(prompts)} prompts")
+        return [
+            self._search(text, reply, generation_ms, size)
+            for text, reply in zip(query_texts, replies, strict=True)
+        ]
+
+    def _search(self, query_text: str, reply: str, generation_ms: float, size: int) -> Retrieved:
+        parsed = parse_tool_calls(reply, [tool_schema(self.tool)])
+        trace = StrategyTrace(
+            query_text,
+            raw_output=reply,
+            parse_class=parsed.parse_class.value,
+            problems=parsed.problems,
+            generation_ms=generation_ms,
+        )
+        call = next((c for c in parsed.calls if c.name == self.tool), None)
+        if call is None:
+            trace = _with(trace, error=f"no usable {self.tool} call")
+            return empty_results(self.name), trace
+        started = time.perf_counter()
+        try:
+            written, results = self._run_call(call, size)
+        except (ValueError, InvalidOperation) as error:  # arguments the backend refuses
+            search_ms = (time.perf_counter() - started) * 1000
+            return empty_results(self.name), _with(trace, error=str(error), search_ms=search_ms)
+        search_ms = (time.perf_counter() - started) * 1000
+        return results, _with(trace, written=written, search_ms=search_ms)
+
+    def _run_call(self, call: ParsedToolCall, size: int) -> tuple[str, SearchResults]:
+        arguments = call.arguments
+        if self.tool == SEARCH_PRODUCTS:
+            request = request_from_arguments(arguments, size)
+            return request.text, self.toolbox.run("lexical", request)
+        if self.tool == SEARCH_CONCEPTS:
+            concepts = _strings(arguments.get("concepts"))
+            filters = filters_from_arguments(arguments)
+            found = self.toolbox.concepts.search_concepts(concepts, filters, size)
+            return "; ".join(concepts), found
+        titles = _strings(arguments.get("titles"))
+        return "; ".join(titles), self.toolbox.concepts.lookup_titles(titles, size)
+
+
+def _with(trace: StrategyTrace, **changes: Any) -> StrategyTrace:
+    return StrategyTrace(**{**asdict(trace), **changes})
+
+
+def _strings(value: Any) -> list[str]:
+    """A list argument as strings; a bare string counts as a one-item list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(item) for item in value if str(item).strip()]
+    return []
+
+
+def filters_from_arguments(arguments: Mapping[str, Any]) -> SearchFilters:
+    """Tool-call filter arguments (``brand``, ``category``, ``min_price``, ``max_price``)."""
+    brand = arguments.get("brand")
+    return SearchFilters(
+        brands=(str(brand),) if brand not in (None, "") else (),
+        category=str(arguments["category"]) if arguments.get("category") else None,
+        min_price=_price(arguments.get("min_price")),
+        max_price=_price(arguments.get("max_price")),
+    )
+
+
+def request_from_arguments(arguments: Mapping[str, Any], size: int) -> SearchRequest:
+    return SearchRequest(
+        text=str(arguments.get("query") or ""),
+        filters=filters_from_arguments(arguments),
+        size=size,
+    )
+
+
+def _price(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+# -- the local model as a writer --------------------------------------------------------------
+
+
+class LocalQueryWriter:
+    """The local model, in process, batched (``agent.generation.LocalGenerator``)."""
+
+    def __init__(self, model_dir: Path, *, max_new_tokens: int = 96, device: str = "cpu") -> None:
+        from agent.generation import LocalGenerator
+
+        self.name = model_dir.name
+        self.max_new_tokens = max_new_tokens
+        self.generator = LocalGenerator(model_dir, device=device)
+
+    def __call__(self, prompts: Sequence[Prompt]) -> list[str]:
+        replies: list[str] = [""] * len(prompts)
+        by_tools: dict[tuple[str, ...], list[int]] = {}
+        for position, prompt in enumerate(prompts):
+            key = tuple(str(tool["function"]["name"]) for tool in prompt.tools)
+            by_tools.setdefault(key, []).append(position)
+        for positions in by_tools.values():
+            generations = self.generator.generate(
+                [prompts[i].messages for i in positions],
+                tools=prompts[positions[0]].tools,
+                max_new_tokens=self.max_new_tokens,
+            )
+            for position, generation in zip(positions, generations, strict=True):
+                replies[position] = generation.text
+        return replies
+
+
+def resolve_model_dir(settings: Settings, model: str | None) -> Path:
+    """``--model`` as a path, else a name under ``settings.models_dir``."""
+    available = sorted(
+        p.name for p in settings.models_dir.glob("*") if (p / "config.json").is_file()
+    )
+    if not model:
+        listed = ", ".join(available) or "none; run `shopagent model init`"
+        raise ValueError(f"this strategy needs --model (models in {settings.models_dir}: {listed})")
+    as_path = Path(model).expanduser()
+    for candidate in (as_path, settings.models_dir / model):
+        if (candidate / "config.json").is_file():
+            return candidate
+    listed = ", ".join(available) or "none"
+    raise FileNotFoundError(
+        f"no model {model!r} (not a model directory, nor one of {settings.models_dir}: {listed})"
+    )
+
+
+# -- the factory ------------------------------------------------------------------------------
+
+
+def build_strategy(
+    name: str, toolbox: SearchToolbox, writer: QueryWriter | None = None
+) -> Strategy:
+    """The named strategy over ``toolbox``; model strategies need a ``writer``."""
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {list(STRATEGY_NAMES)}")
+    if name == "raw":
+        return raw_strategy(toolbox)
+    if name == "dual":
+        return dual_strategy(toolbox)
+    if name == "hybrid":
+        return hybrid_strategy(toolbox)
+    if name == "agent":
+        raise StrategyUnavailable(
+            "the 'agent' strategy is not available yet: the agent graph's session API "
+            "(agent/session.py) is not in this checkout"
+        )
+    if writer is None:
+        raise ValueError(f"the {name!r} strategy needs a model to write its search (--model)")
+    if name == "policy":
+        return WrittenSearchStrategy(
+            "policy", SEARCH_PRODUCTS, frozenset({"lexical"}), writer, toolbox
+        )
+    if name == "concepts":
+        return WrittenSearchStrategy(
+            "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox
+        )
+    return WrittenSearchStrategy("direct", SEARCH_TITLES, frozenset({"concepts"}), writer, toolbox)
+

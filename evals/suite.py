@@ -1,0 +1,400 @@
+"""Run one strategy over one split: a TREC run file, a JSON report and a markdown summary.
+
+Every query of the split is retrieved ``DEPTH`` (100) deep, so NDCG@100 and Recall@100 see a
+full list. Metrics are the project's own (``evals.metrics``, checked against ranx in tests),
+with the dataset's gains: Chorus ratings 0..3 as graded gains; Home Depot binary, relevant
+when the mean rating is >= 2.33 (``tools.catalog.homedepot.RELEVANT_AT``). Recall and MRR count
+a product as relevant from gain 1. Latency per query is generation plus search time.
+
+Output: ``<runs_root>/<dataset>-<split>-<strategy>[-<model>][-first<N>]/`` holding
+``run.trec``, ``report.json`` and ``report.md``; the ``-first<N>`` suffix marks a ``--limit``
+run so it never overwrites a full one. After each run the split's summary
+(``<dataset>-<split>-summary.md`` and a metric-by-strategy PNG) is rewritten from every
+report found in ``runs_root``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.config import Settings
+from evals.metrics import METRICS, Run, evaluate, mean_scores
+from evals.splits import select_split
+from evals.strategies import (
+    MODEL_STRATEGIES,
+    LocalQueryWriter,
+    QueryWriter,
+    Retrieved,
+    Strategy,
+    StrategyTrace,
+    build_strategy,
+    resolve_model_dir,
+)
+from tools.catalog.judgments import Judgments, Query
+from tools.search_tools import SearchToolbox
+
+DEPTH = 100
+BATCH_SIZE = 16
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+REPORT_FILE = "report.json"
+RUN_FILE = "run.trec"
+SUMMARY_FILE = "report.md"
+
+#: ``progress(done, total)`` after every query or batch.
+EvalProgress = Callable[[int, int], None]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(slots=True)
+class EvalReport:
+    """Everything one eval run measured; ``report.json`` is this, as JSON."""
+
+    name: str
+    dataset: str
+    split: str
+    strategy: str
+    model: str | None
+    depth: int
+    means: dict[str, float]
+    per_query: dict[str, dict[str, Any]]
+    tool_calls: dict[str, float] | None
+    latency_ms: dict[str, float]
+    wall_s: float
+    relevance: str
+    catalog_version: str | None = None
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def queries(self) -> int:
+        return len(self.per_query)
+
+    def values(self, metric: str) -> dict[str, float]:
+        """``{query_id: value}`` of one metric (what paired tests compare)."""
+        if metric not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRIC_NAMES)}")
+        return {qid: float(row[metric]) for qid, row in self.per_query.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        return cls(**data)
+
+    def write(self, path: Path) -> None:
+        write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def read(cls, path: Path) -> EvalReport:
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError) as error:
+            raise ValueError(f"{path}: not an eval report ({error})") from error
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOutcome:
+    report: EvalReport
+    run: Run
+    run_dir: Path
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def retrieve_all(
+    strategy: Strategy,
+    queries: Sequence[Query],
+    *,
+    depth: int = DEPTH,
+    batch_size: int = BATCH_SIZE,
+    progress: EvalProgress | None = None,
+) -> Iterator[tuple[Query, Retrieved]]:
+    """Each query with its results and trace: batched when the strategy can batch."""
+    batched = getattr(strategy, "retrieve_batch", None)
+    step = batch_size if batched is not None else 1
+    done = 0
+    for start in range(0, len(queries), step):
+        chunk = queries[start : start + step]
+        if batched is not None:
+            answers = batched([q.text for q in chunk], depth)
+        else:
+            answers = [strategy.retrieve(q.text, depth) for q in chunk]
+        yield from zip(chunk, answers, strict=True)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(queries))
+
+
+@dataclass(slots=True)
+class Retrieval:
+    """A strategy's answers to a set of queries, before any scoring."""
+
+    run: Run
+    traces: dict[str, StrategyTrace]
+    wall_s: float
+
+
+def retrieve_run(
+    strategy: Strategy,
+    queries: Sequence[Query],
+    *,
+    name: str,
+    depth: int = DEPTH,
+    batch_size: int = BATCH_SIZE,
+    progress: EvalProgress | None = None,
+) -> Retrieval:
+    started = time.perf_counter()
+    run = Run(name)
+    traces: dict[str, StrategyTrace] = {}
+    for query, (results, trace) in retrieve_all(
+        strategy, queries, depth=depth, batch_size=batch_size, progress=progress
+    ):
+        run.add(query.id, [(hit.product_id, hit.score) for hit in results.hits])
+        traces[query.id] = trace
+    return Retrieval(run, traces, time.perf_counter() - started)
+
+
+def build_report(
+    retrieval: Retrieval,
+    judgments: Judgments,
+    *,
+    dataset: str,
+    split: str,
+    strategy: str,
+    model: str | None = None,
+    depth: int = DEPTH,
+    catalog_version: str | None = None,
+) -> EvalReport:
+    """Score a retrieval against ``judgments`` (every judged query; a missed one scores 0)."""
+    run, traces = retrieval.run, retrieval.traces
+    scores = evaluate(run, judgments.qrels)
+    missing = [qid for qid in scores if qid not in traces]
+    if missing:
+        raise ValueError(f"{len(missing)} judged queries were never retrieved, e.g. {missing[0]}")
+    per_query = {
+        qid: {
+            "text": judgments.queries[qid].text,
+            **scores[qid],
+            **_trace_fields(traces[qid]),
+            "top10": run.ids(qid)[:10],
+        }
+        for qid in scores
+    }
+    return EvalReport(
+        name=run.name,
+        dataset=dataset,
+        split=split,
+        strategy=strategy,
+        model=model,
+        depth=depth,
+        means=mean_scores(scores),
+        per_query=per_query,
+        tool_calls=tool_call_rates(traces[qid] for qid in scores),
+        latency_ms=latency_summary([traces[qid].latency_ms for qid in scores]),
+        wall_s=retrieval.wall_s,
+        relevance=relevance_note(dataset, judgments),
+        catalog_version=catalog_version,
+    )
+
+
+def evaluate_strategy(
+    strategy: Strategy,
+    judgments: Judgments,
+    *,
+    name: str,
+    dataset: str,
+    split: str,
+    model: str | None = None,
+    depth: int = DEPTH,
+    batch_size: int = BATCH_SIZE,
+    progress: EvalProgress | None = None,
+    catalog_version: str | None = None,
+) -> tuple[Run, EvalReport]:
+    """Retrieve every judged query and score the run; writes nothing."""
+    retrieval = retrieve_run(
+        strategy, list(judgments), name=name, depth=depth, batch_size=batch_size, progress=progress
+    )
+    report = build_report(
+        retrieval,
+        judgments,
+        dataset=dataset,
+        split=split,
+        strategy=strategy.name,
+        model=model,
+        depth=depth,
+        catalog_version=catalog_version,
+    )
+    return retrieval.run, report
+
+
+def _trace_fields(trace: StrategyTrace) -> dict[str, Any]:
+    fields = trace.to_dict()
+    fields.pop("query_text")
+    return fields
+
+
+def tool_call_rates(traces: Iterable[StrategyTrace]) -> dict[str, float] | None:
+    """Shares of valid / repaired / invalid replies; None when no model wrote anything."""
+    classes = [t.parse_class for t in traces if t.parse_class is not None]
+    if not classes:
+        return None
+    return {kind: classes.count(kind) / len(classes) for kind in ("valid", "repaired", "invalid")}
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
+    if not latencies_ms:
+        return {"p50": 0.0, "p95": 0.0, "mean": 0.0}
+    values = np.asarray(latencies_ms, dtype=float)
+    return {
+        "p50": float(np.percentile(values, 50)),
+        "p95": float(np.percentile(values, 95)),
+        "mean": float(values.mean()),
+    }
+
+
+def relevance_note(dataset: str, judgments: Judgments) -> str:
+    if dataset == "homedepot":
+        return "binary gains: mean rating >= 2.33 is relevant (Home Depot, 1..3 scale)"
+    if dataset == "chorus":
+        return "graded gains 0..3 (Chorus ratings); recall and MRR count gain >= 1"
+    return f"gains 0..{judgments.max_gain}; recall and MRR count gain >= 1"
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def run_dir_name(
+    dataset: str, split: str, strategy: str, model: str | None = None, limit: int | None = None
+) -> str:
+    parts = [dataset, split, strategy]
+    if model:
+        parts.append(model)
+    if limit is not None:
+        parts.append(f"first{limit}")
+    return _UNSAFE.sub("_", "-".join(parts))
+
+
+def write_outputs(run: Run, report: EvalReport, run_dir: Path) -> Path:
+    """``run.trec``, ``report.json`` and ``report.md`` in ``run_dir``."""
+    from evals.report import report_markdown
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run.write_trec(run_dir / RUN_FILE)
+    report.write(run_dir / REPORT_FILE)
+    write_text(run_dir / SUMMARY_FILE, report_markdown(report))
+    return run_dir
+
+
+def collect_reports(runs_root: Path, dataset: str, split: str) -> list[EvalReport]:
+    """Every full (not ``--limit``) report of one dataset and split under ``runs_root``."""
+    reports: list[EvalReport] = []
+    for path in sorted(runs_root.glob(f"*/{REPORT_FILE}")):
+        try:
+            report = EvalReport.read(path)
+        except ValueError:
+            continue
+        if report.dataset == dataset and report.split == split and "-first" not in path.parent.name:
+            reports.append(report)
+    return reports
+
+
+def write_summary(runs_root: Path, dataset: str, split: str, metric: str = "ndcg@10") -> Path:
+    """``<dataset>-<split>-summary.md`` and its metric-by-strategy PNG, from every report."""
+    from evals.plots import plot_metric_by_strategy
+    from evals.report import summary_markdown
+
+    reports = collect_reports(runs_root, dataset, split)
+    stem = _UNSAFE.sub("_", f"{dataset}-{split}")
+    plot = runs_root / f"{stem}-{metric}.png"
+    if reports:
+        plot_metric_by_strategy(reports, metric, plot)
+    path = runs_root / f"{stem}-summary.md"
+    write_text(path, summary_markdown(reports, title=f"{dataset} · {split}", plot=plot.name))
+    return path
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+# -- the whole command ------------------------------------------------------------------------
+
+
+def load_judgments(settings: Settings, dataset: str) -> Judgments:
+    from tools.catalog.datasets import load_dataset
+
+    return load_dataset(dataset, settings).judgments()
+
+
+def open_writer(settings: Settings, model: str | None) -> LocalQueryWriter:
+    return LocalQueryWriter(resolve_model_dir(settings, model))
+
+
+def run_eval(
+    settings: Settings,
+    dataset: str,
+    split: str,
+    strategy: str,
+    *,
+    model: str | None = None,
+    limit: int | None = None,
+    runs_root: Path = Path("runs"),
+    depth: int = DEPTH,
+    batch_size: int = BATCH_SIZE,
+    progress: EvalProgress | None = None,
+    writer: QueryWriter | None = None,
+    judgments: Judgments | None = None,
+) -> EvalOutcome:
+    """``shopagent eval run``: evaluate one strategy on one split and write its reports.
+
+    ``writer`` replaces the local model (tests pass a fake); ``judgments`` replaces the
+    dataset's own (tests pass a small set).
+    """
+    from tools.stores import read_manifest
+
+    all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
+    chosen = select_split(all_judgments, dataset, split, limit)
+    if not len(chosen):
+        raise ValueError(f"{dataset} {split}: no query with a positive judgment")
+    toolbox = SearchToolbox(settings, dataset)
+    model_label: str | None = None
+    if strategy in MODEL_STRATEGIES and writer is None:
+        writer = open_writer(settings, model)
+    if strategy in MODEL_STRATEGIES:
+        model_label = getattr(writer, "name", None) or model or "writer"
+    built = build_strategy(strategy, toolbox, writer)
+    name = run_dir_name(dataset, split, strategy, model_label, limit)
+    run, report = evaluate_strategy(
+        built,
+        chosen,
+        name=name,
+        dataset=dataset,
+        split=split,
+        model=model_label,
+        depth=depth,
+        batch_size=batch_size,
+        progress=progress,
+        catalog_version=read_manifest(settings, dataset).get("catalog_version"),
+    )
+    run_dir = write_outputs(run, report, runs_root / name)
+    if limit is None:
+        write_summary(runs_root, dataset, split)
+    return EvalOutcome(report, run, run_dir)

@@ -1,0 +1,215 @@
+"""Shared row handling for importers: encodings, CSV rows, value parsing, first-id-wins admission.
+
+Every importer reads rows, turns each into a ``Product`` or a ``BadRow`` reason, and hands the
+product to ``Admission``; so "accepted + rejected == rows read" holds the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from tools.catalog.import_report import ImportReport
+from tools.catalog.judgments import Query
+from tools.catalog.product import AttributeValue, Product
+
+_CHUNK = 1 << 20
+_MAX_FIELD = 1 << 24
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+class BadRow(ValueError):
+    """One row cannot become a product; the message is the reason recorded in the report."""
+
+
+class CatalogFormatError(ValueError):
+    """A whole file is unusable (missing, or missing a required column): nothing can be imported."""
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8`` (``utf-8-sig`` with a BOM) if all bytes decode, else ``latin-1`` (never fails).
+
+    Old exports (the original Home Depot Kaggle files among them) are latin-1; a per-file check
+    keeps one stray byte from turning a whole catalog into mojibake or an error.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        first = handle.read(_CHUNK)
+        encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
+        chunk = first
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = handle.read(_CHUNK)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "latin-1"
+    return encoding
+
+
+def iter_csv_rows(
+    path: Path,
+    report: ImportReport,
+    *,
+    required: Sequence[str],
+    delimiter: str = ",",
+    source: str | None = None,
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, row)`` for each well-formed data row; malformed rows go to ``report``.
+
+    The encoding is detected per file and noted in the report. A missing required column is a
+    ``CatalogFormatError`` before any row is read, so an import never stops half-way.
+    """
+    name = source or path.name
+    encoding = detect_encoding(path)
+    report.note(f"{name} read as {encoding}")
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
+    with path.open(encoding=encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = [column.strip() for column in next(reader)]
+        except StopIteration:
+            raise CatalogFormatError(f"{path}: the file is empty (expected a header row)") from None
+        missing = [column for column in required if column not in header]
+        if missing:
+            raise CatalogFormatError(
+                f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})"
+            )
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                report.reject(name, reader.line_num, f"malformed CSV: {error}")
+                continue
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                report.reject(
+                    name,
+                    reader.line_num,
+                    f"wrong number of fields: expected {len(header)}, got {len(fields)}",
+                )
+                continue
+            yield reader.line_num, dict(zip(header, fields, strict=True))
+
+
+def text(value: Any) -> str:
+    """A cell as clean text: ``None`` (and parquet nulls) become ``""``; whitespace is trimmed."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def parse_price(value: Any) -> Decimal | None:
+    """A decimal price (``"49.95"`` or a JSON number); empty means unknown. Raises ``BadRow``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise BadRow(f"bad price: {value!r}")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise BadRow(f"bad price: {value!r}") from None
+    if not price.is_finite():
+        raise BadRow(f"bad price: {value!r}")
+    if price < 0:
+        raise BadRow(f"negative price: {value!r}")
+    return price
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """ISO 8601 (a date alone is midnight); times without a zone are UTC, so all compare."""
+    raw = text(value)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRow(f"bad updated_at: {raw!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def attribute_value(value: Any) -> AttributeValue:
+    """A JSON attribute value as a product attribute: booleans stay, numbers become float.
+
+    Raises ``BadRow`` for lists, objects and nulls, which the product model cannot hold.
+    """
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
+    raise BadRow(f"bad attribute value: {value!r} (only text, numbers and booleans)")
+
+
+def infer_attribute(raw: str) -> AttributeValue:
+    """A text cell typed the way people mean it: ``true``/``false``, numbers, else text."""
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if _NUMBER.fullmatch(raw):
+        return float(raw)
+    return raw
+
+
+def make_product(**fields: Any) -> Product:
+    """``Product(...)`` with its validation errors (empty id or title) turned into ``BadRow``."""
+    if not text(fields.get("id")):
+        raise BadRow("missing id")
+    if not text(fields.get("title")):
+        raise BadRow("missing title")
+    try:
+        return Product(**fields)
+    except ValueError as error:
+        raise BadRow(str(error)) from None
+
+
+class Admission:
+    """Counts each product once: the first with an id is accepted, later ones are rejected."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.seen: set[str] = set()
+
+    def admit(self, product: Product, source: str, row: int) -> bool:
+        if product.id in self.seen:
+            self.report.reject(source, row, f"duplicate id: {product.id}")
+            return False
+        self.seen.add(product.id)
+        self.report.accepted += 1
+        return True
+
+
+def split_path(value: Any, separator: str) -> tuple[str, ...]:
+    """A category path from text (``"A > B"``) or a list, with blank parts dropped."""
+    if isinstance(value, list | tuple):
+        parts = [text(part) for part in value]
+    else:
+        parts = [part.strip() for part in text(value).split(separator)]
+    return tuple(part for part in parts if part)
+
+
+def lookup(row: Mapping[str, Any], *names: str) -> Any:
+    """The first present, non-empty value among ``names`` (for optional, aliased columns)."""
+    for name in names:
+        value = row.get(name)
+        if text(value):
+            return value
+    return None
+
+
+class QueryTexts(dict[str, Query]):
+    """``Query`` objects by text, hashed once per distinct text (judgment files repeat them)."""
+
+    def __missing__(self, query_text: str) -> Query:
+        query = self[query_text] = Query.from_text(query_text)
+        return query

@@ -1,0 +1,147 @@
+"""One query model for every backend, so the agent writes a request once and any backend runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tools.catalog.product import Product, normalise_attribute_key
+
+#: Fields a lexical request may boost. Backends map them onto their own schema.
+SEARCH_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description", "attributes")
+DEFAULT_BOOSTS: dict[str, float] = {
+    "title": 3.0,
+    "brand": 2.0,
+    "category": 1.5,
+    "description": 1.0,
+    "attributes": 0.5,
+}
+MAX_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Hard constraints. Brand/category/attribute matching is case-insensitive and exact."""
+
+    brands: tuple[str, ...] = ()
+    category: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.min_price is not None and self.max_price is not None:
+            if self.min_price > self.max_price:
+                raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
+
+    def is_empty(self) -> bool:
+        return not (
+            self.brands
+            or self.category
+            or self.min_price is not None
+            or self.max_price is not None
+            or self.attributes
+        )
+
+    def matches(self, product: Product) -> bool:
+        """The reference semantics every backend must agree with (used by tests and fusion)."""
+        if self.brands and product.brand.lower() not in {b.lower() for b in self.brands}:
+            return False
+        if self.category:
+            wanted = self.category.lower()
+            if not any(level.lower() == wanted for level in product.category_path):
+                return False
+        if self.min_price is not None or self.max_price is not None:
+            if product.price is None:
+                return False
+            if self.min_price is not None and product.price < self.min_price:
+                return False
+            if self.max_price is not None and product.price > self.max_price:
+                return False
+        if self.attributes:
+            have = {
+                normalise_attribute_key(k): attribute_token(v) for k, v in product.attributes.items()
+            }
+            for key, value in self.attributes.items():
+                if have.get(normalise_attribute_key(key)) != attribute_token(value):
+                    return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "brands": list(self.brands),
+            "category": self.category,
+            "min_price": None if self.min_price is None else str(self.min_price),
+            "max_price": None if self.max_price is None else str(self.max_price),
+            "attributes": dict(self.attributes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SearchFilters:
+        data = data or {}
+        brands = data.get("brands") or ()
+        if isinstance(brands, str):
+            brands = (brands,)
+        return cls(
+            brands=tuple(str(b) for b in brands if str(b).strip()),
+            category=data.get("category") or None,
+            min_price=_decimal_or_none(data.get("min_price")),
+            max_price=_decimal_or_none(data.get("max_price")),
+            attributes={str(k): str(v) for k, v in (data.get("attributes") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """Free text plus field boosts, filters, size and an optional fuzzy flag."""
+
+    text: str
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    boosts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BOOSTS))
+    size: int = 10
+    fuzzy: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {self.size}")
+        unknown = set(self.boosts) - set(SEARCH_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "filters": self.filters.to_dict(),
+            "boosts": dict(self.boosts),
+            "size": self.size,
+            "fuzzy": self.fuzzy,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchRequest:
+        return cls(
+            text=str(data.get("text") or ""),
+            filters=SearchFilters.from_dict(data.get("filters")),
+            boosts=dict(data.get("boosts") or DEFAULT_BOOSTS),
+            size=int(data.get("size") or 10),
+            fuzzy=bool(data.get("fuzzy", False)),
+        )
+
+
+def attribute_token(value: object) -> str:
+    """The exact-match form of an attribute value: lower case, ``16.0`` -> ``16``, bools yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = " ".join(str(value).lower().split())
+    if text in {"true", "false"}:
+        return "yes" if text == "true" else "no"
+    return text
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))

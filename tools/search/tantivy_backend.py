@@ -1,0 +1,217 @@
+"""The embedded lexical backend: tantivy (BM25) behind the same interface as Elasticsearch.
+
+The query mirrors the Elasticsearch backend's ``bool`` query: a ``best_fields``-style
+disjunction over boosted fields (``dis_max`` with a tie breaker) that must match, plus
+filters that restrict without scoring. User text is analysed into terms and built into
+term queries directly, so no query syntax in the text is ever interpreted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+
+from tools.catalog.product import Product, normalise_attribute_key
+from tools.search.backend import IndexMissing, Progress, SearchError
+from tools.search.request import SearchFilters, SearchRequest, attribute_token
+from tools.search.results import SearchResults, ranked
+from tools.search.tantivy_schema import (
+    ANALYZER,
+    TEXT_FIELDS,
+    build_analyzer,
+    build_schema,
+    to_document,
+)
+
+#: ``dis_max`` tie breaker, as in Elasticsearch's ``best_fields`` with ``tie_breaker``.
+TIE_BREAKER = 0.3
+WRITER_HEAP_BYTES = 256_000_000
+
+
+class TantivyIndex:
+    """A product index in a directory on disk (or in memory when ``path`` is None)."""
+
+    name = "tantivy"
+
+    def __init__(self, path: Path | None, *, create: bool = False, dataset: str = "") -> None:
+        self.path = path
+        self.dataset = dataset
+        self.schema = build_schema()
+        self.analyzer = build_analyzer()
+        if path is not None and not create and not (path.is_dir() and tantivy.Index.exists(str(path))):
+            hint = f" --dataset {dataset}" if dataset else ""
+            raise IndexMissing(
+                f"no lexical index at {path}; build it with `shopagent index{hint}`"
+            )
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+        self._index = tantivy.Index(self.schema, path=None if path is None else str(path))
+        self._index.register_tokenizer(ANALYZER, self.analyzer)
+
+    # -- write side -------------------------------------------------------------------------
+
+    def index(self, products: Iterable[Product], progress: Progress | None = None) -> int:
+        """Replace the whole index with ``products``."""
+        writer = self._writer()
+        writer.delete_all_documents()
+        count = self._write(writer, products, progress, replace=False)
+        writer.wait_merging_threads()
+        self._index.reload()
+        return count
+
+    def upsert(self, products: Iterable[Product]) -> int:
+        """Add or replace products in place; searchers see the change as soon as this returns."""
+        writer = self._writer()
+        count = self._write(writer, products, None, replace=True)
+        writer.wait_merging_threads()
+        self._index.reload()
+        return count
+
+    def delete(self, product_ids: Iterable[str]) -> int:
+        """Remove products in place; returns how many of the ids were in the index."""
+        ids = [str(product_id) for product_id in product_ids]
+        count = sum(1 for product_id in ids if self.get(product_id) is not None)
+        writer = self._writer()
+        for product_id in ids:
+            writer.delete_documents_by_term("id", product_id)
+        writer.commit()
+        writer.wait_merging_threads()
+        self._index.reload()
+        return count
+
+    def _writer(self) -> tantivy.IndexWriter:
+        try:
+            return self._index.writer(heap_size=WRITER_HEAP_BYTES)
+        except ValueError as error:  # tantivy reports a held lock as a ValueError
+            raise SearchError(f"the lexical index at {self.path} is locked: {error}") from error
+
+    def _write(
+        self,
+        writer: tantivy.IndexWriter,
+        products: Iterable[Product],
+        progress: Progress | None,
+        *,
+        replace: bool,
+    ) -> int:
+        count = 0
+        for product in products:
+            if replace:
+                writer.delete_documents_by_term("id", product.id)
+            writer.add_document(to_document(product))
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(1000)
+        writer.commit()
+        if progress is not None and count % 1000:
+            progress(count % 1000)
+        return count
+
+    # -- read side --------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResults:
+        started = time.perf_counter()
+        query = self.build_query(request)
+        searcher = self._index.searcher()
+        found = searcher.search(query, limit=request.size, count=True)
+        hits = [
+            (self._product(searcher.doc(address)), score) for score, address in found.hits
+        ]
+        return SearchResults(
+            hits=ranked(hits),
+            backend=self.name,
+            took_ms=(time.perf_counter() - started) * 1000,
+            total=found.count,
+        )
+
+    def get(self, product_id: str) -> Product | None:
+        searcher = self._index.searcher()
+        query = tantivy.Query.term_query(self.schema, "id", str(product_id))
+        found = searcher.search(query, limit=1, count=False)
+        if not found.hits:
+            return None
+        return self._product(searcher.doc(found.hits[0][1]))
+
+    def count(self) -> int:
+        return self._index.searcher().num_docs
+
+    def iter_products(self) -> Iterator[Product]:
+        """Every indexed product (for drift experiments and exports)."""
+        searcher = self._index.searcher()
+        total = searcher.num_docs
+        if total == 0:
+            return
+        found = searcher.search(tantivy.Query.all_query(), limit=total, count=False)
+        for _, address in found.hits:
+            yield self._product(searcher.doc(address))
+
+    # -- query building ---------------------------------------------------------------------
+
+    def terms(self, text: str) -> list[str]:
+        """The analysed, de-duplicated terms of ``text`` (what the index stores)."""
+        return list(dict.fromkeys(self.analyzer.analyze(text)))
+
+    def build_query(self, request: SearchRequest) -> tantivy.Query:
+        text_query = self._text_query(request.text, request.boosts, fuzzy=request.fuzzy)
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
+        clauses.extend((tantivy.Occur.Must, f) for f in self._filter_queries(request.filters))
+        if len(clauses) == 1:
+            return text_query
+        return tantivy.Query.boolean_query(clauses)
+
+    def _text_query(self, text: str, boosts: dict[str, float], *, fuzzy: bool) -> tantivy.Query:
+        terms = self.terms(text)
+        if not terms:
+            return tantivy.Query.all_query()
+        per_field: list[tantivy.Query] = []
+        for request_field, boost in boosts.items():
+            if boost <= 0:
+                continue
+            field = TEXT_FIELDS[request_field]
+            term_queries = [self._term(field, term, fuzzy=fuzzy) for term in terms]
+            should = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in term_queries])
+            per_field.append(tantivy.Query.boost_query(should, boost))
+        if not per_field:
+            return tantivy.Query.all_query()
+        return tantivy.Query.disjunction_max_query(per_field, tie_breaker=TIE_BREAKER)
+
+    def _term(self, field: str, term: str, *, fuzzy: bool) -> tantivy.Query:
+        # Fuzzy edits follow Elasticsearch's AUTO: none under 3 chars, 1 under 6, else 2.
+        if fuzzy and len(term) >= 3:
+            distance = 1 if len(term) < 6 else 2
+            return tantivy.Query.fuzzy_term_query(self.schema, field, term, distance=distance)
+        return tantivy.Query.term_query(self.schema, field, term, index_option="freq")
+
+    def _filter_queries(self, filters: SearchFilters) -> list[tantivy.Query]:
+        """Filters restrict, never score: each is wrapped in a zero constant score."""
+        queries: list[tantivy.Query] = []
+        if filters.brands:
+            brands = [b.lower() for b in filters.brands]
+            queries.append(tantivy.Query.term_set_query(self.schema, "brand_kw", brands))
+        if filters.category:
+            queries.append(
+                tantivy.Query.term_query(self.schema, "category_kw", filters.category.lower())
+            )
+        if filters.min_price is not None or filters.max_price is not None:
+            queries.append(
+                tantivy.Query.range_query(
+                    self.schema,
+                    "price",
+                    tantivy.FieldType.Float,
+                    lower_bound=float(filters.min_price) if filters.min_price is not None else None,
+                    upper_bound=float(filters.max_price) if filters.max_price is not None else None,
+                )
+            )
+        for key, value in filters.attributes.items():
+            token = f"{normalise_attribute_key(key)}={attribute_token(value)}"
+            queries.append(tantivy.Query.term_query(self.schema, "attr_kv", token))
+        return [tantivy.Query.const_score_query(q, 0.0) for q in queries]
+
+    @staticmethod
+    def _product(document: tantivy.Document) -> Product:
+        stored: dict[str, Any] = orjson.loads(document.get_first("doc"))
+        return Product.from_dict(stored)

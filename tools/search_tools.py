@@ -1,0 +1,69 @@
+"""Every retrieval strategy behind one call, opened lazily: what the CLI, agent and evals share.
+
+Strategies (the RecLLM set plus fusion): ``lexical`` (the search API lookup), ``concepts``
+(comma-separated concepts, each embedded, fused with RRF), ``dense`` (the whole request
+embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid``
+(RRF of lexical and dense).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from agent.config import Settings
+from tools.catalog.product import Product
+from tools.search.backend import ProductIndex
+from tools.search.request import SearchRequest
+from tools.search.results import SearchResults
+from tools.stores import open_concepts, open_lexical
+
+STRATEGIES = ("lexical", "concepts", "dense", "direct", "hybrid")
+#: How deep each list goes before fusion: deeper lists give RRF more overlap to work with.
+FUSION_DEPTH = 50
+
+
+class SearchToolbox:
+    def __init__(self, settings: Settings, dataset: str) -> None:
+        self.settings = settings
+        self.dataset = dataset
+
+    @cached_property
+    def lexical(self) -> ProductIndex:
+        return open_lexical(self.settings, self.dataset)
+
+    @cached_property
+    def concepts(self):  # -> ConceptIndex; typed loosely to keep chromadb out of import time
+        return open_concepts(self.settings, self.dataset)
+
+    def run(self, strategy: str, request: SearchRequest) -> SearchResults:
+        if strategy == "lexical":
+            return self.lexical.search(request)
+        if strategy == "concepts":
+            return self.concepts.search_concepts(split_list(request.text), request.filters, request.size)
+        if strategy == "dense":
+            return self.concepts.search_dense(request.text, request.filters, request.size)
+        if strategy == "direct":
+            return self.concepts.lookup_titles(split_list(request.text), request.size)
+        if strategy == "hybrid":
+            return self.hybrid(request)
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+
+    def hybrid(self, request: SearchRequest) -> SearchResults:
+        from tools.search.fusion import reciprocal_rank_fusion
+
+        depth = max(request.size, FUSION_DEPTH)
+        deep = SearchRequest(
+            request.text, request.filters, request.boosts, size=depth, fuzzy=request.fuzzy
+        )
+        lexical = self.lexical.search(deep)
+        dense = self.concepts.search_dense(request.text, request.filters, depth)
+        return reciprocal_rank_fusion([lexical, dense], size=request.size)
+
+    def get(self, product_id: str) -> Product | None:
+        return self.lexical.get(product_id)
+
+
+def split_list(text: str) -> list[str]:
+    """``"rgb mouse, wireless; light"`` -> ``["rgb mouse", "wireless", "light"]``."""
+    parts = [p.strip() for chunk in text.split(";") for p in chunk.split(",")]
+    return [p for p in parts if p]

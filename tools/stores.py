@@ -1,0 +1,67 @@
+"""Open the configured search backends for a dataset: the one place settings become backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.config import Settings
+from tools.search.backend import ProductIndex
+
+LEXICAL_BACKENDS = ("auto", "tantivy", "elasticsearch")
+
+
+def lexical_backend_name(settings: Settings) -> str:
+    """``auto`` means Elasticsearch when a URL is configured, else the embedded tantivy."""
+    name = settings.lexical_backend
+    if name not in LEXICAL_BACKENDS:
+        raise ValueError(f"unknown lexical backend {name!r}; choose one of {LEXICAL_BACKENDS}")
+    if name == "auto":
+        return "elasticsearch" if settings.es_url else "tantivy"
+    return name
+
+
+def open_lexical(settings: Settings, dataset: str, *, create: bool = False) -> ProductIndex:
+    if lexical_backend_name(settings) == "elasticsearch":
+        from tools.search.elasticsearch_backend import ElasticsearchIndex
+
+        if not settings.es_url:
+            raise ValueError("the elasticsearch backend needs SHOPAGENT_ES_URL")
+        return ElasticsearchIndex.from_settings(settings, dataset)
+    from tools.search.tantivy_backend import TantivyIndex
+
+    return TantivyIndex(settings.tantivy_dir(dataset), create=create, dataset=dataset)
+
+
+def open_concepts(settings: Settings, dataset: str, *, create: bool = False) -> ProductIndex:
+    from tools.search.chroma_concepts import ConceptIndex
+
+    return ConceptIndex.open(settings, dataset, create=create)
+
+
+def write_manifest(settings: Settings, dataset: str, **facts: Any) -> dict[str, Any]:
+    """Record what was indexed and when: trajectories cite this as the catalog version."""
+    path = manifest_path(settings, dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = {**read_manifest(settings, dataset), **facts, "dataset": dataset}
+    manifest["catalog_version"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(manifest, out, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return manifest
+
+
+def read_manifest(settings: Settings, dataset: str) -> dict[str, Any]:
+    path = manifest_path(settings, dataset)
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def manifest_path(settings: Settings, dataset: str) -> Path:
+    return settings.index_dir(dataset) / "manifest.json"
