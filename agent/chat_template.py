@@ -14,19 +14,30 @@ TEMPLATE_VERSION = 1
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
 
-# transformers' declarative response parser (transformers.utils.chat_parsing): everything after the
-# last "<|im_start|>assistant\n" is the reply; each <tool_call>{json}</tool_call> becomes one
-# OpenAI tool call, the rest is content. Same shape as the built-in Qwen2 fallback, minus thinking.
+# transformers' declarative response parser (transformers.utils.chat_parsing): everything after
+# the last "<|im_start|>assistant\n" is the reply; each
+# <tool_call>{"name": N, "arguments": A}</tool_call> becomes one OpenAI tool call, the rest is
+# content. The name is captured by the opening pattern and the arguments are parsed leniently
+# (`allow_non_json`) on purpose: with a plain "json" field, as in transformers' built-in Qwen2
+# fallback, one malformed call from a small model makes the server answer HTTP 500. Here broken
+# arguments reach the client as a string (which agent.tool_calls classifies), and a call in any
+# other shape stays in the content.
 RESPONSE_TEMPLATE: dict[str, Any] = {
     "defaults": {"role": "assistant"},
     "start_anchor": "<|im_start|>assistant\n",
     "fields": {
         "tool_calls": {
-            "open_pattern": r"\s*<tool_call>",
-            "close": TOOL_CALL_CLOSE,
+            "open_pattern": (
+                r'\s*<tool_call>\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]+)"\s*,\s*"arguments"\s*:\s*'
+            ),
+            "close_pattern": r"\s*\}\s*</tool_call>",
             "repeats": True,
             "content": "json",
-            "transform": {"type": "function", "function": "{content}"},
+            "content_args": {"allow_non_json": True},
+            "transform": {
+                "type": "function",
+                "function": {"name": "{name}", "arguments": "{content}"},
+            },
         },
         "content": {
             "close_pattern": r"\s*(?:<\|im_end\|>|<\|endoftext\|>)",
@@ -42,6 +53,6 @@ def tools_chat_template() -> str:
 
 
 def install_tools_template(tokenizer: Any) -> None:
-    """Give ``tokenizer`` the tools template and the response template (saved by ``save_pretrained``)."""
+    """Give ``tokenizer`` both templates (``save_pretrained`` then writes them to the directory)."""
     tokenizer.chat_template = tools_chat_template()
     tokenizer.response_template = RESPONSE_TEMPLATE

@@ -84,7 +84,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     overrides = dict(overrides or {})
     llm_overrides = overrides.pop("llm", None)
     if overrides:
-        settings = replace(settings, **_coerce({k: v for k, v in overrides.items() if v is not None}))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        settings = replace(settings, **_coerce(given))
     llm = load_llm_settings(llm_table, llm_overrides, file_label=f"{settings.config_file} [llm]")
     return replace(settings, llm=llm)
 

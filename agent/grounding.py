@@ -2,10 +2,13 @@
 
 The model's text is checked, not trusted:
 
+- only its prose counts: from the first markup on (a tag, a code fence, a JSON object, as when
+  a small model parrots the tool data back) the text is cut;
 - a citation (``[id]``, ``[#2]``, "product x9", or a bare catalog id) of anything the tools did
   not return is a *violation*: the sentence carrying it is removed and the violation logged;
-- a dollar amount stated for a cited product that differs from the catalog's price is a
-  violation too (comparisons such as "under $50" are the shopper's words, not claims);
+- a dollar amount stated for a product (cited in that sentence, or the one product the
+  previous sentences were about) that differs from its catalog price is a violation too
+  (comparisons such as "under $50" are the shopper's words, not claims);
 - the product list is built from tool results, never from the text: the products the text
   cites, in ranking order, or this turn's top results when it cites none; titles, brands and
   prices are re-read from the catalog at answer time.
@@ -24,10 +27,17 @@ from tools.search.backend import SearchError
 
 Lookup = Callable[[str], Product | None]
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)|\n+")
+#: Sentence ends: after . ! ? followed by whitespace (so "$19.99" stays whole), or a newline.
+#: Where prose ends and markup begins: a tag (``<tool_data>``, ``</tool_call>``, ``<|im_end|>``),
+#: a code fence, or a JSON object. A small model often parrots tool data back as its answer.
+_MARKUP = re.compile(r"<\|?/?[A-Za-z_][\w|-]*>?|```|\{\s*\"")
+_JSON_ID = re.compile(r'"id"\s*:\s*"([^"]{1,64})"')
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s)|(?=\n)")
 _BRACKET = re.compile(r"\[\s*(#?)([\w.-]{1,64})\s*\]")
 _HASH_POSITION = re.compile(r"(?<![\w\[])#(\d{1,3})\b")
-_ID_PHRASE = re.compile(r"\b(?:product|item|sku|id)\s*(?:id\s*)?[:#]?\s*([A-Za-z0-9][\w-]{0,63})", re.I)
+_ID_PHRASE = re.compile(
+    r"\b(?:product|item|sku|id)\s*(?:id\s*)?[:#]?\s*([A-Za-z0-9][\w-]{0,63})", re.I
+)
 _TOKEN = re.compile(r"[A-Za-z0-9][\w-]*")
 _PRICE = re.compile(r"\$\s?(\d[\d,]*(?:\.\d{1,2})?)")
 _COMPARATIVE = re.compile(
@@ -57,35 +67,52 @@ def ground_answer(
     retrieved: Mapping[str, dict[str, Any]],
     lookup: Lookup | None,
     limit: int,
-    default_lead: str = "Here is what I found:",
 ) -> GroundedAnswer:
     """Check ``text`` against what the tools returned and build the product list.
+
+    The returned text may be empty (nothing survived the checks): the caller then writes a
+    neutral lead for the product list.
 
     ``turn_ids``: this turn's returned ids in ranking order; ``retrieved``: every product the
     tools returned in the conversation (id -> ``Product.to_dict()``), in order of retrieval.
     """
     order = list(dict.fromkeys([*turn_ids, *retrieved]))
     known = {pid.lower(): pid for pid in order}
+    catalog = _Catalog(retrieved, lookup)
+    violations: list[str] = []
+    markup = _MARKUP.search(text)
+    if markup is not None:
+        catalog.notes.append("dropped markup the model wrote instead of prose")
+        violations.extend(
+            f"invented tool data for {pid!r}, which no tool returned"
+            for pid in dict.fromkeys(_JSON_ID.findall(text[markup.start() :]))
+            if pid.lower() not in known
+        )
+        text = text[: markup.start()]
     kept_sentences: list[str] = []
     cited: list[str] = []
-    violations: list[str] = []
+    subject: str | None = None  # the product a sentence without a citation talks about
     for sentence in _sentences(text):
-        found, problems = _check_sentence(sentence, known, list(turn_ids), retrieved, lookup)
+        found, problems = _check_sentence(sentence, known, list(turn_ids), retrieved, catalog)
+        if len(found) == 1:
+            subject = found[0]
+        elif found:
+            subject = None
+        if subject is not None and len(found) <= 1:
+            problems.extend(_price_problems(sentence, catalog.current(subject), subject))
         if problems:
             violations.extend(problems)
             continue
         kept_sentences.append(sentence)
         cited.extend(pid for pid in found if pid not in cited)
     cleaned = "".join(kept_sentences).strip()
-    if violations and not cleaned:
-        cleaned = default_lead
     chosen = [pid for pid in order if pid in cited] if cited else list(turn_ids)[:limit]
-    products, notes = _from_catalog(chosen, retrieved, lookup)
-    return GroundedAnswer(cleaned, products, violations, cited, notes)
+    products = catalog.shown(chosen)
+    return GroundedAnswer(cleaned, products, violations, cited, catalog.notes)
 
 
 def _sentences(text: str) -> list[str]:
-    return [m.group(0) for m in _SENTENCE.finditer(text)]
+    return [piece for piece in _SENTENCE_END.split(text) if piece]
 
 
 def _check_sentence(
@@ -93,7 +120,7 @@ def _check_sentence(
     known: Mapping[str, str],
     turn_ids: list[str],
     retrieved: Mapping[str, dict[str, Any]],
-    lookup: Lookup | None,
+    catalog: _Catalog,
 ) -> tuple[list[str], list[str]]:
     """The returned products a sentence cites, and its violations."""
     cited: list[str] = []
@@ -116,28 +143,39 @@ def _check_sentence(
     for token in _ID_PHRASE.findall(sentence):
         if token.lower() in known:
             cite(known[token.lower()])
-        elif any(ch.isdigit() for ch in token) and not token.isdigit():
+        elif (
+            any(ch.isdigit() for ch in token)
+            and not token.isdigit()
+            and not _in_titles(token, retrieved)  # "product WH-1000XM4": a model number
+        ):
             problems.append(f"cited {token!r}, which no tool returned")
     for token in _TOKEN.findall(sentence):
         lowered = token.lower()
         if lowered in known and (len(token) >= 2):
             cite(known[lowered])
-        elif _ID_LIKE.match(token) and _in_catalog(token, lookup):
+        elif _ID_LIKE.match(token) and catalog.has(token):
             problems.append(f"cited catalog product {token!r}, which no tool returned")
     lowered_sentence = " ".join(sentence.lower().split())
     for product_id, product in retrieved.items():
         title = " ".join(str(product.get("title", "")).lower().split())
         if title and title in lowered_sentence:
             cite(product_id)
-    if len(cited) == 1:
-        problems.extend(_price_problems(sentence, retrieved.get(cited[0]), cited[0]))
-    return cited, sorted(set(problems), key=problems.index)
+    return cited, list(dict.fromkeys(problems))
 
 
-def _price_problems(sentence: str, product: dict[str, Any] | None, product_id: str) -> list[str]:
-    if product is None or product.get("price") in (None, ""):
+def _in_titles(token: str, retrieved: Mapping[str, dict[str, Any]]) -> bool:
+    """Is ``token`` a word of a returned product's title (titles only: descriptions are free text
+    that an injection could use to whitelist an invented id)?"""
+    wanted = token.lower()
+    return any(
+        wanted in _TOKEN.findall(str(p.get("title", "")).lower()) for p in retrieved.values()
+    )
+
+
+def _price_problems(sentence: str, product: Product | None, product_id: str) -> list[str]:
+    if product is None or product.price is None:
         return []
-    catalog = Decimal(str(product["price"]))
+    catalog = product.price
     problems = []
     for match in _PRICE.finditer(sentence):
         if _COMPARATIVE.search(sentence[: match.start()]):
@@ -151,35 +189,45 @@ def _price_problems(sentence: str, product: dict[str, Any] | None, product_id: s
     return problems
 
 
-def _in_catalog(token: str, lookup: Lookup | None) -> bool:
-    if lookup is None:
-        return False
-    try:
-        return lookup(token) is not None
-    except SearchError:
-        return False
+class _Catalog:
+    """The catalog as of answer time, read once per product; the tool's copy if it is down."""
 
+    def __init__(self, retrieved: Mapping[str, dict[str, Any]], lookup: Lookup | None) -> None:
+        self.retrieved = retrieved
+        self.lookup = lookup
+        self.notes: list[str] = []
+        self._read: dict[str, Product | None] = {}
 
-def _from_catalog(
-    product_ids: Sequence[str], retrieved: Mapping[str, dict[str, Any]], lookup: Lookup | None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Shown products as the catalog has them now; the tool's copy if the catalog is down."""
-    shown: list[dict[str, Any]] = []
-    notes: list[str] = []
-    for product_id in product_ids:
-        product: Product | None
+    def current(self, product_id: str) -> Product | None:
+        """``None`` when the product is gone from the catalog."""
+        if product_id not in self._read:
+            self._read[product_id] = self._fetch(product_id)
+        return self._read[product_id]
+
+    def has(self, token: str) -> bool:
+        if self.lookup is None:
+            return False
         try:
-            product = lookup(product_id) if lookup is not None else None
-            if lookup is not None and product is None:
-                notes.append(f"{product_id} is no longer in the catalog")
-                continue
+            return self.lookup(token) is not None
+        except SearchError:
+            return False
+
+    def _fetch(self, product_id: str) -> Product | None:
+        copy = self.retrieved.get(product_id)
+        if self.lookup is None:
+            return None if copy is None else Product.from_dict(copy)
+        try:
+            product = self.lookup(product_id)
         except SearchError as error:
-            notes.append(f"catalog re-read failed for {product_id}: {error}")
-            product = None
+            self.notes.append(f"catalog re-read failed for {product_id}: {error}")
+            return None if copy is None else Product.from_dict(copy)
         if product is None:
-            product = Product.from_dict(retrieved[product_id])
-        shown.append(shown_dict(len(shown) + 1, product))
-    return shown, notes
+            self.notes.append(f"{product_id} is no longer in the catalog")
+        return product
+
+    def shown(self, product_ids: Sequence[str]) -> list[dict[str, Any]]:
+        products = [p for p in (self.current(pid) for pid in product_ids) if p is not None]
+        return [shown_dict(position, p) for position, p in enumerate(products, start=1)]
 
 
 def shown_dict(position: int, product: Product) -> dict[str, Any]:

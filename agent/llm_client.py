@@ -7,19 +7,23 @@ Ollama, llama.cpp's server or the local ``transformers serve`` is a settings cha
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import openai
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletion
 
 from agent.llm_settings import LLMSettings
+from agent.tool_calls import ToolCallParse, parse_openai_message
+from agent.tool_schemas import TOOL_SCHEMAS
 
 # Local servers ignore the key, but both clients refuse to start without one.
 _LOCAL_PLACEHOLDER_KEY = "no-key-needed"
 
 
 def api_key_for(llm: LLMSettings) -> str:
-    """``SHOPAGENT_LLM_API_KEY`` / ``[llm] api_key``, else ``OPENAI_API_KEY``, else a placeholder."""
+    """The configured key, else ``OPENAI_API_KEY``, else a placeholder (local servers need none)."""
     return llm.api_key or os.environ.get("OPENAI_API_KEY") or _LOCAL_PLACEHOLDER_KEY
 
 
@@ -58,3 +62,21 @@ def chat_model(llm: LLMSettings, **extra: Any) -> ChatOpenAI:
 def chat_completion_kwargs(llm: LLMSettings) -> dict[str, Any]:
     """The per-request settings for ``client.chat.completions.create``."""
     return {"model": llm.model, "temperature": llm.temperature, "max_tokens": llm.max_tokens}
+
+
+def complete_with_tools(
+    llm: LLMSettings,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    tools: Sequence[Mapping[str, Any]] = TOOL_SCHEMAS,
+    client: openai.OpenAI | None = None,
+) -> tuple[ChatCompletion, ToolCallParse]:
+    """One chat completion with tools on any OpenAI-compatible server, and its classified reply."""
+    client = client or openai_client(llm)
+    response = client.chat.completions.create(
+        messages=[dict(m) for m in messages],  # type: ignore[misc]
+        tools=[dict(t) for t in tools],  # type: ignore[misc]
+        **chat_completion_kwargs(llm),
+    )
+    message = response.choices[0].message
+    return response, parse_openai_message(message.content, message.tool_calls, tools)

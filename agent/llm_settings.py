@@ -99,7 +99,8 @@ def _url(value: Any) -> str:
 
 def _number(low: float, *, integer: bool = False, positive: bool = False) -> Any:
     def convert(value: Any) -> float | int:
-        if isinstance(value, bool) or (integer and isinstance(value, float) and not value.is_integer()):
+        fractional = integer and isinstance(value, float) and not value.is_integer()
+        if isinstance(value, bool) or fractional:
             raise ValueError(f"must be a number, got {value!r}")
         try:
             number = int(value) if integer else float(value)

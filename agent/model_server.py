@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.config import Settings
-from agent.llm_settings import DEFAULT_LOCAL_MODEL, LLMSettings
-from agent.model_store import init_default_model, resolve_model
+from agent.llm_settings import LLMSettings
+from agent.model_store import ensure_model
 
 LOOPBACK = "127.0.0.1"
 
@@ -113,10 +113,7 @@ def serve(
     startup_timeout_s: float = 300.0,
 ) -> Iterator[LLMSettings]:
     """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``)."""
-    name = model or settings.llm.model
-    if name == DEFAULT_LOCAL_MODEL:
-        init_default_model(settings)  # no-op once stored; the embedded default just works
-    stored = resolve_model(settings, name)
+    stored = ensure_model(settings, model)  # the embedded default is created on first use
     with serve_model_dir(
         stored.path, port=port, device=device, startup_timeout_s=startup_timeout_s
     ) as server:

@@ -184,6 +184,14 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
     return read_model(path)
 
 
+def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
+    """Like ``resolve_model``, but the default model is created on first use (no hub, ~20 s)."""
+    name = name or settings.llm.model
+    if name == DEFAULT_LOCAL_MODEL:
+        return init_default_model(settings, name=name)
+    return resolve_model(settings, name)
+
+
 def read_model(path: Path) -> StoredModel:
     manifest_path = path / MANIFEST_NAME
     try:

@@ -76,4 +76,12 @@ def episode_reward(
     components["grounding"] = GROUNDING_VIOLATION if violations else 0.0
     components["feedback"] = feedback_reward(feedback)
     total = round(sum(components.values()), 6)
-    return Reward(total=total, components=components, source="judgments" if has_judgments else "live")
+    return Reward(
+        total=total, components=components, source="judgments" if has_judgments else "live"
+    )
+
+
+def with_feedback(reward: Reward, feedback: Sequence[Feedback]) -> Reward:
+    """The same reward with the ``feedback`` component recomputed from all feedback so far."""
+    components = {**reward.components, "feedback": feedback_reward(feedback)}
+    return Reward(round(sum(components.values()), 6), components, reward.source)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-StopReason = Literal["answered", "clarify", "budget", "timeout", "no_results"]
+StopReason = Literal["answered", "clarify", "budget", "timeout", "model_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,14 @@ class FinalAnswer:
     violations: list[str] = field(default_factory=list)
 
 
-ChatEvent = TextChunk | ToolCallStarted | ToolCallFinished | ProductsShown | FinalAnswer
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the shopper should know that is not part of the answer (a log write failed)."""
+
+    text: str
+
+
+ChatEvent = TextChunk | ToolCallStarted | ToolCallFinished | ProductsShown | FinalAnswer | Notice
 
 
 def shown_from_dict(data: dict[str, Any]) -> ShownProduct:

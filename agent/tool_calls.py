@@ -108,6 +108,32 @@ def parse_tool_calls(
     return ToolCallParse(tuple(calls), parse_class, content, tuple(problems))
 
 
+def parse_openai_message(
+    content: str | None,
+    tool_calls: Sequence[Any] | None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+) -> ToolCallParse:
+    """Classify a reply that came back through the OpenAI protocol, by the same rules.
+
+    The server's ``tool_calls`` (objects from ``openai`` or plain dicts, arguments as a string,
+    possibly malformed) are written back into the taught format and parsed with the prose, so a
+    reply gets the same class over HTTP as from in-process generation.
+    """
+    parts = [content] if content else []
+    for call in tool_calls or []:
+        function = _get(call, "function")
+        name, arguments = _get(function, "name"), _get(function, "arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        parts.append(f'{TOOL_CALL_OPEN}{{"name": {json.dumps(name)}, "arguments": {arguments}}}')
+        parts[-1] += TOOL_CALL_CLOSE
+    return parse_tool_calls("\n".join(parts), tools)
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
 class _Unparsable:
     pass
 
@@ -275,7 +301,7 @@ def _check_arguments(
 
 
 def _conform(value: Any, schema: Mapping[str, Any]) -> tuple[Any, bool]:
-    """``(value, True)`` if it matches, ``(coerced, False)`` if fixable, ``(_UNPARSABLE, False)``."""
+    """``(value, True)`` if it matches, ``(coerced, False)`` if fixable, else ``_UNPARSABLE``."""
     kinds = schema.get("type")
     if kinds is None:
         return value, True

@@ -28,7 +28,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,9 @@ LOG_NAME = "trajectories.jsonl"
 #: Where episodes come from: the terminal chat, the RL rollout collector, an evaluation run.
 SOURCES = ("chat", "rollout", "eval")
 
-_ENVELOPE = re.compile(rb'^\{"crc32":"(?P<crc>[0-9a-f]{8})","len":(?P<len>\d+),"record":(?P<body>.*)\}$')
+_ENVELOPE = re.compile(
+    rb'^\{"crc32":"(?P<crc>[0-9a-f]{8})","len":(?P<len>\d+),"record":(?P<body>.*)\}$'
+)
 
 
 def default_log_path(home: Path) -> Path:
@@ -111,6 +113,9 @@ class ModelStep:
     decision: str
     model_ms: float
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    #: What this step added to the conversation, as OpenAI dicts: the assistant message and,
+    #: for tool calls, the tool messages the model then read.
+    output_messages: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -133,6 +138,7 @@ class Feedback:
 @dataclass(slots=True)
 class Latency:
     model_ms: float
+    #: Wall time of the tool rounds (each call's own time is in its ``ToolAttempt``).
     tool_ms: float
     #: Graph overhead: the turn's wall time minus model and tool time.
     graph_ms: float
@@ -167,6 +173,10 @@ class EpisodeRecord:
     record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown episode source {self.source!r}; known: {', '.join(SOURCES)}")
+
     @property
     def episode_id(self) -> str:
         return episode_id_for(self.conversation_id, self.turn)
@@ -200,10 +210,10 @@ class EpisodeRecord:
             )
             for step in data["steps"]
         ]
-        fields = {k: v for k, v in data.items() if k not in {"episode_id"}}
+        plain = {k: v for k, v in data.items() if k != "episode_id"}
         return cls(
             **{
-                **fields,
+                **plain,
                 "steps": steps,
                 "reward": Reward(**data["reward"]),
                 "latency": Latency(**data["latency"]),
@@ -265,7 +275,7 @@ class TrajectoryLog:
         line = encode_line(data)
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if _ends_mid_line(fd):
@@ -310,10 +320,6 @@ def latest_revisions(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if kept is None or record.get("revision", 0) >= kept.get("revision", 0):
             latest[key] = record
     return list(latest.values())
-
-
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    yield from TrajectoryLog(path).latest()
 
 
 def _ends_mid_line(fd: int) -> bool:

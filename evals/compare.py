@@ -155,7 +155,7 @@ def compare_reports(
         notes.append(f"different splits: {a.dataset}/{a.split} vs {b.dataset}/{b.split}")
     only_a, only_b = len(set(a.per_query) - shared), len(set(b.per_query) - shared)
     if only_a or only_b:
-        notes.append(f"compared on {len(shared)} shared queries ({only_a} only in A, {only_b} in B)")
+        notes.append(f"{len(shared)} shared queries ({only_a} only in A, {only_b} only in B)")
     rows = [
         compare_values(
             metric,

@@ -9,9 +9,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt
 
-from evals.suite import EvalReport  # noqa: E402
+from evals.suite import EvalReport
 
 
 def _label(report: EvalReport) -> str:

@@ -1,4 +1,4 @@
-"""Deterministic query splits: a query's split depends on its text alone, never on the data around it.
+"""Deterministic query splits: a query's split depends on its text alone, not on other data.
 
 Each query text is normalised (lower case, single spaces) and hashed with SHA-256 together
 with ``SPLIT_SALT``; the first 8 bytes, read as a fraction in [0, 1), are the query's

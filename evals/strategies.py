@@ -5,7 +5,7 @@ text embedded once, a plain dual encoder), ``hybrid`` (RRF of those two).
 With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
 filters for the lexical index), ``concepts`` (a ``search_concepts`` call: concepts for
 Chroma), ``direct`` (a ``search_titles`` call: imagined product titles matched to real ones).
-``agent`` runs the full agent graph.
+``agent`` runs the full agent graph (``AgentStrategy``) with a chat model.
 
 Model strategies talk to a ``QueryWriter``: prompts in, raw reply texts out, one batch at a
 time. The local model sits behind one (``LocalQueryWriter``); tests pass a fake. A reply is
@@ -16,22 +16,33 @@ measures what the model wrote, and the validity rate says how often that was unu
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.config import Settings
 from agent.tool_calls import ParsedToolCall, parse_tool_calls
 from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
+from tools.catalog.product import Product
 from tools.search.request import SearchFilters, SearchRequest
-from tools.search.results import SearchResults
+from tools.search.results import SearchResults, ranked
 from tools.search_tools import SearchToolbox
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agent.state import AgentLimits
+    from agent.trajectory import EpisodeRecord
 
 STRATEGY_NAMES = ("raw", "policy", "concepts", "dual", "direct", "hybrid", "agent")
 MODEL_STRATEGIES = frozenset({"policy", "concepts", "direct", "agent"})
+#: The strategies whose search a ``QueryWriter`` writes (the agent has its own chat model).
+WRITER_STRATEGIES = frozenset({"policy", "concepts", "direct"})
 #: Retrieval without a model: what ``evals.perf.bench_eval`` times.
 PLAIN_STRATEGIES = ("raw", "dual", "hybrid")
 
@@ -58,10 +69,6 @@ SEARCH_TITLES_SCHEMA: dict[str, Any] = {
 }
 
 Message = Mapping[str, Any]
-
-
-class StrategyUnavailable(RuntimeError):
-    """The strategy cannot run in this checkout (a missing component); the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,10 +283,11 @@ def _strings(value: Any) -> list[str]:
 
 def filters_from_arguments(arguments: Mapping[str, Any]) -> SearchFilters:
     """Tool-call filter arguments (``brand``, ``category``, ``min_price``, ``max_price``)."""
-    brand = arguments.get("brand")
+    brand = str(arguments.get("brand") or "").strip()
+    category = str(arguments.get("category") or "").strip()
     return SearchFilters(
-        brands=(str(brand),) if brand not in (None, "") else (),
-        category=str(arguments["category"]) if arguments.get("category") else None,
+        brands=(brand,) if brand else (),
+        category=category or None,
         min_price=_price(arguments.get("min_price")),
         max_price=_price(arguments.get("max_price")),
     )
@@ -294,9 +302,13 @@ def request_from_arguments(arguments: Mapping[str, Any], size: int) -> SearchReq
 
 
 def _price(value: Any) -> Decimal | None:
+    """A price argument as the agent's tools read it: ``"$1,299"`` is 1299; negative is refused."""
     if value is None or value == "":
         return None
-    return Decimal(str(value))
+    price = Decimal(str(value).strip().lstrip("$").replace(",", ""))
+    if not price.is_finite() or price < 0:
+        raise ValueError(f"price must be a non-negative number, got {value!r}")
+    return price
 
 
 # -- the local model as a writer --------------------------------------------------------------
@@ -330,30 +342,114 @@ class LocalQueryWriter:
 
 
 def resolve_model_dir(settings: Settings, model: str | None) -> Path:
-    """``--model`` as a path, else a name under ``settings.models_dir``."""
-    available = sorted(
-        p.name for p in settings.models_dir.glob("*") if (p / "config.json").is_file()
-    )
-    if not model:
-        listed = ", ".join(available) or "none; run `shopagent model init`"
-        raise ValueError(f"this strategy needs --model (models in {settings.models_dir}: {listed})")
-    as_path = Path(model).expanduser()
-    for candidate in (as_path, settings.models_dir / model):
-        if (candidate / "config.json").is_file():
-            return candidate
-    listed = ", ".join(available) or "none"
-    raise FileNotFoundError(
-        f"no model {model!r} (not a model directory, nor one of {settings.models_dir}: {listed})"
-    )
+    """``--model`` as a model directory path, else a stored model name (default: the
+    configured local model, ``settings.llm.model``)."""
+    if model:
+        as_path = Path(model).expanduser()
+        if (as_path / "config.json").is_file():
+            return as_path
+    from agent.model_store import resolve_model
+
+    return resolve_model(settings, model).path
+
+
+# -- the full agent ---------------------------------------------------------------------------
+
+
+class AgentStrategy:
+    """One fresh single-turn conversation per query through the agent's LangGraph graph.
+
+    The ranking is what the shopper is shown, in order, followed by the rest of the hits of
+    the agent's own searches (call by call, rank by rank) up to ``size``: NDCG@10 reads the
+    answer, Recall@100 what the agent found. Episodes are not written to the trajectory log
+    (eval queries must not leak into training data). The trace holds the first model step
+    (the one that writes the search); generation time is the turn's model time and search
+    time the rest of the turn (tools and graph).
+    """
+
+    name = "agent"
+    indexes = frozenset({"lexical", "concepts"})
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        toolbox: SearchToolbox,
+        *,
+        dataset: str = "",
+        limits: AgentLimits | None = None,
+    ) -> None:
+        from agent.graph import AgentDeps, build_graph, model_id_of
+        from agent.state import AgentLimits
+
+        self.toolbox = toolbox
+        deps = AgentDeps(
+            toolbox=toolbox,
+            limits=limits or AgentLimits(),
+            log=None,
+            model_id=model_id_of(llm),
+            dataset=dataset,
+            source="eval",
+        )
+        self.graph = build_graph(llm, deps)
+
+    def retrieve(self, query_text: str, size: int) -> Retrieved:
+        from agent.graph import EpisodeRecorded, turn_input
+        from agent.session import RECURSION_LIMIT
+
+        record: EpisodeRecord | None = None
+        graph_input = turn_input(query_text, conversation_id=uuid.uuid4().hex[:12])
+        config = {"recursion_limit": RECURSION_LIMIT}
+        for event in self.graph.stream(graph_input, config, stream_mode="custom"):
+            if isinstance(event, EpisodeRecorded):
+                record = event.record
+        if record is None:
+            raise RuntimeError(f"the agent ended the turn for {query_text!r} without a record")
+        return self._results(record, size), self._trace(query_text, record)
+
+    def _results(self, record: EpisodeRecord, size: int) -> SearchResults:
+        ranking = [str(shown["id"]) for shown in record.recommended]
+        for step in record.steps:
+            for call in step.tool_calls:
+                ranking.extend(hit.product_id for hit in call.hits)
+        hits: list[tuple[Product, float]] = []
+        for product_id in list(dict.fromkeys(ranking))[:size]:
+            product = self.toolbox.get(product_id)
+            if product is not None:
+                hits.append((product, 1.0 / (len(hits) + 1)))
+        return SearchResults(hits=ranked(hits), backend="agent", total=len(hits))
+
+    @staticmethod
+    def _trace(query_text: str, record: EpisodeRecord) -> StrategyTrace:
+        first = record.steps[0] if record.steps else None
+        written = ""
+        if first is not None and first.parsed_calls:
+            written = json.dumps(first.parsed_calls[0].get("arguments", {}), sort_keys=True)
+        failed = record.stop_reason in ("model_error", "timeout")
+        return StrategyTrace(
+            query_text,
+            written=written,
+            raw_output=first.raw_output if first else None,
+            parse_class=first.parse_class if first else "invalid",
+            problems=tuple(first.problems) if first else (),
+            generation_ms=record.latency.model_ms,
+            search_ms=max(0.0, record.latency.total_ms - record.latency.model_ms),
+            error=f"turn ended: {record.stop_reason}" if failed else None,
+        )
 
 
 # -- the factory ------------------------------------------------------------------------------
 
 
 def build_strategy(
-    name: str, toolbox: SearchToolbox, writer: QueryWriter | None = None
+    name: str,
+    toolbox: SearchToolbox,
+    writer: QueryWriter | None = None,
+    *,
+    llm: BaseChatModel | None = None,
+    dataset: str = "",
 ) -> Strategy:
-    """The named strategy over ``toolbox``; model strategies need a ``writer``."""
+    """The named strategy over ``toolbox``; policy/concepts/direct need a ``writer``, the
+    agent a chat model (``llm``)."""
     if name not in STRATEGY_NAMES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {list(STRATEGY_NAMES)}")
     if name == "raw":
@@ -363,10 +459,9 @@ def build_strategy(
     if name == "hybrid":
         return hybrid_strategy(toolbox)
     if name == "agent":
-        raise StrategyUnavailable(
-            "the 'agent' strategy is not available yet: the agent graph's session API "
-            "(agent/session.py) is not in this checkout"
-        )
+        if llm is None:
+            raise ValueError("the 'agent' strategy needs a chat model to drive the agent")
+        return AgentStrategy(llm, toolbox, dataset=dataset)
     if writer is None:
         raise ValueError(f"the {name!r} strategy needs a model to write its search (--model)")
     if name == "policy":
@@ -378,4 +473,3 @@ def build_strategy(
             "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox
         )
     return WrittenSearchStrategy("direct", SEARCH_TITLES, frozenset({"concepts"}), writer, toolbox)
-

@@ -21,10 +21,11 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +33,8 @@ from agent.config import Settings
 from evals.metrics import METRICS, Run, evaluate, mean_scores
 from evals.splits import select_split
 from evals.strategies import (
-    MODEL_STRATEGIES,
+    STRATEGY_NAMES,
+    WRITER_STRATEGIES,
     LocalQueryWriter,
     QueryWriter,
     Retrieved,
@@ -43,6 +45,9 @@ from evals.strategies import (
 )
 from tools.catalog.judgments import Judgments, Query
 from tools.search_tools import SearchToolbox
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 DEPTH = 100
 BATCH_SIZE = 16
@@ -348,6 +353,46 @@ def open_writer(settings: Settings, model: str | None) -> LocalQueryWriter:
     return LocalQueryWriter(resolve_model_dir(settings, model))
 
 
+@contextmanager
+def opened_strategy(
+    settings: Settings,
+    dataset: str,
+    strategy: str,
+    toolbox: SearchToolbox,
+    *,
+    model: str | None = None,
+    writer: QueryWriter | None = None,
+    llm: BaseChatModel | None = None,
+) -> Iterator[tuple[Strategy, str | None]]:
+    """The strategy with what it needs, and the model label its run is named by.
+
+    policy / concepts / direct get the local model in process (``writer`` replaces it);
+    agent gets a chat model: the configured endpoint, or the local model served for the
+    duration of the ``with`` (``llm`` replaces both).
+    """
+    with ExitStack() as stack:
+        label: str | None = None
+        if strategy in WRITER_STRATEGIES:
+            if writer is None:
+                writer = open_writer(settings, model)
+            label = getattr(writer, "name", None) or model or "writer"
+        if strategy == "agent":
+            if llm is None:
+                from agent.llm_client import chat_model
+                from agent.model_server import llm_endpoint
+
+                chosen = replace(
+                    settings, llm=replace(settings.llm, model=model or settings.llm.model)
+                )
+                llm = chat_model(stack.enter_context(llm_endpoint(chosen)))
+                label = Path(model or settings.llm.model).name
+            else:
+                from agent.graph import model_id_of
+
+                label = model or model_id_of(llm)
+        yield build_strategy(strategy, toolbox, writer, llm=llm, dataset=dataset), label
+
+
 def run_eval(
     settings: Settings,
     dataset: str,
@@ -361,39 +406,39 @@ def run_eval(
     batch_size: int = BATCH_SIZE,
     progress: EvalProgress | None = None,
     writer: QueryWriter | None = None,
+    llm: BaseChatModel | None = None,
     judgments: Judgments | None = None,
 ) -> EvalOutcome:
     """``shopagent eval run``: evaluate one strategy on one split and write its reports.
 
-    ``writer`` replaces the local model (tests pass a fake); ``judgments`` replaces the
-    dataset's own (tests pass a small set).
+    ``writer`` / ``llm`` replace the local model (tests pass fakes); ``judgments`` replaces
+    the dataset's own (tests pass a small set).
     """
     from tools.stores import read_manifest
 
+    if strategy not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGY_NAMES)}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
     chosen = select_split(all_judgments, dataset, split, limit)
     if not len(chosen):
         raise ValueError(f"{dataset} {split}: no query with a positive judgment")
     toolbox = SearchToolbox(settings, dataset)
-    model_label: str | None = None
-    if strategy in MODEL_STRATEGIES and writer is None:
-        writer = open_writer(settings, model)
-    if strategy in MODEL_STRATEGIES:
-        model_label = getattr(writer, "name", None) or model or "writer"
-    built = build_strategy(strategy, toolbox, writer)
-    name = run_dir_name(dataset, split, strategy, model_label, limit)
-    run, report = evaluate_strategy(
-        built,
-        chosen,
-        name=name,
-        dataset=dataset,
-        split=split,
-        model=model_label,
-        depth=depth,
-        batch_size=batch_size,
-        progress=progress,
-        catalog_version=read_manifest(settings, dataset).get("catalog_version"),
-    )
+    with opened_strategy(
+        settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm
+    ) as (built, model_label):
+        name = run_dir_name(dataset, split, strategy, model_label, limit)
+        run, report = evaluate_strategy(
+            built,
+            chosen,
+            name=name,
+            dataset=dataset,
+            split=split,
+            model=model_label,
+            depth=depth,
+            batch_size=batch_size,
+            progress=progress,
+            catalog_version=read_manifest(settings, dataset).get("catalog_version"),
+        )
     run_dir = write_outputs(run, report, runs_root / name)
     if limit is None:
         write_summary(runs_root, dataset, split)

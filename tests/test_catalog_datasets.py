@@ -47,12 +47,12 @@ def test_a_path_stands_for_the_data_dir(shared_data: Path, shopagent_home: Path)
 
 
 def test_products_is_a_fresh_pass_each_call(tmp_path: Path, settings: Settings) -> None:
-    result = import_dataset(FIXTURES / "generic" / "catalog.csv", "csv", "small", settings)
-    dataset = result.dataset
-    assert dataset.report is result.products
+    dataset = import_dataset(FIXTURES / "generic" / "catalog.csv", "csv", "small", settings)
+    import_report = dataset.report
+    assert import_report.accepted == 2 and import_report.rejected == 5
     assert [p.id for p in dataset.products()] == ["c-1", "c-2"]
     assert [p.id for p in dataset.products()] == ["c-1", "c-2"]
-    assert dataset.report is not result.products
+    assert dataset.report is not import_report
     assert dataset.report.accepted == 2 and dataset.report.rejected == 0
 
 
@@ -99,17 +99,12 @@ def test_unknown_names_say_how_to_import(settings: Settings) -> None:
 
 def test_import_then_load_by_name(shared_data: Path, settings: Settings) -> None:
     counts: list[int] = []
-    result = import_dataset(
-        shared_data / "chorus-electronics",
-        "chorus",
-        "electronics",
-        settings,
-        progress=counts.append,
-    )
-    assert result.products.accepted == 19_406
-    assert result.queries == 135
+    folder = shared_data / "chorus-electronics"
+    imported = import_dataset(folder, "chorus", "electronics", settings, progress=counts.append)
+    assert imported.report.accepted == 19_406
     assert counts[0] == 1000 and counts[-1] == 19_406
-    assert "electronics: 19406 products imported" in result.summary()
+    assert imported.report.summary().startswith("19406 products imported, 0 rows skipped")
+    assert "3668 judgments for 135 queries" in imported.report.summary()
 
     dataset = load_dataset("electronics", settings)
     assert dataset.format == "chorus"
@@ -127,18 +122,19 @@ def test_import_then_load_by_name(shared_data: Path, settings: Settings) -> None
 
 def test_generic_import_with_judgments_and_bad_rows(settings: Settings) -> None:
     generic = FIXTURES / "generic"
-    result = import_dataset(
+    imported = import_dataset(
         generic / "catalog.jsonl",
         "jsonl",
         "mice",
         settings,
         judgments_path=generic / "judgments.csv",
     )
-    assert result.products.accepted == 3 and result.products.rejected == 10
-    assert result.judgments.rejected == 1
+    assert imported.report.accepted == 3 and imported.report.rejected == 10
+    assert "4 judgments for 2 queries (1 judgment rows skipped" in imported.report.summary()
     manifest = json.loads((settings.home / "datasets" / "mice" / "dataset.json").read_text())
     assert manifest["rejected_rows"] == 10
     assert "catalog.jsonl:5: bad price: '12,99'" in manifest["errors"]
+    assert manifest["judgment_errors"][0].startswith("judgments.csv:6: bad judgment")
 
     dataset = load_dataset("mice", settings)
     assert [p.id for p in dataset.products()] == ["m-1", "2", "m-7"]
@@ -146,15 +142,15 @@ def test_generic_import_with_judgments_and_bad_rows(settings: Settings) -> None:
 
     # the stored folder is itself a generic-format source
     again = import_dataset(settings.home / "datasets" / "mice", "jsonl", "mice-copy", settings)
-    assert again.products.accepted == 3 and again.products.rejected == 0
-    assert again.queries == 2
+    assert again.report.accepted == 3 and again.report.rejected == 0
+    assert len(again.judgments()) == 2
 
 
 def test_esci_and_wands_import(settings: Settings) -> None:
     esci = import_dataset(FIXTURES / "esci", "esci", "esci-es", settings, locale="es")
-    assert esci.products.accepted == 1 and esci.queries == 1
+    assert esci.report.accepted == 1 and len(esci.judgments()) == 1
     wands = import_dataset(FIXTURES / "wands", "wands", "wands", settings)
-    assert wands.products.accepted == 3 and wands.queries == 3
+    assert wands.report.accepted == 3 and len(wands.judgments()) == 3
     assert load_dataset("wands", settings).judgments().max_gain == 2
 
 

@@ -56,31 +56,27 @@ def server(mirror: Path) -> Iterator[_Server]:
 
 
 def test_fetch_verifies_and_caches(tmp_path: Path, server: _Server) -> None:
-    cache = tmp_path / "cache"
-    seen: dict[str, tuple[int, int | None]] = {}
+    target = chorus_cache_dir(tmp_path / "cache")
+    received: list[int] = []
 
-    folder = fetch_chorus(
-        cache, lambda name, done, total: seen.__setitem__(name, (done, total)), base_url=server.url
-    )
+    folder = fetch_chorus(target, received.append, base_url=server.url)
 
-    assert folder == chorus_cache_dir(cache) == cache / "datasets" / "chorus"
+    assert folder == target == tmp_path / "cache" / "datasets" / "chorus"
     for remote in CHORUS_FILES:
         assert file_sha256(folder / remote.name) == remote.sha256
-        size = (folder / remote.name).stat().st_size
-        assert seen[remote.name] == (size, size)
+    assert sum(received) == sum((folder / r.name).stat().st_size for r in CHORUS_FILES)
     assert len(server.requests) == len(CHORUS_FILES)
     assert sorted(p.name for p in folder.iterdir()) == sorted(r.name for r in CHORUS_FILES)
 
-    fetch_chorus(cache, base_url=server.url)
+    fetch_chorus(target, received.append, base_url=server.url)
     assert len(server.requests) == len(CHORUS_FILES)  # nothing downloaded twice
 
 
 def test_damaged_cached_file_is_downloaded_again(tmp_path: Path, server: _Server) -> None:
-    cache = tmp_path / "cache"
-    folder = fetch_chorus(cache, base_url=server.url)
+    folder = fetch_chorus(tmp_path / "chorus", base_url=server.url)
     (folder / "2.json.zip").write_bytes(b"truncated")
 
-    fetch_chorus(cache, base_url=server.url)
+    fetch_chorus(folder, base_url=server.url)
 
     assert server.requests[-1].endswith("/2.json.zip")
     assert len(server.requests) == len(CHORUS_FILES) + 1
@@ -90,20 +86,19 @@ def test_damaged_cached_file_is_downloaded_again(tmp_path: Path, server: _Server
 def test_corrupted_download_is_deleted(tmp_path: Path, mirror: Path, server: _Server) -> None:
     served = mirror / CHORUS_FILES[2].path
     served.write_bytes(served.read_bytes()[:-10] + b"corrupted!")
-    cache = tmp_path / "cache"
+    folder = tmp_path / "chorus"
 
     with pytest.raises(ChecksumMismatch, match=r"3\.json\.zip .* expected d4d08890"):
-        fetch_chorus(cache, base_url=server.url)
+        fetch_chorus(folder, base_url=server.url)
 
-    folder = chorus_cache_dir(cache)
     assert sorted(p.name for p in folder.iterdir()) == ["1.json.zip", "2.json.zip"]
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path, mirror: Path, server: _Server) -> None:
     (mirror / CHORUS_FILES[-1].path).unlink()
     with pytest.raises(FetchError, match="HTTP 404"):
-        fetch_chorus(tmp_path / "cache", base_url=server.url)
-    assert not any(p.name.endswith(".part") for p in chorus_cache_dir(tmp_path / "cache").iterdir())
+        fetch_chorus(tmp_path / "chorus", base_url=server.url)
+    assert not any(p.name.endswith(".part") for p in (tmp_path / "chorus").iterdir())
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
@@ -111,4 +106,4 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(FetchError, match="could not download"):
-        fetch_chorus(tmp_path / "cache", base_url=f"http://127.0.0.1:{port}", timeout=5)
+        fetch_chorus(tmp_path / "chorus", base_url=f"http://127.0.0.1:{port}", timeout=5)

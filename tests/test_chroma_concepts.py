@@ -13,13 +13,17 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import chromadb
+import numpy as np
 import pytest
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
 
 from tests.catalog_samples import sample_products
 from tools.catalog.chorus import iter_products
 from tools.catalog.import_report import ImportReport
 from tools.catalog.product import Product
-from tools.search.backend import IndexMissing, ProductIndex, SearchBackend
+from tools.search.backend import IndexMissing, ProductIndex, SearchBackend, SearchError
 from tools.search.chroma_concepts import CONCEPT_DEPTH, ConceptIndex
 from tools.search.fusion import reciprocal_rank_fusion
 from tools.search.request import SearchFilters, SearchRequest
@@ -299,3 +303,35 @@ def test_a_missing_index_names_the_command_that_builds_it(tmp_path: Path) -> Non
         empty.count()
     with pytest.raises(IndexMissing):
         empty.delete(["m1"])
+
+
+@register_embedding_function
+class FakeForeignEmbedding(EmbeddingFunction[Documents]):
+    """Stands in for a collection someone built with another model."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return [np.ones(3, dtype=np.float32) for _ in input]
+
+    @staticmethod
+    def name() -> str:
+        return "fake-foreign"
+
+    def get_config(self) -> dict[str, object]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, object]) -> FakeForeignEmbedding:
+        return FakeForeignEmbedding()
+
+
+def test_a_collection_from_a_fake_foreign_model_is_refused_in_one_line(tmp_path: Path) -> None:
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    client.create_collection("products-foreign", embedding_function=FakeForeignEmbedding())  # type: ignore[arg-type]
+    index = ConceptIndex("foreign", path=tmp_path / "chroma")
+    with pytest.raises(SearchError, match="built with another embedding function") as raised:
+        index.search_dense("mouse")
+    assert "shopagent index --dataset foreign" in str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -108,7 +108,11 @@ def test_delete_takes_effect_for_the_next_search(index: TantivyIndex) -> None:
 
 def test_upsert_replaces_in_place_without_duplicates(index: TantivyIndex) -> None:
     updated = sample_products()[0].__class__.from_dict(
-        {**sample_products()[0].to_dict(), "price": "19.99", "title": "Logitech G203 mouse refreshed edition"}
+        {
+            **sample_products()[0].to_dict(),
+            "price": "19.99",
+            "title": "Logitech G203 mouse refreshed edition",
+        }
     )
     index.upsert([updated])
     assert index.count() == len(sample_products())

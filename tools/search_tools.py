@@ -9,6 +9,7 @@ embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from agent.config import Settings
 from tools.catalog.product import Product
@@ -16,6 +17,9 @@ from tools.search.backend import ProductIndex
 from tools.search.request import SearchRequest
 from tools.search.results import SearchResults
 from tools.stores import open_concepts, open_lexical
+
+if TYPE_CHECKING:
+    from tools.search.chroma_concepts import ConceptIndex
 
 STRATEGIES = ("lexical", "concepts", "dense", "direct", "hybrid")
 #: How deep each list goes before fusion: deeper lists give RRF more overlap to work with.
@@ -32,14 +36,16 @@ class SearchToolbox:
         return open_lexical(self.settings, self.dataset)
 
     @cached_property
-    def concepts(self):  # -> ConceptIndex; typed loosely to keep chromadb out of import time
+    def concepts(self) -> ConceptIndex:
         return open_concepts(self.settings, self.dataset)
 
     def run(self, strategy: str, request: SearchRequest) -> SearchResults:
         if strategy == "lexical":
             return self.lexical.search(request)
         if strategy == "concepts":
-            return self.concepts.search_concepts(split_list(request.text), request.filters, request.size)
+            return self.concepts.search_concepts(
+                split_list(request.text), request.filters, request.size
+            )
         if strategy == "dense":
             return self.concepts.search_dense(request.text, request.filters, request.size)
         if strategy == "direct":

@@ -7,10 +7,13 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
 from tools.search.backend import ProductIndex
+
+if TYPE_CHECKING:
+    from tools.search.chroma_concepts import ConceptIndex
 
 LEXICAL_BACKENDS = ("auto", "tantivy", "elasticsearch")
 
@@ -37,10 +40,11 @@ def open_lexical(settings: Settings, dataset: str, *, create: bool = False) -> P
     return TantivyIndex(settings.tantivy_dir(dataset), create=create, dataset=dataset)
 
 
-def open_concepts(settings: Settings, dataset: str, *, create: bool = False) -> ProductIndex:
+def open_concepts(settings: Settings, dataset: str) -> ConceptIndex:
+    """Chroma opens lazily: a missing collection is reported (IndexMissing) on first use."""
     from tools.search.chroma_concepts import ConceptIndex
 
-    return ConceptIndex.open(settings, dataset, create=create)
+    return ConceptIndex.from_settings(settings, dataset)
 
 
 def write_manifest(settings: Settings, dataset: str, **facts: Any) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-def recall(ranking: Sequence[str], judged: Mapping[str, float], k: int, threshold: float = 1) -> float:
+def recall(
+    ranking: Sequence[str], judged: Mapping[str, float], k: int, threshold: float = 1
+) -> float:
     relevant = {pid for pid, gain in judged.items() if gain >= threshold}
     if not relevant:
         return 0.0

@@ -37,7 +37,9 @@ class Judgments:
 
     def with_positive(self) -> list[Query]:
         """Queries that have at least one relevant product (the ones a ranking metric can score)."""
-        return [q for qid, q in self.queries.items() if any(g > 0 for g in self.qrels[qid].values())]
+        return [
+            q for qid, q in self.queries.items() if any(g > 0 for g in self.qrels[qid].values())
+        ]
 
     def subset(self, query_ids: Iterable[str]) -> Judgments:
         ids = list(query_ids)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,9 +112,9 @@ class ConceptIndex:
         """Replace the collection with ``products``; ``progress`` gets each batch's size."""
         with self._errors():
             client = self._connect()
-            if self._exists(client):
-                client.delete_collection(self.collection_name)
             self._collection = None
+            with suppress(NotFoundError):
+                client.delete_collection(self.collection_name)
             collection = self._open(create=True)
             return self._write(collection, products, progress)
 
@@ -299,9 +299,6 @@ class ConceptIndex:
                 self._client = persistent_client(self.path)
         return self._client
 
-    def _exists(self, client: ClientAPI) -> bool:
-        return any(c.name == self.collection_name for c in client.list_collections())
-
     def _open(self, *, create: bool = False) -> Collection:
         if self._collection is not None:
             return self._collection
@@ -344,12 +341,13 @@ class ConceptIndex:
             self._collection = None
             raise self._missing() from error
         except ValueError as error:
-            if "embedding function" in str(error).lower():
-                raise SearchError(
-                    f"the Chroma collection {self.collection_name} at {self.location} "
-                    f"was built with another embedding function: {error}"
-                ) from error
-            raise
+            if "embedding function conflict" not in str(error).lower():
+                raise
+            raise SearchError(
+                f"the Chroma collection {self.collection_name} at {self.location} was built "
+                f"with another embedding function; rebuild it with "
+                f"`shopagent index --dataset {self.dataset}`"
+            ) from error
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

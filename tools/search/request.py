@@ -31,9 +31,9 @@ class SearchFilters:
     attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.min_price is not None and self.max_price is not None:
-            if self.min_price > self.max_price:
-                raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
+        low, high = self.min_price, self.max_price
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_price {low} is above max_price {high}")
 
     def is_empty(self) -> bool:
         return not (
@@ -61,7 +61,8 @@ class SearchFilters:
                 return False
         if self.attributes:
             have = {
-                normalise_attribute_key(k): attribute_token(v) for k, v in product.attributes.items()
+                normalise_attribute_key(k): attribute_token(v)
+                for k, v in product.attributes.items()
             }
             for key, value in self.attributes.items():
                 if have.get(normalise_attribute_key(key)) != attribute_token(value):
@@ -107,7 +108,9 @@ class SearchRequest:
             raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {self.size}")
         unknown = set(self.boosts) - set(SEARCH_FIELDS)
         if unknown:
-            raise ValueError(f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}")
+            raise ValueError(
+                f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {

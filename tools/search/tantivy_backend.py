@@ -43,11 +43,13 @@ class TantivyIndex:
         self.dataset = dataset
         self.schema = build_schema()
         self.analyzer = build_analyzer()
-        if path is not None and not create and not (path.is_dir() and tantivy.Index.exists(str(path))):
+        if (
+            path is not None
+            and not create
+            and not (path.is_dir() and tantivy.Index.exists(str(path)))
+        ):
             hint = f" --dataset {dataset}" if dataset else ""
-            raise IndexMissing(
-                f"no lexical index at {path}; build it with `shopagent index{hint}`"
-            )
+            raise IndexMissing(f"no lexical index at {path}; build it with `shopagent index{hint}`")
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
         self._index = tantivy.Index(self.schema, path=None if path is None else str(path))
@@ -118,9 +120,7 @@ class TantivyIndex:
         query = self.build_query(request)
         searcher = self._index.searcher()
         found = searcher.search(query, limit=request.size, count=True)
-        hits = [
-            (self._product(searcher.doc(address)), score) for score, address in found.hits
-        ]
+        hits = [(self._product(searcher.doc(address)), score) for score, address in found.hits]
         return SearchResults(
             hits=ranked(hits),
             backend=self.name,

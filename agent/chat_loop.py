@@ -1,0 +1,193 @@
+"""The terminal chat: reads lines (a TTY or a pipe), runs turns, renders events, takes /commands.
+
+Kept apart from ``ChatSession`` so the session stays a plain library (tests, evals, RL) and
+everything about terminals lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from agent.session import ChatSession
+from agent.state import (
+    ChatEvent,
+    FinalAnswer,
+    Notice,
+    ProductsShown,
+    ShownProduct,
+    TextChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+
+HELP = """commands:
+  /like N     you like product N of the last answer (feedback becomes reward)
+  /buy N      you buy product N of the last answer (the strongest reward)
+  /reset      start a new conversation
+  /history    the turns of this conversation
+  /help       this text
+  /quit       leave (Ctrl-D works too)"""
+
+PROMPT = "you> "
+
+
+def shown_products_table(products: list[ShownProduct]) -> Table:
+    """Title, brand, price and id — prices and brands as the catalog has them."""
+    table = Table(header_style="bold")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("title", overflow="fold", max_width=70)
+    table.add_column("brand")
+    table.add_column("price", justify="right")
+    table.add_column("id", style="dim")
+    for product in products:
+        table.add_row(
+            str(product.position),
+            product.title,
+            product.brand or "—",
+            "—" if product.price is None else product.price,
+            product.id,
+        )
+    return table
+
+
+class ChatLoop:
+    def __init__(self, session: ChatSession, console: Console, *, quiet: bool = False) -> None:
+        self.session = session
+        self.console = console
+        self.quiet = quiet
+
+    def run(self, lines: Iterator[str]) -> None:
+        self.console.print(
+            f"[bold]shopagent[/] · conversation {self.session.conversation_id} · /help for commands"
+        )
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not self.command(line):
+                    return
+                continue
+            self.turn(line)
+
+    def command(self, line: str) -> bool:
+        """Run one /command; False means leave."""
+        name, _, argument = line.partition(" ")
+        handlers: dict[str, Callable[[str], bool]] = {
+            "/quit": lambda _: False,
+            "/exit": lambda _: False,
+            "/help": self._help,
+            "/reset": self._reset,
+            "/history": self._history,
+            "/like": lambda arg: self._feedback("like", arg),
+            "/buy": lambda arg: self._feedback("buy", arg),
+        }
+        handler = handlers.get(name.lower())
+        if handler is None:
+            self.console.print(f"[red]unknown command {name}[/] — /help lists them")
+            return True
+        return handler(argument.strip())
+
+    def turn(self, text: str) -> None:
+        streamed: list[str] = []
+        try:
+            for event in self.session.send(text):
+                self.render(event, streamed)
+        except ValueError as error:
+            self.console.print(f"[red]{error}[/]")
+
+    def render(self, event: ChatEvent, streamed: list[str]) -> None:
+        if isinstance(event, TextChunk):
+            if not self.quiet:
+                if not streamed:
+                    self.console.print("[dim]assistant (thinking)>[/] ", end="")
+                self.console.print(event.text, end="", style="dim", highlight=False)
+            streamed.append(event.text)
+        elif isinstance(event, ToolCallStarted):
+            if streamed and not self.quiet:
+                self.console.print()
+                streamed.clear()
+            if not self.quiet:
+                arguments = json.dumps(event.arguments, ensure_ascii=False)
+                self.console.print(f"[cyan]→ {event.name}[/] {arguments}", highlight=False)
+        elif isinstance(event, ToolCallFinished):
+            if not self.quiet:
+                self.console.print(_tool_outcome(event), highlight=False)
+        elif isinstance(event, ProductsShown):
+            pass  # the final answer carries the same list; shown once, with the answer
+        elif isinstance(event, FinalAnswer):
+            if streamed and not self.quiet:
+                self.console.print()
+            self.console.print(f"[bold green]assistant>[/] {event.text}", highlight=False)
+            if event.products:
+                self.console.print(shown_products_table(event.products))
+                self.console.print("[dim]/like N or /buy N to give feedback[/]")
+            if event.violations and not self.quiet:
+                self.console.print(f"[dim]({len(event.violations)} ungrounded claim(s) removed)[/]")
+        elif isinstance(event, Notice):
+            self.console.print(f"[yellow]{event.text}[/]")
+
+    def _help(self, _: str) -> bool:
+        self.console.print(HELP, highlight=False)
+        return True
+
+    def _reset(self, _: str) -> bool:
+        conversation = self.session.reset()
+        self.console.print(f"new conversation {conversation}")
+        return True
+
+    def _history(self, _: str) -> bool:
+        turns = self.session.history()
+        if not turns:
+            self.console.print("no turns yet")
+        for summary in turns:
+            self.console.print(f"[bold]{summary.turn}. you>[/] {summary.user_text}")
+            self.console.print(f"   assistant> {summary.answer}", highlight=False)
+            for product in summary.products:
+                price = product.price or "—"
+                self.console.print(f"     {product.position}. {product.title} · {price}")
+        return True
+
+    def _feedback(self, kind: str, argument: str) -> bool:
+        if not argument.isdigit():
+            self.console.print(f"[red]usage: /{kind} N (a product number from the last answer)[/]")
+            return True
+        try:
+            result = (self.session.buy if kind == "buy" else self.session.like)(int(argument))
+        except ValueError as error:
+            self.console.print(f"[red]{error}[/]")
+            return True
+        verb = "bought" if kind == "buy" else "liked"
+        self.console.print(
+            f"{verb} {result.product.title} ({result.product.price or '—'}) · "
+            f"episode reward {result.reward:+.2f} ({result.reward_change:+.2f})",
+            highlight=False,
+        )
+        return True
+
+
+def _tool_outcome(event: ToolCallFinished) -> str:
+    if event.ok:
+        via = f" via {event.fallback}" if event.fallback else ""
+        return f"[dim]  ✓ {len(event.product_ids)} products{via} in {event.took_ms:.0f} ms[/]"
+    return f"[yellow]  ✗ {event.name} failed: {event.error}[/]"
+
+
+def input_lines(console: Console, stream: TextIO = sys.stdin) -> Iterator[str]:
+    """Prompted lines on a terminal; plain lines from a pipe (scripts and tests)."""
+    if stream.isatty():
+        while True:
+            try:
+                yield console.input(f"[bold]{PROMPT}[/]")
+            except EOFError:
+                return
+    else:
+        for line in stream:
+            console.print(f"{PROMPT}{line.rstrip()}", highlight=False)
+            yield line

@@ -1,0 +1,424 @@
+"""Trajectories out of the log, for training and analysis, in four formats.
+
+- ``jsonl``: the episode records themselves (latest revision of each), one per line;
+- ``parquet``: one row per episode, flat columns for analysis plus the chat ``messages`` and
+  the full ``record`` as JSON;
+- ``hf``: the same rows as a Hugging Face dataset directory (``datasets.load_from_disk``);
+- ``openai-chat``: chat fine-tuning records ``{"messages": [...], "tools": [...]}``: the last
+  model step's prompt (and its tool round, when the turn ended on one) plus the grounded
+  final answer; for a one-step rollout record, the prompt plus the tool call it made.
+  Assistant messages of earlier turns get ``weight: 0`` so each turn is trained once, in the
+  episode it belongs to.
+
+Filters: ``min_reward`` (the episode's total reward, feedback included) and ``since`` (the
+episode finished at or after that time). Every output is written to a temporary path and
+renamed into place, so a failed export never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from agent.tool_schemas import TOOL_NAMES, tool_schemas
+from agent.trajectory import TrajectoryLog, latest_revisions
+
+FORMATS = ("jsonl", "parquet", "hf", "openai-chat")
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: Keys a chat fine-tuning message may carry (OpenAI's chat format, tools included).
+_MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call"}
+_ROLES = {"system", "user", "assistant", "tool"}
+
+_TOOL_CALL = pa.struct(
+    [
+        ("id", pa.string()),
+        ("type", pa.string()),
+        ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())])),
+    ]
+)
+_MESSAGE = pa.struct(
+    [
+        ("role", pa.string()),
+        ("content", pa.string()),
+        ("tool_call_id", pa.string()),
+        ("tool_calls", pa.list_(_TOOL_CALL)),
+        ("weight", pa.int64()),
+    ]
+)
+ROW_SCHEMA = pa.schema(
+    [
+        ("episode_id", pa.string()),
+        ("record_id", pa.string()),
+        ("revision", pa.int64()),
+        ("source", pa.string()),
+        ("conversation_id", pa.string()),
+        ("turn", pa.int64()),
+        ("model_id", pa.string()),
+        ("model_checkpoint", pa.string()),
+        ("dataset", pa.string()),
+        ("catalog_version", pa.string()),
+        ("query_id", pa.string()),
+        ("user_text", pa.string()),
+        ("final_answer", pa.string()),
+        ("stop_reason", pa.string()),
+        ("reward", pa.float64()),
+        ("reward_source", pa.string()),
+        ("reward_components", pa.string()),
+        ("n_model_steps", pa.int64()),
+        ("n_tool_calls", pa.int64()),
+        ("parse_classes", pa.list_(pa.string())),
+        ("tool_names", pa.list_(pa.string())),
+        ("recommended_ids", pa.list_(pa.string())),
+        ("grounding_violations", pa.list_(pa.string())),
+        ("feedback", pa.string()),
+        ("model_ms", pa.float64()),
+        ("tool_ms", pa.float64()),
+        ("graph_ms", pa.float64()),
+        ("total_ms", pa.float64()),
+        ("started_at", pa.timestamp("ms", tz="UTC")),
+        ("finished_at", pa.timestamp("ms", tz="UTC")),
+        ("messages", pa.list_(_MESSAGE)),
+        ("record", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    format: str
+    path: Path
+    exported: int
+    filtered_out: int
+    #: Log lines that could not be read (a torn last record after a crash, for instance).
+    damaged_lines: int
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """``2025-01-31``, ``2025-01-31T12:00+02:00`` (UTC if no zone), or relative: ``12h``, ``7d``."""
+    now = now or datetime.now(UTC)
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2)
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is not a time: use ISO 8601 (2025-01-31T12:00) or 12h, 7d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def select_records(
+    records: Iterable[dict[str, Any]],
+    *,
+    min_reward: float | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The latest revision of each episode that passes the filters, in log order."""
+    chosen = []
+    for record in latest_revisions(records):
+        if min_reward is not None and float(record["reward"]["total"]) < min_reward:
+            continue
+        if since is not None and _time(record["finished_at"]) < since:
+            continue
+        chosen.append(record)
+    return chosen
+
+
+def export_trajectories(
+    log_path: Path,
+    out: Path,
+    fmt: str,
+    *,
+    min_reward: float | None = None,
+    since: datetime | None = None,
+    overwrite: bool = False,
+) -> ExportReport:
+    """Write the selected episodes of the log at ``log_path`` to ``out`` in format ``fmt``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not log_path.exists():
+        raise FileNotFoundError(f"no trajectory log at {log_path}: chat first, or pass --log")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    contents = TrajectoryLog(log_path).read()
+    total = len(latest_revisions(contents.records))
+    chosen = select_records(contents.records, min_reward=min_reward, since=since)
+    WRITERS[fmt](chosen, out)
+    return ExportReport(fmt, out, len(chosen), total - len(chosen), len(contents.damaged))
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+
+def write_jsonl(records: Sequence[dict[str, Any]], out: Path) -> None:
+    _write_text_lines((json.dumps(r, ensure_ascii=False) for r in records), out)
+
+
+def write_openai_chat(records: Sequence[dict[str, Any]], out: Path) -> None:
+    examples = [openai_chat_example(r) for r in records]
+    for record, example in zip(records, examples, strict=True):
+        problems = validate_chat_example(example)
+        if problems:
+            raise ValueError(f"episode {record.get('episode_id')}: {problems[0]}")
+    _write_text_lines((json.dumps(e, ensure_ascii=False) for e in examples), out)
+
+
+def write_parquet(records: Sequence[dict[str, Any]], out: Path) -> None:
+    table = rows_table(records)
+    _atomic_file(out, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_hf(records: Sequence[dict[str, Any]], out: Path) -> None:
+    import datasets
+
+    table = rows_table(records)
+    features = datasets.Features.from_arrow_schema(ROW_SCHEMA)
+    dataset = datasets.Dataset.from_list(table.to_pylist(), features=features)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        dataset.save_to_disk(str(tmp))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+WRITERS: dict[str, Callable[[Sequence[dict[str, Any]], Path], None]] = {
+    "jsonl": write_jsonl,
+    "parquet": write_parquet,
+    "hf": write_hf,
+    "openai-chat": write_openai_chat,
+}
+
+
+# -- rows and chat examples ------------------------------------------------------------------
+
+
+def rows_table(records: Sequence[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist([episode_row(r) for r in records], schema=ROW_SCHEMA)
+
+
+def episode_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    steps = record.get("steps") or []
+    calls = [call for step in steps for call in step.get("tool_calls") or []]
+    latency = record.get("latency") or {}
+    return {
+        "episode_id": record.get("episode_id"),
+        "record_id": record.get("record_id"),
+        "revision": int(record.get("revision", 0)),
+        "source": record.get("source"),
+        "conversation_id": record.get("conversation_id"),
+        "turn": int(record.get("turn", 0)),
+        "model_id": record.get("model_id"),
+        "model_checkpoint": record.get("model_checkpoint"),
+        "dataset": record.get("dataset"),
+        "catalog_version": record.get("catalog_version"),
+        "query_id": record.get("query_id"),
+        "user_text": record.get("user_text"),
+        "final_answer": record.get("final_answer"),
+        "stop_reason": record.get("stop_reason"),
+        "reward": float(record["reward"]["total"]),
+        "reward_source": record["reward"].get("source"),
+        "reward_components": json.dumps(record["reward"].get("components", {})),
+        "n_model_steps": len(steps),
+        "n_tool_calls": len(calls),
+        "parse_classes": [s.get("parse_class") for s in steps],
+        "tool_names": [c.get("name") for c in calls],
+        "recommended_ids": [p["id"] for p in record.get("recommended") or []],
+        "grounding_violations": list(record.get("grounding_violations") or []),
+        "feedback": json.dumps(record.get("feedback") or []),
+        "model_ms": latency.get("model_ms"),
+        "tool_ms": latency.get("tool_ms"),
+        "graph_ms": latency.get("graph_ms"),
+        "total_ms": latency.get("total_ms"),
+        "started_at": _time(record["started_at"]) if record.get("started_at") else None,
+        "finished_at": _time(record["finished_at"]) if record.get("finished_at") else None,
+        "messages": [_arrow_message(m) for m in openai_chat_example(record)["messages"]],
+        "record": json.dumps(record, ensure_ascii=False),
+    }
+
+
+def openai_chat_example(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The turn as a chat fine-tuning example, with the tools.
+
+    A chat turn: the last step's prompt (plus its tool round if the turn ended on one) and the
+    grounded final answer. A rollout (one step, no answer): the prompt and the tool call the
+    model wrote, which is what the sample teaches.
+    """
+    steps = record.get("steps") or []
+    tail: list[dict[str, Any]] = []
+    if steps:
+        last = steps[-1]
+        prompt = [dict(m) for m in last["prompt_messages"]]
+        calls = last.get("parsed_calls") or []
+        if last.get("decision") in ("tool_calls", "fallback_search"):
+            if last.get("output_messages"):
+                prompt += [dict(m) for m in last["output_messages"]]
+            elif calls and not record.get("final_answer"):
+                tail = [{"role": "assistant", "content": "", "tool_calls": _openai_calls(calls)}]
+    else:
+        prompt = [{"role": "user", "content": record.get("user_text", "")}]
+    if not tail:
+        tail = [{"role": "assistant", "content": record.get("final_answer", "")}]
+    last_user = max((i for i, m in enumerate(prompt) if m.get("role") == "user"), default=-1)
+    messages = []
+    for index, message in enumerate(prompt):
+        clean = {k: v for k, v in message.items() if k in _MESSAGE_KEYS}
+        clean["content"] = _text(clean.get("content"))
+        if clean["role"] == "assistant":
+            clean["weight"] = 1 if index > last_user else 0
+        messages.append(clean)
+    messages += [{**message, "weight": 1} for message in tail]
+    return {"messages": messages, "tools": tool_schemas()}
+
+
+def _openai_calls(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(call.get("id") or f"call_{index}"),
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments", {}))},
+        }
+        for index, call in enumerate(calls)
+    ]
+
+
+def validate_chat_example(example: Any) -> list[str]:
+    """Problems that would make OpenAI reject the line as a chat fine-tuning example.
+
+    The messages and tools must validate against the ``openai`` package's own request types,
+    and the fine-tuning rules hold: known roles and keys only, string content, ``weight`` 0/1
+    on assistant messages only, at least one assistant message, the last one an assistant's,
+    tool calls with JSON-object arguments naming a declared tool, and every tool message
+    answering a call made earlier.
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(example, dict) or not isinstance(example.get("messages"), list):
+        return ["not an object with a messages list"]
+    messages = example["messages"]
+    if not messages:
+        return ["messages is empty"]
+    problems: list[str] = []
+    try:
+        messages_adapter, tools_adapter = _openai_adapters()
+        messages_adapter.validate_python(
+            [{k: v for k, v in m.items() if k != "weight"} for m in messages]
+        )
+        tools_adapter.validate_python(example.get("tools", []))
+    except ValidationError as error:
+        problems.append(f"not OpenAI chat messages/tools: {error.errors()[0]['msg']}")
+    declared = {t["function"]["name"] for t in example.get("tools", [])} or set(TOOL_NAMES)
+    open_calls: set[str] = set()
+    for index, message in enumerate(messages):
+        where = f"message {index}"
+        unknown = set(message) - _MESSAGE_KEYS
+        if unknown:
+            problems.append(f"{where}: unknown keys {sorted(unknown)}")
+        role = message.get("role")
+        if role not in _ROLES:
+            problems.append(f"{where}: unknown role {role!r}")
+        if not isinstance(message.get("content"), str) and not message.get("tool_calls"):
+            problems.append(f"{where}: content is not a string")
+        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
+            problems.append(f"{where}: weight must be 0 or 1, on assistant messages only")
+        for call in message.get("tool_calls") or []:
+            function = call.get("function", {})
+            if function.get("name") not in declared:
+                problems.append(f"{where}: call to undeclared tool {function.get('name')!r}")
+            try:
+                arguments = json.loads(function.get("arguments", ""))
+            except (TypeError, json.JSONDecodeError):
+                arguments = None
+            if not isinstance(arguments, dict):
+                problems.append(f"{where}: tool call arguments are not a JSON object")
+            open_calls.add(call.get("id"))
+        if role == "tool" and message.get("tool_call_id") not in open_calls:
+            problems.append(f"{where}: tool message answers no earlier tool call")
+    roles = [m.get("role") for m in messages]
+    if "assistant" not in roles:
+        problems.append("no assistant message to learn from")
+    elif roles[-1] != "assistant":
+        problems.append("the last message is not the assistant's")
+    return problems
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _openai_adapters() -> tuple[Any, Any]:
+    """Validators for the ``openai`` package's request types (slow to build: built once)."""
+    from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+    from pydantic import TypeAdapter
+
+    return (
+        TypeAdapter(list[ChatCompletionMessageParam]),
+        TypeAdapter(list[ChatCompletionFunctionToolParam]),
+    )
+
+
+def _arrow_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "role": message.get("role"),
+        "content": message.get("content"),
+        "tool_call_id": message.get("tool_call_id"),
+        "tool_calls": message.get("tool_calls"),
+        "weight": message.get("weight"),
+    }
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return str(content)
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _write_text_lines(lines: Iterable[str], out: Path) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(line + "\n")
+
+    _atomic_file(out, write)
+
+
+def _atomic_file(out: Path, write: Callable[[Path], None]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,261 @@
+"""The chat engine the terminal drives: send a message, stream what happens, give feedback.
+
+One ``ChatSession`` is one shopper at a terminal. Conversations persist in a SQLite
+checkpointer (``$SHOPAGENT_HOME/conversations.sqlite``) keyed by conversation id, so any of
+them can be resumed; every turn is appended to the trajectory log, and feedback (``like``,
+``buy``) re-appends that turn's episode as a new revision with the reward updated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agent.agent_tools import AgentToolbox
+from agent.config import Settings
+from agent.graph import AgentDeps, EpisodeRecorded, build_graph, model_id_of, turn_input
+from agent.rewards import with_feedback
+from agent.state import AgentLimits, ChatEvent, Notice, ShownProduct, shown_from_dict
+from agent.trajectory import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
+from tools.catalog.judgments import Judgments, query_id_for
+
+CONVERSATIONS_DB = "conversations.sqlite"
+#: Graph steps per turn: start + (plan, tools, observe) per tool round + plan + respond.
+RECURSION_LIMIT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSummary:
+    turn: int
+    user_text: str
+    answer: str
+    products: list[ShownProduct]
+    episode_id: str
+    stop_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    kind: str
+    product: ShownProduct
+    episode_id: str
+    reward: float
+    reward_change: float
+
+
+def conversations_path(settings: Settings) -> Path:
+    return settings.home / CONVERSATIONS_DB
+
+
+def sqlite_checkpointer(path: Path) -> SqliteSaver:
+    """A checkpointer on a SQLite file (WAL, so a reader never blocks the chat)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    return SqliteSaver(connection)
+
+
+class ChatSession:
+    """A conversation with the agent; ``send`` streams ``ChatEvent``s."""
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        toolbox: AgentToolbox,
+        *,
+        checkpointer: BaseCheckpointSaver,
+        log: TrajectoryLog | None,
+        dataset: str = "",
+        limits: AgentLimits | None = None,
+        judgments: Judgments | None = None,
+        model_id: str | None = None,
+        model_checkpoint: str | None = None,
+        catalog_version: Callable[[], str | None] = lambda: None,
+        source: str = "chat",
+        conversation_id: str | None = None,
+    ) -> None:
+        self.log = log
+        self.judgments = judgments
+        self.checkpointer = checkpointer
+        deps = AgentDeps(
+            toolbox=toolbox,
+            limits=limits or AgentLimits(),
+            log=log,
+            model_id=model_id or model_id_of(llm),
+            model_checkpoint=model_checkpoint,
+            dataset=dataset,
+            catalog_version=catalog_version,
+            source=source,
+        )
+        self.graph = build_graph(llm, deps, checkpointer)
+        self.conversation_id = conversation_id or new_conversation_id()
+        self._last_record: EpisodeRecord | None = None
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        dataset: str,
+        llm: BaseChatModel,
+        *,
+        toolbox: AgentToolbox | None = None,
+        judgments: Judgments | None = None,
+        limits: AgentLimits | None = None,
+        model_checkpoint: str | None = None,
+        conversation_id: str | None = None,
+    ) -> ChatSession:
+        """The standard wiring: search backends, checkpointer and log under ``settings.home``."""
+        from tools.search_tools import SearchToolbox
+        from tools.stores import read_manifest
+
+        session = cls(
+            llm,
+            toolbox or SearchToolbox(settings, dataset),
+            checkpointer=sqlite_checkpointer(conversations_path(settings)),
+            log=TrajectoryLog(default_log_path(settings.home)),
+            dataset=dataset,
+            limits=limits,
+            judgments=judgments,
+            model_checkpoint=model_checkpoint,
+            catalog_version=lambda: read_manifest(settings, dataset).get("catalog_version"),
+        )
+        if conversation_id is not None:
+            session.resume(conversation_id)
+        return session
+
+    # -- chatting ----------------------------------------------------------------------------
+
+    def send(
+        self, user_text: str, *, judged: Mapping[str, int] | None = None
+    ) -> Iterator[ChatEvent]:
+        """Run one turn, yielding events as they happen; the last one is a ``FinalAnswer``.
+
+        ``judged`` (product id -> gain) scores the turn against judgments; without it, the
+        session's ``judgments`` are used when the text is one of their queries.
+        """
+        query_id: str | None = None
+        if judged is None and self.judgments is not None:
+            query_id = query_id_for(user_text)
+            gains = self.judgments.gains(query_id)
+            judged = dict(gains) if gains else None
+            query_id = query_id if gains else None
+        graph_input = turn_input(
+            user_text, conversation_id=self.conversation_id, judged=judged, query_id=query_id
+        )
+        for event in self.graph.stream(graph_input, self._config(), stream_mode="custom"):
+            if isinstance(event, EpisodeRecorded):
+                self._last_record = event.record
+                if event.log_error:
+                    yield Notice(event.log_error)
+                continue
+            yield event
+
+    def like(self, position: int) -> FeedbackResult:
+        """The shopper likes product ``position`` (1-based) of the last answer: +0.5 reward."""
+        return self._feedback("like", position)
+
+    def buy(self, position: int) -> FeedbackResult:
+        """The shopper buys product ``position`` (1-based) of the last answer: +1.0 reward."""
+        return self._feedback("buy", position)
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def reset(self) -> str:
+        """Start a new conversation (the old one stays resumable); returns the new id."""
+        self.conversation_id = new_conversation_id()
+        self._last_record = None
+        return self.conversation_id
+
+    def resume(self, conversation_id: str) -> None:
+        """Continue a stored conversation; ``ValueError`` if there is none by that id."""
+        snapshot = self.graph.get_state({"configurable": {"thread_id": conversation_id}})
+        if not snapshot.values:
+            raise ValueError(f"no conversation with id {conversation_id!r}")
+        self.conversation_id = conversation_id
+        self._last_record = None
+
+    def history(self) -> list[TurnSummary]:
+        """The finished turns of this conversation, oldest first."""
+        values = self.graph.get_state(self._config()).values
+        return [
+            TurnSummary(
+                turn=int(t["turn"]),
+                user_text=t["user_text"],
+                answer=t["answer"],
+                products=[shown_from_dict(p) for p in t["products"]],
+                episode_id=t["episode_id"],
+                stop_reason=t["stop_reason"],
+            )
+            for t in values.get("turns") or []
+        ]
+
+    def close(self) -> None:
+        connection = getattr(self.checkpointer, "conn", None)
+        if isinstance(connection, sqlite3.Connection):
+            connection.close()
+
+    def __enter__(self) -> ChatSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "configurable": {"thread_id": self.conversation_id},
+            "recursion_limit": RECURSION_LIMIT,
+        }
+
+    def _feedback(self, kind: str, position: int) -> FeedbackResult:
+        record = self._last_episode()
+        if record is None:
+            raise ValueError("nothing to give feedback on yet: ask for something first")
+        shown = record.recommended
+        if not 1 <= position <= len(shown):
+            bounds = f"1..{len(shown)}" if shown else "none were shown"
+            raise ValueError(f"no product #{position} in the last answer ({bounds})")
+        product = shown_from_dict(shown[position - 1])
+        feedback = [*record.feedback, Feedback(kind, product.id, position, utc_now())]
+        reward = with_feedback(record.reward, feedback)
+        updated = replace(
+            record,
+            feedback=feedback,
+            reward=reward,
+            revision=record.revision + 1,
+            record_id=uuid.uuid4().hex,
+        )
+        if self.log is not None:
+            self.log.append(updated)
+        self._last_record = updated
+        return FeedbackResult(
+            kind=kind,
+            product=product,
+            episode_id=updated.episode_id,
+            reward=reward.total,
+            reward_change=round(reward.total - record.reward.total, 6),
+        )
+
+    def _last_episode(self) -> EpisodeRecord | None:
+        """The last turn's record: in memory, or (after a resume) the log's latest revision."""
+        if self._last_record is not None:
+            return self._last_record
+        turns = self.history()
+        if not turns or self.log is None:
+            return None
+        found = self.log.find(turns[-1].episode_id)
+        self._last_record = None if found is None else EpisodeRecord.from_dict(found)
+        return self._last_record
+
+
+def new_conversation_id() -> str:
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,131 @@
+"""Eval suite benchmark: a full Chorus eval of the strategies without a model (raw, dual, hybrid).
+
+Run: ``python -m evals.perf.bench_eval [--dataset chorus] [--split all] [--cores 2]``.
+
+Each strategy is timed as ``shopagent eval run`` runs it (judgments, split, retrieval 100
+deep, scoring, run file, reports and plot), in one process, so the first dense strategy
+pays the encoder's load once, as the command would. Target: all three in under 2 minutes
+on 2 cores. The reference is the same retrieval calls made bare, in a plain loop over the
+queries with no suite around them, both warm: the ratio is what the suite's loop adds.
+Missing indexes are built first, untimed (the concept index takes minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from agent.config import Settings, load_settings
+from evals.perf.timing import print_table
+from evals.splits import select_split
+from evals.strategies import PLAIN_STRATEGIES, build_strategy
+from evals.suite import DEPTH, evaluate_strategy, load_judgments, run_eval
+from tools.search.request import SearchRequest
+from tools.search_tools import SearchToolbox
+from tools.stores import open_concepts, open_lexical
+
+TARGET_S = 120.0
+
+
+def limit_cores(cores: int) -> int:
+    """Pin this process (and torch's thread pool) to ``cores`` CPUs, as on a small machine."""
+    available = sorted(os.sched_getaffinity(0))
+    chosen = available[:cores]
+    os.sched_setaffinity(0, chosen)
+    import torch
+
+    torch.set_num_threads(len(chosen))
+    return len(chosen)
+
+
+def ensure_indexes(settings: Settings, dataset: str) -> None:
+    """Build whichever index is missing (untimed; the bench is about the eval)."""
+    from tools.catalog.datasets import load_dataset
+
+    missing = [
+        (label, opener)
+        for label, path, opener in (
+            (
+                "lexical",
+                settings.tantivy_dir(dataset),
+                lambda: open_lexical(settings, dataset, create=True),
+            ),
+            ("concepts", settings.chroma_dir(dataset), lambda: open_concepts(settings, dataset)),
+        )
+        if not path.is_dir()
+    ]
+    if not missing:
+        return
+    products = list(load_dataset(dataset, settings).products())
+    for label, opener in missing:
+        print(f"building the {label} index of {len(products):,} products (untimed) ...", flush=True)
+        started = time.perf_counter()
+        opener().index(products)
+        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def bare_seconds(settings: Settings, dataset: str, strategy: str, texts: list[str]) -> float:
+    """The strategy's retrieval calls alone, over an already opened (warm) toolbox."""
+    toolbox = SearchToolbox(settings, dataset)
+    tool = build_strategy(strategy, toolbox).tool  # type: ignore[attr-defined]
+    toolbox.run(tool, SearchRequest(texts[0], size=DEPTH))  # open and warm
+    started = time.perf_counter()
+    for text in texts:
+        toolbox.run(tool, SearchRequest(text, size=DEPTH))
+    return time.perf_counter() - started
+
+
+def warm_suite_seconds(settings: Settings, dataset: str, split: str, strategy: str) -> float:
+    """The suite's retrieval loop (traces included) over the same queries, encoder warm."""
+    judgments = select_split(load_judgments(settings, dataset), dataset, split)
+    built = build_strategy(strategy, SearchToolbox(settings, dataset))
+    _, report = evaluate_strategy(built, judgments, name="warm", dataset=dataset, split=split)
+    return report.wall_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="chorus")
+    parser.add_argument("--split", default="all")
+    parser.add_argument("--cores", type=int, default=2, help="CPUs to pin the run to.")
+    args = parser.parse_args()
+    cores = limit_cores(args.cores)
+    settings = load_settings()
+    ensure_indexes(settings, args.dataset)
+
+    rows: list[dict[str, object]] = []
+    total = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for strategy in PLAIN_STRATEGIES:
+            started = time.perf_counter()
+            outcome = run_eval(settings, args.dataset, args.split, strategy, runs_root=Path(tmp))
+            seconds = time.perf_counter() - started
+            total += seconds
+            texts = [row["text"] for row in outcome.report.per_query.values()]
+            bare = bare_seconds(settings, args.dataset, strategy, texts)
+            warm = warm_suite_seconds(settings, args.dataset, args.split, strategy)
+            rows.append(
+                {
+                    "dataset": args.dataset,
+                    "measure": f"{strategy}: {outcome.report.queries} queries",
+                    "eval run s": f"{seconds:.2f}",
+                    "warm suite retrieval s": f"{warm:.2f}",
+                    "warm bare calls s": f"{bare:.2f}",
+                    "ndcg@10": f"{outcome.report.means['ndcg@10']:.4f}",
+                    "ratio": warm / bare,
+                }
+            )
+    judged = len(select_split(load_judgments(settings, args.dataset), args.dataset, args.split))
+    print_table(
+        f"full {args.dataset} {args.split} eval ({judged} queries) on {cores} cores: "
+        f"{total:.1f} s for {', '.join(PLAIN_STRATEGIES)} (target < {TARGET_S:.0f} s; "
+        "ratio = warm suite retrieval / warm bare calls)",
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

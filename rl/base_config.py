@@ -1,0 +1,115 @@
+"""What every training run shares: the base model, LoRA, the optimiser, the device and the run.
+
+Each algorithm's config (``rl/<algo>_config.py``) extends ``RunConfig`` with its own knobs and
+turns itself into the matching TRL config with ``to_trl``. The defaults are for a 135M model
+on a laptop CPU: LoRA on every projection, fp32 (CPUs gain little from bf16 autocast and a
+small model loses precision), no gradient checkpointing (activations of 135M parameters are
+small; recomputing them costs ~20% time), no checkpoints mid-run (the run directory gets the
+adapter at the end), and nothing reported to any service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from agent.llm_settings import DEFAULT_LOCAL_MODEL
+
+DEVICES = ("cpu", "cuda", "auto")
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(slots=True)
+class RunConfig:
+    #: A stored model's name or a model directory.
+    base_model: str = DEFAULT_LOCAL_MODEL
+    #: The run's directory name and the trained model's name in the store (default: algo-time).
+    run_name: str | None = None
+    #: ``cpu``, ``cuda`` or ``auto`` (cuda when torch sees a GPU).
+    device: str = "cpu"
+    seed: int = 0
+    #: Optimiser steps; -1 means ``num_train_epochs`` passes over the data.
+    max_steps: int = -1
+    num_train_epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.05
+    #: Prompt plus completion tokens (the policy prompt is ~170 tokens, a call ~30).
+    max_length: int = 320
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] = LLAMA_PROJECTIONS
+    bf16: bool = False
+    logging_steps: int = 5
+    #: Keep only rollouts of this policy (default: every rollout in the file).
+    rollout_model: str | None = None
+    #: Register the merged model in the store under the run name.
+    register: bool = True
+    overwrite: bool = False
+
+    algo = "base"
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
+        if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("batch_size and gradient_accumulation_steps must be at least 1")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be positive or -1 (use epochs), got {self.max_steps}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.lora_r < 1:
+            raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda: torch sees no CUDA GPU here (use --device cpu)")
+        return self.device
+
+    def lora_config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=list(self.lora_target_modules),
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+
+    def trainer_arguments(self, output_dir: str) -> dict[str, Any]:
+        """The ``transformers.TrainingArguments`` part every TRL config takes."""
+        device = self.resolved_device()
+        return {
+            "output_dir": output_dir,
+            "seed": self.seed,
+            "max_steps": self.max_steps,
+            "num_train_epochs": self.num_train_epochs,
+            "learning_rate": self.learning_rate,
+            "per_device_train_batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "warmup_steps": self.warmup_ratio,
+            "lr_scheduler_type": "linear",
+            "logging_steps": self.logging_steps,
+            "save_strategy": "no",
+            "report_to": "none",
+            "use_cpu": device == "cpu",
+            "bf16": self.bf16,
+            "gradient_checkpointing": False,
+            "dataloader_num_workers": 0,
+            "disable_tqdm": False,
+            "max_length": self.max_length,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["algo"] = self.algo
+        data["lora_target_modules"] = list(self.lora_target_modules)
+        return data

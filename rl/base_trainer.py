@@ -1,0 +1,185 @@
+"""The run around any TRL trainer: load the policy, train with LoRA, measure, merge, register.
+
+``run_training`` is the same for every algorithm; each ``rl/<algo>_trainer.py`` only builds
+its dataset and its TRL trainer. Measured for every run (``metrics.json``): TRL's log history
+and train metrics, the wall time of every optimiser step (``StepTimer``) and the peak memory
+of the process (resident set on CPU, allocated CUDA memory on a GPU).
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from agent.config import Settings
+from agent.model_store import StoredModel
+from rl.base_config import RunConfig
+from rl.checkpoints import (
+    CONFIG_FILE,
+    DATA_FILE,
+    METRICS_FILE,
+    RunDirectory,
+    default_run_name,
+    file_sha256,
+    library_versions,
+    merge_and_register,
+    resolve_model_dir,
+    rows_sha256,
+)
+from rl.datasets import RolloutData
+
+#: ``make_trainer(model, tokenizer, train_dataset, output_dir, peft_config)`` -> a TRL trainer.
+TrainerFactory = Callable[[Any, Any, Any, str, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedRun:
+    name: str
+    run_dir: Path
+    model: StoredModel | None
+    metrics: dict[str, Any]
+
+
+class StepTimer(TrainerCallback):
+    """Wall time of each optimiser step (forward, backward, optimiser; generation in GRPO)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._started: float | None = None
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._started is not None:
+            self.seconds.append(time.perf_counter() - self._started)
+            self._started = None
+
+    def summary(self) -> dict[str, float]:
+        """Step time statistics; the first step (warm-up, lazy init) is reported apart."""
+        if not self.seconds:
+            return {"steps": 0}
+        steady = self.seconds[1:] or self.seconds
+        return {
+            "steps": len(self.seconds),
+            "first_s": round(self.seconds[0], 4),
+            "mean_s": round(statistics.fmean(steady), 4),
+            "median_s": round(statistics.median(steady), 4),
+            "max_s": round(max(steady), 4),
+        }
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak resident memory of this process (CPU) or peak allocated CUDA memory."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def load_policy(model_dir: Path, device: str) -> tuple[Any, Any]:
+    """The model in fp32 on ``device`` and its tokenizer (pad token = eos when it has none)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    return model.to(device), tokenizer
+
+
+def data_facts(trajectories: Path, data: RolloutData, dataset: Any, **more: Any) -> dict[str, Any]:
+    """What ``data.json`` records: where the data came from, its hashes and its size."""
+    return {
+        "trajectories": str(trajectories.resolve()),
+        "trajectories_sha256": file_sha256(trajectories),
+        "rollout_records": data.records,
+        "rollout_records_skipped": data.skipped,
+        "damaged_lines": data.damaged,
+        "groups": len(data.groups),
+        "samples": data.samples,
+        "examples": len(dataset),
+        "examples_sha256": rows_sha256(dataset),
+        **more,
+    }
+
+
+def run_training(
+    config: RunConfig,
+    settings: Settings,
+    *,
+    train_dataset: Any,
+    make_trainer: TrainerFactory,
+    facts: dict[str, Any],
+) -> TrainedRun:
+    """Train ``config.base_model`` with LoRA on ``train_dataset`` and publish the run."""
+    if len(train_dataset) == 0:
+        raise ValueError(f"{config.algo}: no training examples (see data.json facts: {facts})")
+    device = config.resolved_device()
+    name = config.run_name or default_run_name(config.algo)
+    base_dir = resolve_model_dir(settings, config.base_model)
+    run = RunDirectory(settings, name, overwrite=config.overwrite)
+    try:
+        run.write_json(
+            CONFIG_FILE,
+            {
+                **config.to_dict(),
+                "run_name": name,
+                "base_model_dir": str(base_dir),
+                "device": device,
+                "versions": library_versions(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        run.write_json(DATA_FILE, facts)
+        started = time.perf_counter()
+        model, tokenizer = load_policy(base_dir, device)
+        trainer = make_trainer(
+            model, tokenizer, train_dataset, str(run.path / "trainer"), config.lora_config()
+        )
+        timer = StepTimer()
+        trainer.add_callback(timer)
+        result = trainer.train()
+        train_s = time.perf_counter() - started
+        trainer.model.save_pretrained(run.adapter_dir)
+        stored = None
+        if config.register:
+            stored = merge_and_register(
+                settings,
+                trainer.model,
+                tokenizer,
+                name,
+                base=config.base_model,
+                workdir=run.path,
+                overwrite=config.overwrite,
+            )
+        metrics = {
+            "train": dict(result.metrics),
+            "log_history": list(trainer.state.log_history),
+            "global_step": trainer.state.global_step,
+            "step_time": timer.summary(),
+            "peak_memory_mb": round(peak_memory_mb(device), 1),
+            "wall_s": round(train_s, 3),
+            "model": stored.name if stored else None,
+            "model_dir": str(stored.path) if stored else None,
+        }
+        run.write_json(METRICS_FILE, metrics)
+        shutil.rmtree(run.path / "trainer", ignore_errors=True)
+        final = run.finish()
+    except BaseException:
+        run.discard()
+        raise
+    return TrainedRun(name, final, stored, metrics)

