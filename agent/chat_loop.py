@@ -147,11 +147,15 @@ class ChatLoop:
         if not turns:
             self.console.print("no turns yet")
         for summary in turns:
-            self.console.print(f"[bold]{summary.turn}. you>[/] {summary.user_text}")
+            self.console.print(
+                f"[bold]{summary.turn}. you>[/] {summary.user_text}", highlight=False
+            )
             self.console.print(f"   assistant> {summary.answer}", highlight=False)
             for product in summary.products:
                 price = product.price or "—"
-                self.console.print(f"     {product.position}. {product.title} · {price}")
+                self.console.print(
+                    f"     {product.position}. {product.title} · {price}", highlight=False
+                )
         return True
 
     def _feedback(self, kind: str, argument: str) -> bool:

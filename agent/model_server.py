@@ -3,8 +3,11 @@
 The agent only speaks the OpenAI protocol; this module is what makes "no endpoint configured"
 mean "the local model": it starts the server as a subprocess (offline, a free port on
 127.0.0.1, the model preloaded), waits until ``/health`` answers, and stops it on exit.
-``transformers serve MODEL`` pins the server to MODEL, and requests must then name exactly the
-same string, so the served model name is the directory's absolute path.
+``transformers serve MODEL`` pins the server to MODEL and refuses requests naming anything
+else, so the server runs in the directory's parent and is given the bare directory name: the
+served model is then called by its store name (``smollm2-135m``), the same name
+``SHOPAGENT_LLM_MODEL`` defaults to, and a client pointed at a running ``shopagent serve`` needs
+only the base URL.
 """
 
 from __future__ import annotations
@@ -48,14 +51,14 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
-def server_command(model_dir: Path, port: int, *, device: str = "cpu") -> list[str]:
+def server_command(model_name: str, port: int, *, device: str = "cpu") -> list[str]:
     """The ``transformers serve`` command line, run with this interpreter (the project's venv)."""
     return [
         sys.executable,
         "-m",
         "transformers.cli.transformers",
         "serve",
-        str(model_dir),
+        model_name,
         "--host",
         LOOPBACK,
         "--port",
@@ -73,16 +76,21 @@ def serve_model_dir(
     *,
     port: int | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     startup_timeout_s: float = 300.0,
     log_path: Path | None = None,
 ) -> Iterator[RunningServer]:
-    """Serve one HF model directory; yields once ``/health`` is OK, stops the server on exit."""
+    """Serve one HF model directory; yields once ``/health`` is OK, stops the server on exit.
+
+    ``threads`` caps the server's CPU threads (``OMP_NUM_THREADS``): on a shared machine one
+    thread can be ten times faster than several fighting over busy cores.
+    """
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
-    if "@" in str(model_dir):
-        # transformers serve reads "name@revision": an "@" in the path would be cut off there.
-        raise ValueError(f"{model_dir}: transformers serve cannot load a path containing '@'")
+    if "@" in model_dir.name or ":" in model_dir.name:
+        # transformers serve reads "name@revision" and "repo:file.gguf".
+        raise ValueError(f"{model_dir}: transformers serve cannot load a name with '@' or ':'")
     port = port or free_port()
     with ExitStack() as stack:
         if log_path is None:
@@ -90,8 +98,11 @@ def serve_model_dir(
             log_path = log_dir / "transformers-serve.log"
         log = stack.enter_context(log_path.open("wb"))
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
         process = subprocess.Popen(
-            server_command(model_dir, port, device=device),
+            server_command(model_dir.name, port, device=device),
+            cwd=model_dir.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -100,7 +111,7 @@ def serve_model_dir(
         stack.callback(_stop, process)
         base = f"http://{LOOPBACK}:{port}"
         _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path)
-        yield RunningServer(f"{base}/v1", str(model_dir), port, process.pid, log_path)
+        yield RunningServer(f"{base}/v1", model_dir.name, port, process.pid, log_path)
 
 
 @contextmanager
@@ -110,18 +121,25 @@ def serve(
     *,
     port: int | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     startup_timeout_s: float = 300.0,
 ) -> Iterator[LLMSettings]:
     """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``)."""
     stored = ensure_model(settings, model)  # the embedded default is created on first use
     with serve_model_dir(
-        stored.path, port=port, device=device, startup_timeout_s=startup_timeout_s
+        stored.path,
+        port=port,
+        device=device,
+        threads=threads,
+        startup_timeout_s=startup_timeout_s,
     ) as server:
         yield replace(settings.llm, base_url=server.base_url, model=server.model)
 
 
 @contextmanager
-def llm_endpoint(settings: Settings, *, device: str = "cpu") -> Iterator[LLMSettings]:
+def llm_endpoint(
+    settings: Settings, *, device: str = "cpu", threads: int | None = None
+) -> Iterator[LLMSettings]:
     """The configured endpoint as is, or, with no ``base_url``, a local server for the run.
 
     ``shopagent chat`` and the eval suite wrap their run in this.
@@ -129,7 +147,7 @@ def llm_endpoint(settings: Settings, *, device: str = "cpu") -> Iterator[LLMSett
     if not settings.llm.is_local:
         yield settings.llm
         return
-    with serve(settings, device=device) as served:
+    with serve(settings, device=device, threads=threads) as served:
         yield served
 
 

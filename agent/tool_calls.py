@@ -125,8 +125,8 @@ def parse_openai_message(
         name, arguments = _get(function, "name"), _get(function, "arguments")
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments)
-        parts.append(f'{TOOL_CALL_OPEN}{{"name": {json.dumps(name)}, "arguments": {arguments}}}')
-        parts[-1] += TOOL_CALL_CLOSE
+        body = f'{{"name": {json.dumps(name)}, "arguments": {arguments}}}'
+        parts.append(TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE)
     return parse_tool_calls("\n".join(parts), tools)
 
 

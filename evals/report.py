@@ -234,8 +234,13 @@ def drift_markdown(drift: DriftReport) -> str:
             f"({drift.removed_judged} of {drift.judged_in_catalog} judged, stratified), "
             f"added {drift.added} successors; {drift.products_after} after",
             f"- applied in place (delete + upsert) to a copy of the {', '.join(drift.indexes)} "
-            f"index(es) at `{drift.workspace}`; nothing was retrained; the user's own indexes "
-            "were not touched",
+            "index(es) "
+            + (
+                f"kept at `{drift.workspace}`"
+                if drift.kept_workspace
+                else "in a workspace deleted afterwards"
+            )
+            + "; nothing was retrained; the user's own indexes were not touched",
             f"- change applied in {drift.apply_s:.1f} s",
             f"- check: {verdict}; {drift.successor_hits} results are new (successor) products",
             "- *after*: the original judgments (a removed product is lost, its successor "

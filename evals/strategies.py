@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -243,22 +243,24 @@ class WrittenSearchStrategy:
         )
         call = next((c for c in parsed.calls if c.name == self.tool), None)
         if call is None:
-            trace = _with(trace, error=f"no usable {self.tool} call")
+            trace = replace(trace, error=f"no usable {self.tool} call")
             return empty_results(self.name), trace
         started = time.perf_counter()
         try:
             written, results = self._run_call(call, size)
         except (ValueError, InvalidOperation) as error:  # arguments the backend refuses
             search_ms = (time.perf_counter() - started) * 1000
-            return empty_results(self.name), _with(trace, error=str(error), search_ms=search_ms)
+            return empty_results(self.name), replace(trace, error=str(error), search_ms=search_ms)
         search_ms = (time.perf_counter() - started) * 1000
-        return results, _with(trace, written=written, search_ms=search_ms)
+        return results, replace(trace, written=written, search_ms=search_ms)
 
     def _run_call(self, call: ParsedToolCall, size: int) -> tuple[str, SearchResults]:
         arguments = call.arguments
         if self.tool == SEARCH_PRODUCTS:
             request = request_from_arguments(arguments, size)
-            return request.text, self.toolbox.run("lexical", request)
+            filters = [f"{k}={v}" for k, v in sorted(arguments.items()) if k != "query"]
+            written = " | ".join([request.text, *filters])
+            return written, self.toolbox.run("lexical", request)
         if self.tool == SEARCH_CONCEPTS:
             concepts = _strings(arguments.get("concepts"))
             filters = filters_from_arguments(arguments)
@@ -266,10 +268,6 @@ class WrittenSearchStrategy:
             return "; ".join(concepts), found
         titles = _strings(arguments.get("titles"))
         return "; ".join(titles), self.toolbox.concepts.lookup_titles(titles, size)
-
-
-def _with(trace: StrategyTrace, **changes: Any) -> StrategyTrace:
-    return StrategyTrace(**{**asdict(trace), **changes})
 
 
 def _strings(value: Any) -> list[str]:

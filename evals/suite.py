@@ -54,7 +54,7 @@ BATCH_SIZE = 16
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 REPORT_FILE = "report.json"
 RUN_FILE = "run.trec"
-SUMMARY_FILE = "report.md"
+MARKDOWN_FILE = "report.md"
 
 #: ``progress(done, total)`` after every query or batch.
 EvalProgress = Callable[[int, int], None]
@@ -128,6 +128,8 @@ def retrieve_all(
     progress: EvalProgress | None = None,
 ) -> Iterator[tuple[Query, Retrieved]]:
     """Each query with its results and trace: batched when the strategy can batch."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
     batched = getattr(strategy, "retrieve_batch", None)
     step = batch_size if batched is not None else 1
     done = 0
@@ -183,7 +185,7 @@ def build_report(
     depth: int = DEPTH,
     catalog_version: str | None = None,
 ) -> EvalReport:
-    """Score a retrieval against ``judgments`` (every judged query; a missed one scores 0)."""
+    """Score a retrieval against ``judgments``; every judged query must have been retrieved."""
     run, traces = retrieval.run, retrieval.traces
     scores = evaluate(run, judgments.qrels)
     missing = [qid for qid in scores if qid not in traces]
@@ -299,7 +301,7 @@ def write_outputs(run: Run, report: EvalReport, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     run.write_trec(run_dir / RUN_FILE)
     report.write(run_dir / REPORT_FILE)
-    write_text(run_dir / SUMMARY_FILE, report_markdown(report))
+    write_text(run_dir / MARKDOWN_FILE, report_markdown(report))
     return run_dir
 
 
@@ -337,6 +339,7 @@ def write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are meant to be read
     os.replace(tmp, path)
 
 

@@ -42,6 +42,9 @@ class RunConfig:
     lora_dropout: float = 0.05
     lora_target_modules: tuple[str, ...] = LLAMA_PROJECTIONS
     bf16: bool = False
+    #: torch CPU threads for this run (None: torch's default, one per core). On a machine
+    #: shared with other busy processes, 1 avoids OpenMP threads spin-waiting on each other.
+    threads: int | None = None
     logging_steps: int = 5
     #: Keep only rollouts of this policy (default: every rollout in the file).
     rollout_model: str | None = None
@@ -62,6 +65,8 @@ class RunConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
     def resolved_device(self) -> str:
         import torch

@@ -13,7 +13,8 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,22 @@ def peak_memory_mb(device: str) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads (None: leave the setting alone), then restore."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def load_policy(model_dir: Path, device: str) -> tuple[Any, Any]:
     """The model in fp32 on ``device`` and its tokenizer (pad token = eos when it has none)."""
     import torch
@@ -146,26 +163,27 @@ def run_training(
         )
         run.write_json(DATA_FILE, facts)
         started = time.perf_counter()
-        model, tokenizer = load_policy(base_dir, device)
-        trainer = make_trainer(
-            model, tokenizer, train_dataset, str(run.path / "trainer"), config.lora_config()
-        )
         timer = StepTimer()
-        trainer.add_callback(timer)
-        result = trainer.train()
-        train_s = time.perf_counter() - started
-        trainer.model.save_pretrained(run.adapter_dir)
         stored = None
-        if config.register:
-            stored = merge_and_register(
-                settings,
-                trainer.model,
-                tokenizer,
-                name,
-                base=config.base_model,
-                workdir=run.path,
-                overwrite=config.overwrite,
+        with torch_threads(config.threads):
+            model, tokenizer = load_policy(base_dir, device)
+            trainer = make_trainer(
+                model, tokenizer, train_dataset, str(run.path / "trainer"), config.lora_config()
             )
+            trainer.add_callback(timer)
+            result = trainer.train()
+            train_s = time.perf_counter() - started
+            trainer.model.save_pretrained(run.adapter_dir)
+            if config.register:
+                stored = merge_and_register(
+                    settings,
+                    trainer.model,
+                    tokenizer,
+                    name,
+                    base=config.base_model,
+                    workdir=run.path,
+                    overwrite=config.overwrite,
+                )
         metrics = {
             "train": dict(result.metrics),
             "log_history": list(trainer.state.log_history),

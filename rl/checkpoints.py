@@ -91,7 +91,9 @@ def rows_sha256(rows: Iterable[Mapping[str, Any]]) -> str:
     """SHA-256 over the rows as canonical JSON lines, in order: the exact training data."""
     digest = hashlib.sha256()
     for row in rows:
-        line = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = json.dumps(
+            row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        )
         digest.update(line.encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()

@@ -25,4 +25,6 @@ class DPORunConfig(RunConfig):
     def to_trl(self, output_dir: str) -> Any:
         from trl import DPOConfig
 
-        return DPOConfig(**self.trainer_arguments(output_dir), beta=self.beta, loss_type=[self.loss_type])
+        return DPOConfig(
+            **self.trainer_arguments(output_dir), beta=self.beta, loss_type=[self.loss_type]
+        )

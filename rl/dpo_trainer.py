@@ -9,10 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
+
 from agent.config import Settings
 from rl.base_trainer import TrainedRun, data_facts, run_training
-from rl.datasets import build_dpo_dataset, read_rollouts
+from rl.datasets import RolloutData, build_dpo_dataset, read_rollouts
 from rl.dpo_config import DPORunConfig
+
+
+def dpo_dataset(data: RolloutData, config: DPORunConfig) -> Dataset:
+    return build_dpo_dataset(data.groups, margin=config.margin)
 
 
 def build_dpo_trainer(
@@ -31,7 +37,7 @@ def build_dpo_trainer(
 
 def train_dpo(settings: Settings, trajectories: Path, config: DPORunConfig) -> TrainedRun:
     data = read_rollouts(trajectories, model_id=config.rollout_model)
-    dataset = build_dpo_dataset(data.groups, margin=config.margin)
+    dataset = dpo_dataset(data, config)
     return run_training(
         config,
         settings,

@@ -27,7 +27,7 @@ from decimal import InvalidOperation
 from functools import lru_cache
 from typing import Any, Protocol
 
-from agent.tool_calls import ParsedToolCall, ParseClass, ToolCallParse, parse_tool_calls
+from agent.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
 from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
 from evals.metrics import ndcg
 from evals.strategies import filters_from_arguments, request_from_arguments
@@ -190,7 +190,9 @@ class SearchRewardFunc:
         for index, completion in enumerate(completions):
             schemas = _json_list(tools[index]) if tools is not None else None
             parsed = parse_tool_calls(completion_text(completion), schemas)
-            breakdowns.append(search_reward(parsed, _json_gains(judged[index]), self.search_fn, k=self.k))
+            breakdowns.append(
+                search_reward(parsed, _json_gains(judged[index]), self.search_fn, k=self.k)
+            )
         if log_metric is not None and breakdowns:
             count = len(breakdowns)
             log_metric("rewards/format", sum(b.format for b in breakdowns) / count)

@@ -61,6 +61,10 @@ class RolloutKey:
     strategy: str
     query_id: str
 
+    def __post_init__(self) -> None:
+        if any(":" in part or not part for part in (self.model_id, self.strategy, self.query_id)):
+            raise ValueError(f"rollout key parts must be non-empty and without ':': {self}")
+
     @property
     def conversation_id(self) -> str:
         return f"{ROLLOUT_SOURCE}:{self.model_id}:{self.strategy}:{self.query_id}"
@@ -94,9 +98,8 @@ class CollectConfig:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_TOOLS:
-            raise ValueError(
-                f"unknown rollout strategy {self.strategy!r}; choose one of {sorted(STRATEGY_TOOLS)}"
-            )
+            choices = sorted(STRATEGY_TOOLS)
+            raise ValueError(f"unknown rollout strategy {self.strategy!r}; choose one of {choices}")
         if self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.n_queries is not None and self.n_queries < 1:
@@ -202,7 +205,9 @@ def collect(
     done = logged_samples(log, model_id, config.strategy)
     plan = [(q, i) for q in queries for i in range(config.samples)]
     pending = [(q, i) for q, i in plan if (q.id, i) not in done]
-    summary = CollectSummary(queries=len(queries), planned=len(plan), skipped=len(plan) - len(pending))
+    summary = CollectSummary(
+        queries=len(queries), planned=len(plan), skipped=len(plan) - len(pending)
+    )
     if progress is not None:
         progress(summary.skipped, summary.planned)
     for start in range(0, len(pending), config.batch_size):
@@ -339,7 +344,9 @@ def rollout_record(
         prompt_messages=[dict(m) for m in prompt.messages],
         raw_output=generation.text,
         raw_tool_calls=[],
-        parsed_calls=[{"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in parsed.calls],
+        parsed_calls=[
+            {"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in parsed.calls
+        ],
         parse_class=parsed.parse_class.value,
         parse_source="text",
         problems=list(parsed.problems),
@@ -389,14 +396,17 @@ def collect_rollouts(
     model: str | None = None,
     log_path: Path | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     progress: CollectProgress | None = None,
 ) -> CollectSummary:
     """``shopagent collect``: the split's first ``n_queries`` requests, ``samples`` each.
 
-    ``model`` is a stored model name or a model directory (default: ``settings.llm.model``).
+    ``model`` is a stored model name or a model directory (default: ``settings.llm.model``);
+    ``threads`` sets torch's CPU threads for the run (see ``rl.base_config.RunConfig``).
     """
     from agent.generation import LocalGenerator
     from evals.splits import select_split
+    from rl.base_trainer import torch_threads
     from rl.checkpoints import resolve_model_dir
     from tools.catalog.datasets import load_dataset
     from tools.search_tools import SearchToolbox
@@ -411,17 +421,18 @@ def collect_rollouts(
     search = LiveSearch(toolbox, size=config.k)
     if config.strategy == "policy":
         _ = toolbox.lexical  # a missing index fails here, before the model loads
-    generator = LocalGenerator(model_dir, device=device)
     log = TrajectoryLog(log_path or default_rollout_log(settings, config.dataset, config.split))
-    return collect(
-        list(chosen),
-        chosen,
-        generator,
-        search,
-        log,
-        config,
-        model_id=model_dir.name,
-        model_checkpoint=str(model_dir),
-        catalog_version=read_manifest(settings, config.dataset).get("catalog_version"),
-        progress=progress,
-    )
+    with torch_threads(threads):
+        generator = LocalGenerator(model_dir, device=device)
+        return collect(
+            list(chosen),
+            chosen,
+            generator,
+            search,
+            log,
+            config,
+            model_id=model_dir.name.replace(":", "_"),
+            model_checkpoint=str(model_dir),
+            catalog_version=read_manifest(settings, config.dataset).get("catalog_version"),
+            progress=progress,
+        )

@@ -161,7 +161,7 @@ def test_fake_policy_filters_reach_the_index(chorus_settings: Settings) -> None:
     results, trace = strategy.retrieve("a usb thing from logitech", 20)
     assert len(results) == 20
     assert {hit.product.brand.lower() for hit in results.hits} == {"logitech"}
-    assert trace.parse_class == "valid" and trace.written == "usb"
+    assert trace.parse_class == "valid" and trace.written == "usb | brand=Logitech"
     assert trace.generation_ms >= 0 and trace.search_ms > 0
 
 

@@ -9,6 +9,7 @@ import pytest
 from agent.config import load_settings
 from agent.llm_client import chat_model, openai_client
 from agent.llm_settings import LLM_ENV, LLMSettings, load_llm_settings
+from agent.model_server import llm_endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +106,13 @@ def test_clients_carry_endpoint_timeout_and_retries(monkeypatch: pytest.MonkeyPa
 def test_clients_need_an_endpoint() -> None:
     with pytest.raises(ValueError, match="no LLM endpoint"):
         openai_client(LLMSettings())
+
+
+def test_a_configured_endpoint_is_used_as_is_without_starting_a_server(
+    shopagent_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPAGENT_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = load_settings()
+    with llm_endpoint(settings) as llm:
+        assert llm is settings.llm
+    assert not settings.models_dir.exists(), "no model may be created for a remote endpoint"

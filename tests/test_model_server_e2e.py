@@ -16,8 +16,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import torch
 from openai.types.chat import ChatCompletion
 
 from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION
@@ -25,7 +27,7 @@ from agent.config import Settings
 from agent.generation import LocalGenerator
 from agent.llm_client import chat_model, complete_with_tools
 from agent.llm_settings import LLMSettings
-from agent.model_server import free_port, serve
+from agent.model_server import ServerStartError, free_port, serve, serve_model_dir
 from agent.model_store import MANIFEST_NAME, StoredModel, bundled_gguf, init_default_model
 from agent.tool_calls import ParseClass, ToolCallParse
 from agent.tool_schemas import TOOL_SCHEMAS
@@ -35,6 +37,9 @@ pytestmark = pytest.mark.slow
 # A query the one-shot template reliably turns into a call (greedy decoding is deterministic).
 QUERY = "bluetooth speaker"
 MAX_TOKENS = 48
+# One CPU thread for the server and for in-process generation: on a busy 2-core machine two
+# threads contend and run 4-10x slower; on an idle one, one thread costs little.
+THREADS = 1
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def stored(settings: Settings) -> StoredModel:
 
 @pytest.fixture(scope="module")
 def endpoint(settings: Settings, stored: StoredModel) -> Iterator[LLMSettings]:
-    with serve(settings, stored.name) as llm:
+    with serve(settings, stored.name, threads=THREADS) as llm:
         yield replace(llm, max_tokens=MAX_TOKENS)
 
 
@@ -72,8 +77,9 @@ def test_init_writes_a_plain_hf_directory(settings: Settings, stored: StoredMode
 
 
 def test_transformers_serve_returns_tool_calls_to_the_openai_client(
-    served_reply: tuple[ChatCompletion, ToolCallParse],
+    endpoint: LLMSettings, served_reply: tuple[ChatCompletion, ToolCallParse]
 ) -> None:
+    assert endpoint.model == "smollm2-135m", "the server answers to the store name"
     response, parsed = served_reply
     choice = response.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -91,6 +97,15 @@ def test_langchain_gets_the_same_tool_calls(endpoint: LLMSettings) -> None:
     ]
 
 
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_in_process_generation_matches_the_server(
     stored: StoredModel, served_reply: tuple[ChatCompletion, ToolCallParse]
 ) -> None:
@@ -107,6 +122,30 @@ def test_in_process_generation_matches_the_server(
     assert batch[0].prompt_tokens == response.usage.prompt_tokens
     assert batch[1].prompt_tokens > batch[0].prompt_tokens
     assert generator.last_timing is not None and generator.last_timing.completion_tokens > 0
+
+
+def test_a_server_that_cannot_load_its_model_fails_with_its_log(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    log = tmp_path / "serve.log"
+    with (
+        pytest.raises(ServerStartError, match="transformers serve exited") as caught,
+        serve_model_dir(model_dir, startup_timeout_s=120, log_path=log),
+    ):
+        pass
+    last_line = log.read_text().strip().splitlines()[-1]
+    assert str(caught.value).endswith(last_line)
+
+
+def test_bad_model_directories_are_refused_before_starting(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"), serve_model_dir(tmp_path):
+        pass
+    odd = tmp_path / "a@b"
+    odd.mkdir()
+    (odd / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="'@' or ':'"), serve_model_dir(odd):
+        pass
 
 
 def _llamacpp_endpoint() -> Iterator[LLMSettings]:

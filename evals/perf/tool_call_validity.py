@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from agent.config import Settings, load_settings
 from agent.generation import LocalGenerator
 from agent.llm_client import complete_with_tools, openai_client
@@ -45,7 +47,7 @@ def chorus_queries(settings: Settings, count: int, seed: int = SAMPLE_SEED) -> l
 
 
 def measure_in_process(
-    settings: Settings, queries: list[str], *, device: str
+    settings: Settings, queries: list[str], *, device: str, threads: int | None = None
 ) -> list[tuple[str, str, ToolCallParse]]:
     generator = LocalGenerator(ensure_model(settings).path, device=device)
     out: list[tuple[str, str, ToolCallParse]] = []
@@ -59,10 +61,10 @@ def measure_in_process(
 
 
 def measure_via_server(
-    settings: Settings, queries: list[str], *, device: str
+    settings: Settings, queries: list[str], *, device: str, threads: int | None = None
 ) -> list[tuple[str, str, ToolCallParse]]:
     out: list[tuple[str, str, ToolCallParse]] = []
-    with llm_endpoint(settings, device=device) as llm:
+    with llm_endpoint(settings, device=device, threads=threads) as llm:
         llm = replace(llm, max_tokens=MAX_NEW_TOKENS, temperature=0.0)
         client = openai_client(llm)
         for query in queries:
@@ -100,14 +102,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="stored model name (default: settings.llm.model)")
     parser.add_argument("--via-server", action="store_true")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads (server and in-process)")
     parser.add_argument("--jsonl", type=Path, help="write every query, reply and class here")
     args = parser.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     settings = load_settings({"llm": {"model": args.model}})
     queries = chorus_queries(settings, args.queries)
     started = time.perf_counter()
     measure = measure_via_server if args.via_server else measure_in_process
-    results = measure(settings, queries, device=args.device)
+    results = measure(settings, queries, device=args.device, threads=args.threads)
     seconds = time.perf_counter() - started
     summary = summarise(results)
     path = "server" if args.via_server else "in-process"

@@ -1,0 +1,169 @@
+"""Two-step DPO and GRPO runs on the local SmolLM2: a run directory, a servable merged model
+in the store, an adapter that reloads to the same weights, and weights that moved.
+
+Slow by nature (a 135M model trains for real), so kept tiny: batch 2-4, LoRA r=8, short
+completions. Torch runs single-threaded here: on a 2-core machine shared with other jobs, two
+OpenMP threads spin-wait on each other's time slices (decoding measured 10x slower than one).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from agent.chat_template import tools_chat_template
+from agent.config import Settings
+from agent.model_store import init_default_model, resolve_model
+from evals.splits import select_split
+from evals.strategies import resolve_model_dir
+from rl.checkpoints import file_sha256, read_run
+from rl.dpo_config import DPORunConfig
+from rl.dpo_trainer import train_dpo
+from rl.grpo_config import GRPORunConfig
+from rl.grpo_trainer import train_grpo
+from tests.rl_samples import PROSE, repaired, rollout, valid, write_log
+from tools.catalog.datasets import load_dataset
+from tools.catalog.judgments import Judgments
+from tools.search.tantivy_backend import TantivyIndex
+
+pytestmark = pytest.mark.slow
+
+BASE = "smollm2-135m"
+TINY = {"lora_r": 8, "lora_alpha": 16, "learning_rate": 1e-3, "warmup_ratio": 0.0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Settings:
+    """A home with the local model and a Home Depot index of a few hundred products."""
+    home = tmp_path_factory.mktemp("rl-home")
+    settings = Settings(home=home, data_dir=shared_data, lexical_backend="tantivy")
+    init_default_model(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def judgments(settings: Settings) -> Judgments:
+    """Three real training requests, indexed with their judged products and 300 others."""
+    dataset = load_dataset("homedepot", settings)
+    chosen = select_split(dataset.judgments(), "homedepot", "train", 3)
+    judged = chosen.judged_products()
+    products = [
+        p
+        for i, p in enumerate(dataset.products())
+        if i < 300 or p.id in judged  # the full pass also finishes the import report
+    ]
+    TantivyIndex(settings.tantivy_dir("homedepot"), create=True).index(products)
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def trajectories(tmp_path_factory: pytest.TempPathFactory, judgments: Judgments) -> Path:
+    """Four samples per request, rewards spread so every group yields a pair and a GRPO prompt."""
+    records = []
+    for query in judgments:
+        samples = [valid(query.text), PROSE, repaired(query.text), valid(f"{query.text} set")]
+        records += [
+            rollout(query, index, text, ndcg)
+            for index, (text, ndcg) in enumerate(zip(samples, (0.6, 0.0, 0.4, 0.0), strict=True))
+        ]
+    return write_log(tmp_path_factory.mktemp("traj") / "rollouts.jsonl", records)
+
+
+def weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(model_dir / "model.safetensors")
+
+
+def changed_tensors(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> list[str]:
+    assert before.keys() == after.keys()
+    assert all(torch.isfinite(t).all() for t in after.values())
+    return [name for name in before if not torch.equal(before[name], after[name])]
+
+
+def test_two_step_dpo_saves_registers_and_reloads(settings: Settings, trajectories: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = DPORunConfig(
+        base_model=BASE, run_name="dpo-test", max_steps=2, batch_size=2, max_length=256, **TINY
+    )
+    run = train_dpo(settings, trajectories, config)
+
+    saved = read_run(settings, "dpo-test")
+    assert run.run_dir == settings.home / "training" / "dpo-test"
+    assert saved["config"]["algo"] == "dpo" and saved["config"]["lora_r"] == 8
+    assert saved["data"]["examples"] == 3
+    assert saved["data"]["trajectories_sha256"] == file_sha256(trajectories)
+    assert saved["metrics"]["global_step"] == 2
+    assert saved["metrics"]["step_time"]["steps"] == 2
+    assert saved["metrics"]["peak_memory_mb"] > 0
+    assert not list((settings.home / "training").glob(".*partial*"))
+
+    stored = resolve_model(settings, "dpo-test")
+    assert stored.base == BASE
+    assert resolve_model_dir(settings, "dpo-test") == stored.path  # what eval --model loads
+    base_dir = resolve_model(settings, BASE).path
+    trained = weights(stored.path)
+    moved = changed_tensors(weights(base_dir), trained)
+    assert moved and all("proj" in name for name in moved)  # LoRA targets only
+    tokenizer = AutoTokenizer.from_pretrained(stored.path)
+    assert tokenizer.chat_template == tools_chat_template()
+
+    base_model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    reloaded = PeftModel.from_pretrained(base_model, run.run_dir / "adapter").merge_and_unload()
+    state = reloaded.state_dict()
+    for name in moved:
+        torch.testing.assert_close(state[name], trained[name], rtol=1e-5, atol=1e-6)
+
+    with pytest.raises(ValueError, match=r"already stored|exists"):
+        train_dpo(settings, trajectories, config)
+
+
+def test_two_step_grpo_rewards_from_the_live_index(
+    settings: Settings, trajectories: Path, judgments: Judgments
+) -> None:
+    config = GRPORunConfig(
+        base_model=BASE,
+        run_name="grpo-test",
+        max_steps=2,
+        num_generations=4,
+        prompts_per_step=1,
+        max_completion_length=40,
+        logging_steps=1,
+        **TINY,
+    )
+    run = train_grpo(settings, trajectories, config, judgments=judgments)
+
+    assert run.metrics["global_step"] == 2
+    logged = [entry for entry in run.metrics["log_history"] if "reward" in entry]
+    assert len(logged) == 2
+    assert all(-1.0 <= entry["reward"] <= 1.1 for entry in logged)
+    assert all("rewards/valid_rate" in entry for entry in logged)
+    facts = json.loads((run.run_dir / "data.json").read_text())
+    assert facts["examples"] == 3 and facts["dataset_name"] == "homedepot"
+    spread = [entry.get("reward_std", 0.0) for entry in logged]
+    assert any(std > 0 for std in spread), "every sampled group scored alike: no gradient"
+    base = weights(resolve_model(settings, BASE).path)
+    assert changed_tensors(base, weights(resolve_model(settings, "grpo-test").path))
+
+
+def test_training_refuses_a_file_without_rollouts(settings: Settings, tmp_path: Path) -> None:
+    empty = write_log(tmp_path / "none.jsonl", [])
+    empty.touch()
+    with pytest.raises(ValueError, match="no training examples"):
+        train_dpo(settings, empty, DPORunConfig(base_model=BASE, run_name="never"))
+    assert not (settings.home / "training" / "never").exists()
+    assert list(itertools.chain((settings.home / "training").glob(".never*"))) == []
