@@ -371,6 +371,99 @@ def export(
     )
 
 
+# -- reinforcement learning ------------------------------------------------------------------
+
+
+@app.command()
+def collect(
+    dataset: DatasetOption = "homedepot",
+    split: Annotated[str, typer.Option(help="Split to draw training requests from.")] = "train",
+    n_queries: Annotated[int | None, typer.Option(help="First N requests of the split.")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Candidate tool calls per request.")] = 8,
+    strategy: Annotated[str, typer.Option(help="policy (lexical query) or concepts.")] = "policy",
+    model: Annotated[str | None, typer.Option(help="Stored model (the policy).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    temperature: float = 0.8,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Rollout log (default: under home).")] = None,
+) -> None:
+    """Sample K tool calls per request, run them on the live index, score and log them.
+
+    Resumable: samples already in the log are skipped, so an interrupted run continues.
+    """
+    import json
+
+    from rl.rollouts import CollectConfig, collect_rollouts
+
+    settings = load_settings()
+    config = CollectConfig(
+        dataset=dataset,
+        split=split,
+        n_queries=n_queries,
+        samples=samples,
+        strategy=strategy,
+        temperature=temperature,
+        batch_size=batch_size,
+    )
+    with progress_bar() as bar:
+        task = bar.add_task(f"collect {dataset}/{split}", total=None)
+
+        def advance(done: int, planned: int) -> None:
+            bar.update(task, completed=done, total=planned)
+
+        summary = collect_rollouts(
+            settings,
+            config,
+            model=model,
+            log_path=out,
+            device=device,
+            threads=threads,
+            progress=advance,
+        )
+    console.print_json(json.dumps(summary.to_dict()))
+
+
+@app.command()
+def train(
+    algo: Annotated[str, typer.Option(help="dpo, kto, rwr or grpo.")],
+    from_trajectories: Annotated[
+        Path, typer.Option(help="Rollout log written by `shopagent collect`.")
+    ],
+    base: Annotated[str | None, typer.Option(help="Stored model to start from.")] = None,
+    run_name: Annotated[str | None, typer.Option(help="Run and model name.")] = None,
+    max_steps: Annotated[int, typer.Option(help="-1: one pass over the data.")] = -1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    learning_rate: float = 5e-5,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    overwrite: bool = False,
+) -> None:
+    """Train a LoRA on the trajectories (TRL), merge it, and register the servable model."""
+    import json
+
+    import rl
+
+    options = {
+        "base_model": base,
+        "run_name": run_name,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "device": device,
+        "threads": threads,
+        "overwrite": overwrite,
+    }
+    config = rl.config_class(algo)(**{k: v for k, v in options.items() if v is not None})
+    settings = load_settings()
+    with console.status(f"training {algo} on {from_trajectories}…"):
+        run = rl.train(settings, algo, from_trajectories, config)
+    console.print(f"run {run.name} at {run.run_dir}")
+    if run.model is not None:
+        console.print(f"registered model {run.model.name}: `shopagent serve --model {run.name}`")
+    console.print_json(json.dumps(run.metrics, default=str))
+
+
 # -- entry point -----------------------------------------------------------------------------
 
 

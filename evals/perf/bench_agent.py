@@ -1,0 +1,79 @@
+"""Agent turn latency with the real local model, split into model time and graph + tool time.
+
+Run: ``python -m evals.perf.bench_agent [--dataset chorus] [--queries 10]`` after
+``shopagent index --dataset chorus`` (the lexical index is enough; a missing concept index only
+costs the fallback path). Each Chorus query is one fresh conversation through ``ChatSession``
+against a local ``transformers serve``; the split comes from the trajectory records the
+session writes. Target: graph + tools <= 10% of the turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent.config import load_settings
+from agent.llm_client import chat_model
+from agent.model_server import llm_endpoint
+from agent.session import ChatSession
+from agent.state import AgentLimits
+from agent.trajectory import TrajectoryLog
+from evals.perf.timing import Latencies, print_table
+from tools.catalog.datasets import load_dataset
+from tools.search_tools import SearchToolbox
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="chorus")
+    parser.add_argument("--queries", type=int, default=10)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    args = parser.parse_args()
+    settings = load_settings()
+    settings = replace(settings, llm=replace(settings.llm, max_tokens=args.max_tokens))
+    queries = [q.text for q in load_dataset(args.dataset, settings).judgments()][: args.queries]
+    limits = AgentLimits(turn_timeout_s=600)
+    with tempfile.TemporaryDirectory() as tmp, llm_endpoint(settings) as llm:
+        log = TrajectoryLog(Path(tmp) / "bench.jsonl")
+        toolbox = SearchToolbox(settings, args.dataset)
+        for text in queries:
+            chat = ChatSession(
+                chat_model(llm),
+                toolbox,
+                checkpointer=InMemorySaver(),
+                log=log,
+                dataset=args.dataset,
+                limits=limits,
+            )
+            for _ in chat.send(text):
+                pass
+        records = log.latest()
+    total, model, overhead = Latencies(), Latencies(), Latencies()
+    for record in records:
+        latency = record["latency"]
+        total.samples_ms.append(latency["total_ms"])
+        model.samples_ms.append(latency["model_ms"])
+        overhead.samples_ms.append(latency["tool_ms"] + latency["graph_ms"])
+    share = sum(overhead.samples_ms) / sum(total.samples_ms)
+    rows = [
+        {
+            "measure": f"turn ms ({len(records)} turns)",
+            "p50": f"{total.p50():,.0f}",
+            "p95": f"{total.p95():,.0f}",
+        },
+        {"measure": "model ms", "p50": f"{model.p50():,.0f}", "p95": f"{model.p95():,.0f}"},
+        {
+            "measure": "graph + tools ms",
+            "p50": f"{overhead.p50():,.1f}",
+            "p95": f"{overhead.p95():,.1f}",
+        },
+    ]
+    print_table(f"agent turns with {llm.model}: graph + tools = {share:.2%} of turn time", rows)
+
+
+if __name__ == "__main__":
+    main()
