@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
 from agent.config import load_settings
 from agent.terminal import console, error_line, products_table, progress_bar
@@ -369,6 +371,107 @@ def export(
         f"{report.exported} episodes → {report.path} ({report.format}); "
         f"{report.filtered_out} filtered out, {report.damaged_lines} damaged lines skipped"
     )
+
+
+# -- evals -----------------------------------------------------------------------------------
+
+eval_app = typer.Typer(
+    help="Evaluate strategies, compare runs, measure catalog drift.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+RunsOption = Annotated[Path, typer.Option(help="Folder the run reports go to.")]
+
+
+def _eval_progress(bar: Progress, label: str) -> Callable[[int, int], None]:
+    """A progress callback that knows its total only once the split is chosen."""
+    task = bar.add_task(label, total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return advance
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: DatasetOption = "chorus",
+    split: Annotated[str, typer.Option(help="all, dev, test (or train).")] = "all",
+    strategy: Annotated[
+        str, typer.Option(help="raw, policy, concepts, dual, direct, hybrid or agent.")
+    ] = "raw",
+    model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N queries of the split.")
+    ] = None,
+    runs: RunsOption = Path("runs"),
+) -> None:
+    """Run every query of a split; write a TREC run, report.json, report.md and print a table."""
+    from evals.report import reports_table
+    from evals.suite import run_eval
+
+    settings = load_settings({"llm": {"model": model}})
+    with progress_bar() as bar:
+        outcome = run_eval(
+            settings,
+            dataset,
+            split,
+            strategy,
+            model=model,
+            limit=limit,
+            runs_root=runs,
+            progress=_eval_progress(bar, f"{strategy} on {dataset}/{split}"),
+        )
+    console.print(reports_table([outcome.report]))
+    console.print(f"run and reports in {outcome.run_dir}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[str, typer.Argument(help="Run folder or report.json (baseline).")],
+    b: Annotated[str, typer.Argument(help="Run folder or report.json (candidate).")],
+    runs: RunsOption = Path("runs"),
+) -> None:
+    """Per-metric deltas with paired significance tests and win/tie/loss counts."""
+    from evals.compare import compare_runs
+    from evals.report import comparison_table
+
+    comparison, out = compare_runs(a, b, runs_root=runs)
+    console.print(comparison_table(comparison))
+    console.print(f"comparison and scatter plot in {out}")
+
+
+@eval_app.command("drift")
+def eval_drift(
+    dataset: DatasetOption = "chorus",
+    split: Annotated[str, typer.Option()] = "all",
+    strategy: Annotated[str, typer.Option()] = "raw",
+    share: Annotated[float, typer.Option(help="Share of products replaced.")] = 0.2,
+    seed: int = 0,
+    model: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option()] = None,
+    runs: RunsOption = Path("runs"),
+) -> None:
+    """Replace a seeded share of the catalog in place (on a copy) and re-run, no retraining."""
+    from evals.drift import run_drift
+    from evals.report import drift_table
+
+    settings = load_settings({"llm": {"model": model}})
+    with progress_bar() as bar:
+        outcome = run_drift(
+            settings,
+            dataset,
+            split,
+            strategy,
+            share=share,
+            seed=seed,
+            model=model,
+            limit=limit,
+            runs_root=runs,
+            progress=_eval_progress(bar, f"drift {strategy}"),
+        )
+    console.print(drift_table(outcome.report))
+    console.print(f"drift report in {outcome.out_dir}")
 
 
 # -- reinforcement learning ------------------------------------------------------------------

@@ -23,7 +23,7 @@ from evals.perf.timing import Latencies, print_table
 from tools.catalog.datasets import load_dataset
 from tools.catalog.product import Product
 from tools.search.request import DEFAULT_BOOSTS, SearchRequest
-from tools.search.tantivy_backend import TIE_BREAKER, TantivyIndex
+from tools.search.tantivy_backend import TIE_BREAKER, WRITER_THREADS, TantivyIndex
 from tools.search.tantivy_schema import ANALYZER, build_analyzer, build_schema, to_document
 
 QUERIES_PER_DATASET = 1000
@@ -40,7 +40,7 @@ def reference_index(path: Path, products: list[Product]) -> tuple[tantivy.Index,
     index = tantivy.Index(build_schema(), path=str(path))
     index.register_tokenizer(ANALYZER, build_analyzer())
     started = time.perf_counter()
-    writer = index.writer(heap_size=256_000_000)
+    writer = index.writer(heap_size=256_000_000, num_threads=WRITER_THREADS)
     for product in products:
         writer.add_document(to_document(product))
     writer.commit()
