@@ -103,12 +103,18 @@ def ground_answer(
         if problems:
             violations.extend(problems)
             continue
+        if _normalised(sentence) in {_normalised(kept) for kept in kept_sentences}:
+            continue  # small models loop; a repeated sentence says nothing new
         kept_sentences.append(sentence)
         cited.extend(pid for pid in found if pid not in cited)
     cleaned = "".join(kept_sentences).strip()
     chosen = [pid for pid in order if pid in cited] if cited else list(turn_ids)[:limit]
     products = catalog.shown(chosen)
     return GroundedAnswer(cleaned, products, violations, cited, catalog.notes)
+
+
+def _normalised(sentence: str) -> str:
+    return " ".join(sentence.lower().split()).rstrip(".!?")
 
 
 def _sentences(text: str) -> list[str]:

@@ -83,7 +83,9 @@ def report_markdown(report: EvalReport) -> str:
         "",
         f"- dataset **{report.dataset}**, split **{report.split}**, "
         f"strategy **{report.strategy}**" + (f", model **{report.model}**" if report.model else ""),
-        f"- {report.queries} queries, ranked {report.depth} deep; {report.relevance}",
+        f"- {report.queries} queries"
+        + (f" (the split's first {report.limit})" if report.limit else "")
+        + f", ranked {report.depth} deep; {report.relevance}",
         f"- catalog version {report.catalog_version or 'unknown'}; run at {report.created_at}; "
         f"wall time {report.wall_s:.1f} s",
         "",

@@ -79,6 +79,8 @@ class EvalReport:
     wall_s: float
     relevance: str
     catalog_version: str | None = None
+    #: ``--limit``: the run covers only the split's first ``limit`` queries.
+    limit: int | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -313,7 +315,7 @@ def collect_reports(runs_root: Path, dataset: str, split: str) -> list[EvalRepor
             report = EvalReport.read(path)
         except ValueError:
             continue
-        if report.dataset == dataset and report.split == split and "-first" not in path.parent.name:
+        if report.dataset == dataset and report.split == split and report.limit is None:
             reports.append(report)
     return reports
 
@@ -442,6 +444,7 @@ def run_eval(
             progress=progress,
             catalog_version=read_manifest(settings, dataset).get("catalog_version"),
         )
+    report.limit = limit
     run_dir = write_outputs(run, report, runs_root / name)
     if limit is None:
         write_summary(runs_root, dataset, split)

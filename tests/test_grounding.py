@@ -158,3 +158,9 @@ def test_property_nothing_invented_ever_reaches_the_shopper(text: str, turn: lis
     assert not any(pid in answer.text for pid in INVENTED)
     shown = [(p["id"], p["price"]) for p in answer.products]
     assert all(price == str(CATALOG[pid].price) for pid, price in shown)
+
+
+def test_a_looping_answer_keeps_each_sentence_once() -> None:
+    """What SmolLM2-135M wrote on Chorus: the same sentence until max_tokens ran out."""
+    looping = "It is a gaming mouse. It has RGB. " + "It is a gaming mouse. It has RGB. " * 6
+    assert ground(looping, ["m1"]).text == "It is a gaming mouse. It has RGB."
