@@ -6,6 +6,7 @@ Each command is thin: it parses flags into settings and calls the library. Heavy
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -572,6 +573,10 @@ def train(
 
 def main() -> None:
     """Expected failures print one line and exit 1; nothing half-done is left behind."""
+    # The terminal shows our own progress bars; the libraries' load bars are noise there.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     from tools.catalog.fetch import FetchError
     from tools.search.backend import SearchError
 
