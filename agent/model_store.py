@@ -112,7 +112,7 @@ def init_default_model(
     _check_name(name)
     target = settings.models_dir / name
     if target.exists() and not overwrite:
-        return read_model(target)
+        return refresh_template(read_model(target))
     gguf = bundled_gguf()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -210,7 +210,7 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
             else "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
         )
         raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
-    return read_model(path)
+    return refresh_template(read_model(path))
 
 
 def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
@@ -219,6 +219,38 @@ def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
     if name == DEFAULT_LOCAL_MODEL:
         return init_default_model(settings, name=name)
     return resolve_model(settings, name)
+
+
+def refresh_template(stored: StoredModel) -> StoredModel:
+    """Bring a stored model's tools template up to this version of the project, in place.
+
+    The template is the project's, not the model's (``template_version`` None means the model
+    keeps its own and is left alone), so a model stored by an older release would otherwise
+    render older prompts than the code that reads its replies expects. Only the tokenizer files
+    change; each is replaced atomically, then the manifest.
+    """
+    if stored.template_version is None or stored.template_version >= TEMPLATE_VERSION:
+        return stored
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(stored.path)
+    install_tools_template(tokenizer)
+    staging = stored.path / f".template-{uuid.uuid4().hex[:8]}"
+    try:
+        tokenizer.save_pretrained(staging)
+        for written in staging.iterdir():
+            written.replace(stored.path / written.name)
+        refreshed = StoredModel(**{**asdict(stored), "template_version": TEMPLATE_VERSION})
+        _write_manifest(stored.path, refreshed)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return refreshed
+
+
+def _write_manifest(directory: Path, stored: StoredModel) -> None:
+    partial = directory / f".{MANIFEST_NAME}.partial"
+    partial.write_text(json.dumps(stored.manifest(), indent=2) + "\n", encoding="utf-8")
+    partial.replace(directory / MANIFEST_NAME)
 
 
 def read_model(path: Path) -> StoredModel:
@@ -263,9 +295,7 @@ def _publish(
             base=base,
             template_version=template_version,
         )
-        (staging / MANIFEST_NAME).write_text(
-            json.dumps(stored.manifest(), indent=2) + "\n", encoding="utf-8"
-        )
+        _write_manifest(staging, stored)
         if target.exists():
             if not overwrite:
                 raise ValueError(f"a model named {name!r} is already stored")

@@ -226,3 +226,52 @@ def test_the_template_renders_tool_history_as_taught(
         "<|im_start|>assistant\nBoth are fine.<|im_end|>\n"
     ) in prompt
     assert "wireless headphones" not in prompt, "no example when search_products is not offered"
+
+
+def test_a_model_stored_with_an_older_template_is_brought_up_to_date(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    stored = register_model(settings, tiny_model_dir, "old")
+    (stored.path / "chat_template.jinja").write_text("{{ messages[0].content }}")
+    manifest_path = stored.path / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest["template_version"] = TEMPLATE_VERSION - 1
+    manifest_path.write_text(json.dumps(manifest))
+
+    refreshed = resolve_model(settings, "old")
+
+    assert refreshed.template_version == TEMPLATE_VERSION
+    assert (stored.path / "chat_template.jinja").read_text() == tools_chat_template()
+    assert json.loads(manifest_path.read_text())["template_version"] == TEMPLATE_VERSION
+    assert not [p for p in stored.path.iterdir() if p.name.startswith(".template-")]
+
+
+def test_a_model_keeping_its_own_template_is_never_refreshed(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    register_model(settings, tiny_model_dir, "own", keep_template=True)
+    assert resolve_model(settings, "own").template_version is None
+    assert not (settings.models_dir / "own" / "chat_template.jinja").exists()
+
+
+@pytest.mark.parametrize(
+    ("tool", "argument"),
+    [("search_concepts", '"concepts": ["'), ("search_titles", '"titles": ["')],
+)
+def test_each_search_tool_gets_a_worked_example_of_its_own(
+    settings: Settings, tiny_model_dir: Path, tool: str, argument: str
+) -> None:
+    """Without an example of its own tool the 135M model never calls it (0% valid, measured)."""
+    from transformers import AutoTokenizer
+
+    stored = register_model(settings, tiny_model_dir, "tiny")
+    tokenizer = AutoTokenizer.from_pretrained(stored.path)
+    schema = {"type": "function", "function": {"name": tool, "parameters": {}}}
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "usb charger"}],
+        tools=[schema],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    assert f'<tool_call>{{"name": "{tool}", "arguments": {{{argument}' in prompt
+    assert "search_products" not in prompt
