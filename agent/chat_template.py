@@ -13,6 +13,10 @@ from typing import Any
 TEMPLATE_VERSION = 3
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
+TOOL_RESPONSE_OPEN = "<tool_response>"
+#: Where a reply ends early: tool results come only from the tools, so a model that starts
+#: writing one (a 135M model parrots the search results it just read) has stopped answering.
+STOP_STRINGS: tuple[str, ...] = (TOOL_RESPONSE_OPEN,)
 
 # transformers' declarative response parser (transformers.utils.chat_parsing): everything after
 # the last "<|im_start|>assistant\n" is the reply; each

@@ -55,13 +55,21 @@ def chat_model(llm: LLMSettings, **extra: Any) -> ChatOpenAI:
         max_completion_tokens=llm.max_tokens,
         timeout=llm.timeout_s,
         max_retries=llm.max_retries,
+        stop=list(llm.stop) or None,
         **extra,
     )
 
 
 def chat_completion_kwargs(llm: LLMSettings) -> dict[str, Any]:
     """The per-request settings for ``client.chat.completions.create``."""
-    return {"model": llm.model, "temperature": llm.temperature, "max_tokens": llm.max_tokens}
+    kwargs: dict[str, Any] = {
+        "model": llm.model,
+        "temperature": llm.temperature,
+        "max_tokens": llm.max_tokens,
+    }
+    if llm.stop:
+        kwargs["stop"] = list(llm.stop)
+    return kwargs
 
 
 def complete_with_tools(

@@ -26,6 +26,11 @@ class LLMSettings:
     max_tokens: int = 256
     timeout_s: float = 120.0
     max_retries: int = 2
+    #: Strings that end a reply where they start. The local model's template sets
+    #: ``<tool_response>``: a small model that starts writing the tool's reply itself has
+    #: stopped answering (grounding would drop that text anyway; generating it costs seconds).
+    #: Empty by default, since some hosted reasoning models refuse the parameter.
+    stop: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -41,6 +46,7 @@ LLM_ENV: dict[str, str] = {
     "max_tokens": "SHOPAGENT_LLM_MAX_TOKENS",
     "timeout_s": "SHOPAGENT_LLM_TIMEOUT",
     "max_retries": "SHOPAGENT_LLM_RETRIES",
+    "stop": "SHOPAGENT_LLM_STOP",
 }
 
 # The file accepts the field names, plus `timeout` and `retries` to match the env var names.
@@ -90,6 +96,14 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+def _stop_strings(value: Any) -> tuple[str, ...]:
+    """A list of strings (``config.toml``), or one string (the environment variable)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
+        raise ValueError(f"must be a string or a list of non-empty strings, got {value!r}")
+    return tuple(items)
+
+
 def _url(value: Any) -> str:
     text = _text(value)
     if not text.startswith(("http://", "https://")):
@@ -123,4 +137,5 @@ _CONVERT: dict[str, Any] = {
     "max_tokens": _number(0, integer=True, positive=True),
     "timeout_s": _number(0.0, positive=True),
     "max_retries": _number(0, integer=True),
+    "stop": _stop_strings,
 }

@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent.chat_template import STOP_STRINGS
 from agent.config import Settings
 from agent.llm_settings import LLMSettings
 from agent.model_store import ensure_model
@@ -124,7 +125,11 @@ def serve(
     threads: int | None = None,
     startup_timeout_s: float = 300.0,
 ) -> Iterator[LLMSettings]:
-    """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``)."""
+    """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``).
+
+    The served model speaks the project's tools template, so its stop strings come with it
+    (unless the settings name their own).
+    """
     stored = ensure_model(settings, model)  # the embedded default is created on first use
     with serve_model_dir(
         stored.path,
@@ -133,7 +138,8 @@ def serve(
         threads=threads,
         startup_timeout_s=startup_timeout_s,
     ) as server:
-        yield replace(settings.llm, base_url=server.base_url, model=server.model)
+        stop = settings.llm.stop or STOP_STRINGS
+        yield replace(settings.llm, base_url=server.base_url, model=server.model, stop=stop)
 
 
 @contextmanager

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import httpx
+import openai
 import pytest
 
 from agent.config import load_settings
-from agent.llm_client import chat_model, openai_client
+from agent.llm_client import chat_model, complete_with_tools, openai_client
 from agent.llm_settings import LLM_ENV, LLMSettings, load_llm_settings
 from agent.model_server import llm_endpoint
 
@@ -116,3 +120,67 @@ def test_a_configured_endpoint_is_used_as_is_without_starting_a_server(
     with llm_endpoint(settings) as llm:
         assert llm is settings.llm
     assert not settings.models_dir.exists(), "no model may be created for a remote endpoint"
+
+
+def test_stop_strings_come_from_the_file_and_the_environment(
+    shopagent_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(shopagent_home, '[llm]\nstop = ["<tool_response>", "###"]\n')
+    assert load_settings().llm.stop == ("<tool_response>", "###")
+    monkeypatch.setenv("SHOPAGENT_LLM_STOP", "END")
+    assert load_settings().llm.stop == ("END",)
+
+
+@pytest.mark.parametrize("value", ['[""]', "3", '["ok", 4]'])
+def test_bad_stop_strings_fail_in_one_line(shopagent_home: Path, value: str) -> None:
+    write_config(shopagent_home, f"[llm]\nstop = {value}\n")
+    with pytest.raises(ValueError, match="stop must be a string or a list") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+
+
+def _capturing_http_client(bodies: list[dict[str, Any]]) -> httpx.Client:
+    """An httpx client that records each request body and answers a one-line completion."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(
+            200,
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "Here you go."},
+                    }
+                ],
+            },
+        )
+
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+def test_stop_strings_reach_the_request_body_of_both_clients() -> None:
+    llm = LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", stop=("<tool_response>",))
+    bodies: list[dict[str, Any]] = []
+    http = _capturing_http_client(bodies)
+    client = openai.OpenAI(base_url=llm.base_url, api_key="k", http_client=http)
+    complete_with_tools(llm, [{"role": "user", "content": "drill"}], client=client)
+    chat_model(llm, http_client=http).invoke([("user", "drill")])
+    assert [body["stop"] for body in bodies] == [["<tool_response>"], ["<tool_response>"]]
+
+
+def test_no_stop_strings_means_no_stop_parameter() -> None:
+    """Some hosted reasoning models refuse ``stop``: it is sent only when configured."""
+    llm = LLMSettings(base_url="http://127.0.0.1:9/v1", model="m")
+    bodies: list[dict[str, Any]] = []
+    http = _capturing_http_client(bodies)
+    client = openai.OpenAI(base_url=llm.base_url, api_key="k", http_client=http)
+    complete_with_tools(llm, [{"role": "user", "content": "drill"}], client=client)
+    chat_model(llm, http_client=http).invoke([("user", "drill")])
+    assert len(bodies) == 2
+    assert not any("stop" in body for body in bodies)

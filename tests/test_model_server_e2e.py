@@ -17,18 +17,26 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from openai.types.chat import ChatCompletion
 
-from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION, tools_chat_template
+from agent.chat_template import (
+    RESPONSE_TEMPLATE,
+    STOP_STRINGS,
+    TEMPLATE_VERSION,
+    TOOL_RESPONSE_OPEN,
+    tools_chat_template,
+)
 from agent.config import Settings
 from agent.generation import LocalGenerator
 from agent.llm_client import chat_model, complete_with_tools
 from agent.llm_settings import LLMSettings
 from agent.model_server import ServerStartError, free_port, serve, serve_model_dir
 from agent.model_store import MANIFEST_NAME, StoredModel, init_default_model, write_tools_gguf
+from agent.prompts import SYSTEM_PROMPT, tool_data_block
 from agent.tool_calls import ParseClass, ToolCallParse
 from agent.tool_schemas import TOOL_SCHEMAS
 
@@ -205,3 +213,41 @@ def test_the_tools_gguf_carries_the_template(tmp_path: Path) -> None:
     field = GGUFReader(gguf).get_field("tokenizer.chat_template")
     assert field is not None
     assert bytes(field.parts[field.data[0]]).decode() == tools_chat_template()
+
+
+def _after_a_search(query: str) -> list[dict[str, Any]]:
+    """The agent's second model call: its search, and the tool data it read back."""
+    titles = [
+        "Glacier Bay Lancaster 36 in. Vanity in White with Alpine Vanity Top in White",
+        "Hillsbury 36 in. Vanity in White with Marble Vanity Top in Carrara White",
+        "Home Decorators Collection Hamilton 36 in. Vanity in Grey with Granite Top",
+    ]
+    results = [{"id": str(102595 + i), "title": t} for i, t in enumerate(titles)]
+    arguments = {"query": query}
+    call = {"id": "c1", "type": "function"}
+    call["function"] = {"name": "search_products", "arguments": json.dumps(arguments)}
+    payload = {"tool": "search_products", "arguments": arguments, "results": results}
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": query},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": tool_data_block(payload)},
+    ]
+
+
+def test_the_served_model_stops_where_it_would_write_a_tool_response(
+    endpoint: LLMSettings,
+) -> None:
+    """The 135M model parrots the tool data back as ``<tool_response>...``: the server's stop
+    string ends that reply at once instead of ``max_tokens`` later."""
+    assert endpoint.stop == STOP_STRINGS
+    messages = _after_a_search("white vanity 36 inch")
+    unstopped, _ = complete_with_tools(replace(endpoint, stop=()), messages)
+    stopped, _ = complete_with_tools(endpoint, messages)
+    parroted = unstopped.choices[0].message.content or ""
+    assert TOOL_RESPONSE_OPEN in parroted, "precondition: without a stop string it parrots"
+    assert len(parroted) > parroted.index(TOOL_RESPONSE_OPEN) + len(TOOL_RESPONSE_OPEN)
+    content = stopped.choices[0].message.content or ""
+    assert content.rstrip().endswith(TOOL_RESPONSE_OPEN) or content.strip() == ""
+    assert stopped.usage is not None and unstopped.usage is not None
+    assert stopped.usage.completion_tokens < unstopped.usage.completion_tokens
