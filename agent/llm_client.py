@@ -55,7 +55,7 @@ def chat_model(llm: LLMSettings, **extra: Any) -> ChatOpenAI:
         max_completion_tokens=llm.max_tokens,
         timeout=llm.timeout_s,
         max_retries=llm.max_retries,
-        stop=list(llm.stop) or None,
+        stop=list(llm.stop) if llm.stop else None,
         **extra,
     )
 

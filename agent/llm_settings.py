@@ -26,11 +26,12 @@ class LLMSettings:
     max_tokens: int = 256
     timeout_s: float = 120.0
     max_retries: int = 2
-    #: Strings that end a reply where they start. The local model's template sets
-    #: ``<tool_response>``: a small model that starts writing the tool's reply itself has
-    #: stopped answering (grounding would drop that text anyway; generating it costs seconds).
-    #: Empty by default, since some hosted reasoning models refuse the parameter.
-    stop: tuple[str, ...] = ()
+    #: Strings that end a reply where they start; ``None``: the served local model's own
+    #: (``<tool_response>``: a small model that starts writing the tool's reply itself has
+    #: stopped answering, grounding drops that text anyway, and generating it costs seconds),
+    #: nothing for other endpoints, since some hosted reasoning models refuse the parameter.
+    #: ``()`` sends none, even to the local model.
+    stop: tuple[str, ...] | None = None
 
     @property
     def is_local(self) -> bool:
@@ -97,7 +98,7 @@ def _text(value: Any) -> str:
 
 
 def _stop_strings(value: Any) -> tuple[str, ...]:
-    """A list of strings (``config.toml``), or one string (the environment variable)."""
+    """A list of strings (``config.toml``; ``[]`` for none), or one string (the environment)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
         raise ValueError(f"must be a string or a list of non-empty strings, got {value!r}")

@@ -128,7 +128,7 @@ def serve(
     """Serve a stored model by name; yields ``settings.llm`` pointed at it (``shopagent serve``).
 
     The served model speaks the project's tools template, so its stop strings come with it
-    (unless the settings name their own).
+    unless the settings name their own (``()``: none).
     """
     stored = ensure_model(settings, model)  # the embedded default is created on first use
     with serve_model_dir(
@@ -138,7 +138,7 @@ def serve(
         threads=threads,
         startup_timeout_s=startup_timeout_s,
     ) as server:
-        stop = settings.llm.stop or STOP_STRINGS
+        stop = STOP_STRINGS if settings.llm.stop is None else settings.llm.stop
         yield replace(settings.llm, base_url=server.base_url, model=server.model, stop=stop)
 
 

@@ -129,6 +129,10 @@ def test_stop_strings_come_from_the_file_and_the_environment(
     assert load_settings().llm.stop == ("<tool_response>", "###")
     monkeypatch.setenv("SHOPAGENT_LLM_STOP", "END")
     assert load_settings().llm.stop == ("END",)
+    monkeypatch.delenv("SHOPAGENT_LLM_STOP")
+    write_config(shopagent_home, "[llm]\nstop = []\n")
+    assert load_settings().llm.stop == (), "an empty list turns the local model's stops off"
+    assert LLMSettings().stop is None
 
 
 @pytest.mark.parametrize("value", ['[""]', "3", '["ok", 4]'])

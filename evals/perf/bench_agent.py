@@ -32,9 +32,15 @@ def main() -> None:
     parser.add_argument("--dataset", default="chorus")
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument(
+        "--no-stop",
+        action="store_true",
+        help="send no stop strings (what a reply costs when the model parrots tool data)",
+    )
     args = parser.parse_args()
     settings = load_settings()
-    settings = replace(settings, llm=replace(settings.llm, max_tokens=args.max_tokens))
+    stop = () if args.no_stop else settings.llm.stop
+    settings = replace(settings, llm=replace(settings.llm, max_tokens=args.max_tokens, stop=stop))
     queries = [q.text for q in load_dataset(args.dataset, settings).judgments()][: args.queries]
     limits = AgentLimits(turn_timeout_s=600)
     with tempfile.TemporaryDirectory() as tmp, llm_endpoint(settings) as llm:
@@ -72,7 +78,9 @@ def main() -> None:
             "p95": f"{overhead.p95():,.1f}",
         },
     ]
-    print_table(f"agent turns with {llm.model}: graph + tools = {share:.2%} of turn time", rows)
+    stops = ", ".join(llm.stop or ()) or "none"
+    title = f"agent turns with {llm.model} (stop: {stops}): graph + tools = {share:.2%} of turn"
+    print_table(title, rows)
 
 
 if __name__ == "__main__":
