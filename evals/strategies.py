@@ -19,25 +19,25 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from agent.config import Settings
-from agent.tool_calls import ParsedToolCall, parse_tool_calls
-from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
+from agent.protocol.tool_calls import parse_tool_calls
+from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH_TITLES, schema_for
+from agent.protocol.tool_search import search_tool_call
+from agent.protocol.writer_prompts import QueryWriter, build_prompt
 from tools.catalog.product import Product
-from tools.search.request import SearchFilters, SearchRequest
+from tools.errors import BadInput
+from tools.search.request import SearchRequest
 from tools.search.results import SearchResults, ranked
 from tools.search_tools import SearchToolbox
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agent.state import AgentLimits
-    from agent.trajectory import EpisodeRecord
+    from agent.conversation.state import AgentLimits
+    from agent.trajectory.log import EpisodeRecord
 
 STRATEGY_NAMES = ("raw", "policy", "concepts", "dual", "direct", "hybrid", "agent")
 MODEL_STRATEGIES = frozenset({"policy", "concepts", "direct", "agent"})
@@ -45,42 +45,6 @@ MODEL_STRATEGIES = frozenset({"policy", "concepts", "direct", "agent"})
 WRITER_STRATEGIES = frozenset({"policy", "concepts", "direct"})
 #: Retrieval without a model: what ``evals.perf.bench_eval`` times.
 PLAIN_STRATEGIES = ("raw", "dual", "hybrid")
-
-SEARCH_TITLES = "search_titles"
-#: The ``direct`` strategy's tool. The agent has no titles tool, so it is defined here, in
-#: the same OpenAI form as ``agent.tool_schemas`` (and parsed by the same parser).
-SEARCH_TITLES_SCHEMA: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": SEARCH_TITLES,
-        "description": "Find catalog products by the titles of products that would fit.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "titles": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Full product titles, e.g. ['Logitech MX Master 3 mouse'].",
-                }
-            },
-            "required": ["titles"],
-        },
-    },
-}
-
-Message = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    """One conversation for the writer, with the tools its chat template should show."""
-
-    messages: tuple[Message, ...]
-    tools: tuple[Mapping[str, Any], ...]
-
-
-#: Prompts in, raw reply texts out (same order, same length).
-QueryWriter = Callable[[Sequence[Prompt]], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,40 +134,6 @@ def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
 
 # -- strategies where a model writes the search -----------------------------------------------
 
-SYSTEM_PROMPTS = {
-    SEARCH_PRODUCTS: (
-        "You help shoppers find products. Call search_products with the keywords a product "
-        "search engine needs for the shopper's request, and filters only when asked for."
-    ),
-    SEARCH_CONCEPTS: (
-        "You help shoppers find products. Call search_concepts with short concepts "
-        "(product type, features, use) that the right products match."
-    ),
-    SEARCH_TITLES: (
-        "You help shoppers find products. Call search_titles with the titles of real "
-        "products that would fit the shopper's request."
-    ),
-}
-
-
-def tool_schema(name: str) -> Mapping[str, Any]:
-    if name == SEARCH_TITLES:
-        return SEARCH_TITLES_SCHEMA
-    for schema in TOOL_SCHEMAS:
-        if schema["function"]["name"] == name:
-            return schema
-    raise ValueError(f"unknown tool {name!r}")
-
-
-def build_prompt(tool: str, query_text: str) -> Prompt:
-    return Prompt(
-        messages=(
-            {"role": "system", "content": SYSTEM_PROMPTS[tool]},
-            {"role": "user", "content": query_text},
-        ),
-        tools=(tool_schema(tool),),
-    )
-
 
 @dataclass(slots=True)
 class WrittenSearchStrategy:
@@ -233,7 +163,7 @@ class WrittenSearchStrategy:
         ]
 
     def _search(self, query_text: str, reply: str, generation_ms: float, size: int) -> Retrieved:
-        parsed = parse_tool_calls(reply, [tool_schema(self.tool)])
+        parsed = parse_tool_calls(reply, [schema_for(self.tool)])
         trace = StrategyTrace(
             query_text,
             raw_output=reply,
@@ -247,108 +177,12 @@ class WrittenSearchStrategy:
             return empty_results(self.name), trace
         started = time.perf_counter()
         try:
-            written, results = self._run_call(call, size)
-        except (ValueError, InvalidOperation) as error:  # arguments the backend refuses
+            search, results = search_tool_call(call.name, call.arguments, self.toolbox, size=size)
+        except BadInput as error:  # arguments the search refuses
             search_ms = (time.perf_counter() - started) * 1000
             return empty_results(self.name), replace(trace, error=str(error), search_ms=search_ms)
         search_ms = (time.perf_counter() - started) * 1000
-        return results, replace(trace, written=written, search_ms=search_ms)
-
-    def _run_call(self, call: ParsedToolCall, size: int) -> tuple[str, SearchResults]:
-        arguments = call.arguments
-        if self.tool == SEARCH_PRODUCTS:
-            request = request_from_arguments(arguments, size)
-            filters = [f"{k}={v}" for k, v in sorted(arguments.items()) if k != "query"]
-            written = " | ".join([request.text, *filters])
-            return written, self.toolbox.run("lexical", request)
-        if self.tool == SEARCH_CONCEPTS:
-            concepts = _strings(arguments.get("concepts"))
-            filters = filters_from_arguments(arguments)
-            found = self.toolbox.concepts.search_concepts(concepts, filters, size)
-            return "; ".join(concepts), found
-        titles = _strings(arguments.get("titles"))
-        return "; ".join(titles), self.toolbox.concepts.lookup_titles(titles, size)
-
-
-def _strings(value: Any) -> list[str]:
-    """A list argument as strings; a bare string counts as a one-item list."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(item) for item in value if str(item).strip()]
-    return []
-
-
-def filters_from_arguments(arguments: Mapping[str, Any]) -> SearchFilters:
-    """Tool-call filter arguments (``brand``, ``category``, ``min_price``, ``max_price``)."""
-    brand = str(arguments.get("brand") or "").strip()
-    category = str(arguments.get("category") or "").strip()
-    return SearchFilters(
-        brands=(brand,) if brand else (),
-        category=category or None,
-        min_price=_price(arguments.get("min_price")),
-        max_price=_price(arguments.get("max_price")),
-    )
-
-
-def request_from_arguments(arguments: Mapping[str, Any], size: int) -> SearchRequest:
-    return SearchRequest(
-        text=str(arguments.get("query") or ""),
-        filters=filters_from_arguments(arguments),
-        size=size,
-    )
-
-
-def _price(value: Any) -> Decimal | None:
-    """A price argument as the agent's tools read it: ``"$1,299"`` is 1299; negative is refused."""
-    if value is None or value == "":
-        return None
-    price = Decimal(str(value).strip().lstrip("$").replace(",", ""))
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"price must be a non-negative number, got {value!r}")
-    return price
-
-
-# -- the local model as a writer --------------------------------------------------------------
-
-
-class LocalQueryWriter:
-    """The local model, in process, batched (``agent.generation.LocalGenerator``)."""
-
-    def __init__(self, model_dir: Path, *, max_new_tokens: int = 96, device: str = "cpu") -> None:
-        from agent.generation import LocalGenerator
-
-        self.name = model_dir.name
-        self.max_new_tokens = max_new_tokens
-        self.generator = LocalGenerator(model_dir, device=device)
-
-    def __call__(self, prompts: Sequence[Prompt]) -> list[str]:
-        replies: list[str] = [""] * len(prompts)
-        by_tools: dict[tuple[str, ...], list[int]] = {}
-        for position, prompt in enumerate(prompts):
-            key = tuple(str(tool["function"]["name"]) for tool in prompt.tools)
-            by_tools.setdefault(key, []).append(position)
-        for positions in by_tools.values():
-            generations = self.generator.generate(
-                [prompts[i].messages for i in positions],
-                tools=prompts[positions[0]].tools,
-                max_new_tokens=self.max_new_tokens,
-            )
-            for position, generation in zip(positions, generations, strict=True):
-                replies[position] = generation.text
-        return replies
-
-
-def resolve_model_dir(settings: Settings, model: str | None) -> Path:
-    """``--model`` as a model directory path, else a stored model name (default: the
-    configured local model, ``settings.llm.model``)."""
-    if model:
-        as_path = Path(model).expanduser()
-        if (as_path / "config.json").is_file():
-            return as_path
-    from agent.model_store import resolve_model
-
-    return resolve_model(settings, model).path
+        return results, replace(trace, written=search.describe(), search_ms=search_ms)
 
 
 # -- the full agent ---------------------------------------------------------------------------
@@ -376,8 +210,8 @@ class AgentStrategy:
         dataset: str = "",
         limits: AgentLimits | None = None,
     ) -> None:
-        from agent.graph import AgentDeps, build_graph, model_id_of
-        from agent.state import AgentLimits
+        from agent.conversation.graph import AgentDeps, build_graph, model_id_of
+        from agent.conversation.state import AgentLimits
 
         self.toolbox = toolbox
         deps = AgentDeps(
@@ -391,8 +225,8 @@ class AgentStrategy:
         self.graph = build_graph(llm, deps)
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:
-        from agent.graph import EpisodeRecorded, turn_input
-        from agent.session import RECURSION_LIMIT
+        from agent.conversation.graph import EpisodeRecorded, turn_input
+        from agent.conversation.session import RECURSION_LIMIT
 
         record: EpisodeRecord | None = None
         graph_input = turn_input(query_text, conversation_id=uuid.uuid4().hex[:12])

@@ -1,7 +1,7 @@
 """Run one strategy over one split: a TREC run file, a JSON report and a markdown summary.
 
 Every query of the split is retrieved ``DEPTH`` (100) deep, so NDCG@100 and Recall@100 see a
-full list. Metrics are the project's own (``evals.metrics``, checked against ranx in tests),
+full list. Metrics are the project's own (``tools.metrics``, checked against ranx in tests),
 with the dataset's gains: Chorus ratings 0..3 as graded gains; Home Depot binary, relevant
 when the mean rating is >= 2.33 (``tools.catalog.homedepot.RELEVANT_AT``). Recall and MRR count
 a product as relevant from gain 1. Latency per query is generation plus search time.
@@ -29,22 +29,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.config import Settings
-from evals.metrics import METRICS, Run, evaluate, mean_scores
-from evals.splits import select_split
+from agent.protocol.writer_prompts import QueryWriter
+from agent.runtime.model_store import resolve_model_dir
+from agent.runtime.query_writer import LocalQueryWriter
 from evals.strategies import (
     STRATEGY_NAMES,
     WRITER_STRATEGIES,
-    LocalQueryWriter,
-    QueryWriter,
     Retrieved,
     Strategy,
     StrategyTrace,
     build_strategy,
-    resolve_model_dir,
 )
 from tools.catalog.judgments import Judgments, Query
+from tools.catalog.splits import select_split
+from tools.metrics import METRICS, Run, evaluate, mean_scores
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -383,8 +383,8 @@ def opened_strategy(
             label = getattr(writer, "name", None) or model or "writer"
         if strategy == "agent":
             if llm is None:
-                from agent.llm_client import chat_model
-                from agent.model_server import llm_endpoint
+                from agent.runtime.llm_client import chat_model
+                from agent.runtime.model_server import llm_endpoint
 
                 chosen = replace(
                     settings, llm=replace(settings.llm, model=model or settings.llm.model)
@@ -392,7 +392,7 @@ def opened_strategy(
                 llm = chat_model(stack.enter_context(llm_endpoint(chosen)))
                 label = Path(model or settings.llm.model).name
             else:
-                from agent.graph import model_id_of
+                from agent.conversation.graph import model_id_of
 
                 label = model or model_id_of(llm)
         yield build_strategy(strategy, toolbox, writer, llm=llm, dataset=dataset), label

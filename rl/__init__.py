@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.config import Settings
     from rl.base_config import RunConfig
     from rl.base_trainer import TrainedRun
+    from tools.settings.config import Settings
 
 ALGORITHMS = ("dpo", "kto", "rwr", "grpo")
 _CONFIGS = {

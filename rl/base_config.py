@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.llm_settings import DEFAULT_LOCAL_MODEL
+from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
 DEVICES = ("cpu", "cuda", "auto")
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -22,8 +22,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from agent.config import Settings
-from agent.model_store import StoredModel
+from agent.runtime.model_store import StoredModel, resolve_model_dir
 from rl.base_config import RunConfig
 from rl.checkpoints import (
     CONFIG_FILE,
@@ -34,10 +33,10 @@ from rl.checkpoints import (
     file_sha256,
     library_versions,
     merge_and_register,
-    resolve_model_dir,
     rows_sha256,
 )
 from rl.datasets import RolloutData
+from tools.settings.config import Settings
 
 #: ``make_trainer(model, tokenizer, train_dataset, output_dir, peft_config)`` -> a TRL trainer.
 TrainerFactory = Callable[[Any, Any, Any, str, Any], Any]

@@ -26,15 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.chat_template import install_tools_template
-from agent.config import Settings
-from agent.model_store import (
+from agent.protocol.chat_template import install_tools_template
+from agent.runtime.model_store import (
     MANIFEST_NAME,
-    ModelNotFound,
     StoredModel,
     register_model,
-    resolve_model,
 )
+from tools.settings.config import Settings
 
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
@@ -50,20 +48,6 @@ def training_root(settings: Settings) -> Path:
 
 def default_run_name(algo: str) -> str:
     return f"{algo}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-
-
-def resolve_model_dir(settings: Settings, model: str | os.PathLike[str] | None) -> Path:
-    """A stored model's directory by name (default ``settings.llm.model``), or any HF directory."""
-    if model is not None:
-        as_path = Path(model).expanduser()
-        if (as_path / "config.json").is_file():
-            return as_path.resolve()
-    try:
-        return resolve_model(settings, None if model is None else str(model)).path
-    except ValueError:  # not a valid store name either
-        raise ModelNotFound(
-            f"no model {str(model)!r}: not a model directory nor a name in {settings.models_dir}"
-        ) from None
 
 
 def library_versions() -> dict[str, str]:

@@ -34,8 +34,8 @@ from typing import Any
 
 from datasets import Dataset, Features, List, Value
 
-from agent.trajectory import LogContents, TrajectoryLog, latest_revisions
-from evals.strategies import tool_schema
+from agent.protocol.tool_schemas import schema_for
+from agent.trajectory.log import LogContents, TrajectoryLog, latest_revisions
 from rl.rollouts import ROLLOUT_SOURCE, STRATEGY_TOOLS, RolloutKey
 from tools.catalog.judgments import Judgments
 
@@ -112,7 +112,7 @@ class RolloutGroup:
 
     @property
     def tools_json(self) -> str:
-        return json.dumps([tool_schema(STRATEGY_TOOLS[self.key.strategy])])
+        return json.dumps([schema_for(STRATEGY_TOOLS[self.key.strategy])])
 
     def prompt(self) -> list[dict[str, str]]:
         return [dict(m) for m in self.messages]

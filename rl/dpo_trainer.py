@@ -11,10 +11,10 @@ from typing import Any
 
 from datasets import Dataset
 
-from agent.config import Settings
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_dpo_dataset, read_rollouts
 from rl.dpo_config import DPORunConfig
+from tools.settings.config import Settings
 
 
 def dpo_dataset(data: RolloutData, config: DPORunConfig) -> Dataset:

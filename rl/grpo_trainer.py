@@ -4,7 +4,7 @@ Prompts reach TRL as text, rendered here with the model's tools template and eac
 tools. Why not conversational prompts: GRPOTrainer renders those with trainer-level ``tools``
 callables, which also switches on its multi-turn tool-execution loop; here a reply is one
 search call that the reward function runs and scores itself. The rendered text is exactly
-what ``agent.generation`` feeds the model (it is checked that tokenizing adds no special
+what ``agent.runtime.generation`` feeds the model (it is checked that tokenizing adds no special
 tokens), so GRPO samples from the same distribution that eval measures.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 
 from datasets import Dataset
 
-from agent.config import Settings
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_grpo_dataset, read_rollouts
 from rl.grpo_config import GRPORunConfig
 from rl.rewards import LiveSearch, SearchFn, SearchRewardFunc
 from tools.catalog.judgments import Judgments
+from tools.settings.config import Settings
 
 
 def grpo_dataset(

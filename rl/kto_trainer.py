@@ -12,10 +12,10 @@ from typing import Any
 
 from datasets import Dataset
 
-from agent.config import Settings
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_kto_dataset, read_rollouts
 from rl.kto_config import KTORunConfig
+from tools.settings.config import Settings
 
 
 def kto_dataset(data: RolloutData, config: KTORunConfig) -> Dataset:

@@ -23,20 +23,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import InvalidOperation
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
-from agent.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
-from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
-from evals.metrics import ndcg
-from evals.strategies import filters_from_arguments, request_from_arguments
+from agent.protocol.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
+from agent.protocol.tool_search import SearchBackends, search_tool_call
+from tools.errors import BadInput
+from tools.metrics import NDCG_K, ndcg
 from tools.search.results import SearchResults
 
 FORMAT_VALID = 0.1
 FORMAT_REPAIRED = 0.0
 FORMAT_INVALID = -1.0
-NDCG_K = 10
 
 _FORMAT = {
     ParseClass.VALID: FORMAT_VALID,
@@ -44,8 +42,8 @@ _FORMAT = {
     ParseClass.INVALID: FORMAT_INVALID,
 }
 
-#: A usable tool call in, the ranked product ids it retrieves out. Raises ``ValueError`` (or
-#: ``decimal.InvalidOperation``) for arguments the backend refuses; a backend that is down
+#: A usable tool call in, the ranked product ids it retrieves out. Raises ``BadInput`` for
+#: arguments the search refuses; a backend that is down
 #: raises ``SearchError``, which is not the policy's fault and is never turned into a reward.
 SearchFn = Callable[[ParsedToolCall], Sequence[str]]
 
@@ -98,7 +96,7 @@ def search_reward(
         return combine(ParseClass.INVALID, 0.0)
     try:
         ranking = search_fn(tool_call.calls[0])
-    except (ValueError, InvalidOperation) as error:
+    except BadInput as error:
         refused = combine(tool_call.parse_class, 0.0)
         return RewardBreakdown(
             refused.format, 0.0, 0.0, refused.parse_class, error=_one_line(error)
@@ -109,24 +107,16 @@ def search_reward(
 # -- the live search behind a tool call --------------------------------------------------------
 
 
-class Toolbox(Protocol):
-    """What ``LiveSearch`` needs: ``tools.search_tools.SearchToolbox`` satisfies it."""
-
-    def run(self, strategy: str, request: Any) -> SearchResults: ...
-
-    @property
-    def concepts(self) -> Any: ...
-
-
 class LiveSearch:
-    """Runs a parsed call the way ``shopagent eval`` does and keeps the last results.
+    """Runs a parsed call through the one tool-call path and keeps the last results.
 
-    ``search_products`` goes to the lexical index with its filters, ``search_concepts`` to the
-    concept index; any other tool is refused (``ValueError``: the reply scores 0).
+    The call is read and searched by ``agent.protocol.tool_search``, exactly as the chat's
+    tools and ``shopagent eval`` run it; arguments it refuses raise ``BadInput`` (the reply
+    scores as a useless call).
     """
 
-    def __init__(self, toolbox: Toolbox, *, size: int = NDCG_K) -> None:
-        self.toolbox = toolbox
+    def __init__(self, backends: SearchBackends, *, size: int = NDCG_K) -> None:
+        self.backends = backends
         self.size = size
         self.last: SearchResults | None = None
 
@@ -136,27 +126,7 @@ class LiveSearch:
         return self.last.ids
 
     def results(self, call: ParsedToolCall) -> SearchResults:
-        arguments = call.arguments
-        if call.name == SEARCH_PRODUCTS:
-            request = request_from_arguments(arguments, self.size)
-            if not request.text.strip():
-                raise ValueError("search_products needs a non-empty query")
-            return self.toolbox.run("lexical", request)
-        if call.name == SEARCH_CONCEPTS:
-            concepts = _strings(arguments.get("concepts"))
-            if not concepts:
-                raise ValueError("search_concepts needs at least one non-empty concept")
-            filters = filters_from_arguments(arguments)
-            return self.toolbox.concepts.search_concepts(concepts, filters, self.size)
-        raise ValueError(f"{call.name!r} is not a search tool")
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        return []
-    return [str(item).strip() for item in value if str(item).strip()]
+        return search_tool_call(call.name, call.arguments, self.backends, size=self.size)[1]
 
 
 # -- the reward as TRL's GRPOTrainer calls it ---------------------------------------------------

@@ -2,9 +2,10 @@
 
 For each request of a split, the current policy writes ``samples`` candidate calls with the
 batched in-process generator, from exactly the prompt ``shopagent eval`` gives it
-(``evals.strategies.build_prompt``): what is learned here is what is measured there. Sample 0
-is the greedy reply (what the policy does today, and what eval scores) when ``greedy_first``;
-the others are sampled. Each call is run against the live index and scored with
+(``agent.protocol.writer_prompts.build_prompt``): what is learned here is what is measured
+there. Sample 0 is the greedy reply (what the policy does today, and what eval scores)
+when ``greedy_first``; the others are sampled. Each call is run against the live index and
+scored with
 ``rl.rewards.search_reward``; each sample becomes one ``EpisodeRecord`` (``source="rollout"``)
 appended durably to a trajectory log.
 
@@ -25,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.config import Settings
-from agent.generation import Generation
-from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
-from agent.trajectory import (
+from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
+from agent.protocol.writer_prompts import Prompt, build_prompt
+from agent.runtime.generation import Generation
+from agent.trajectory.log import (
     EpisodeRecord,
     HitRecord,
     Latency,
@@ -39,9 +40,9 @@ from agent.trajectory import (
     TrajectoryLog,
     utc_now,
 )
-from evals.strategies import Prompt, build_prompt
 from rl.rewards import NDCG_K, LiveSearch, RewardBreakdown, search_reward
 from tools.catalog.judgments import Judgments, Query
+from tools.settings.config import Settings
 
 ROLLOUT_SOURCE = "rollout"
 #: ``shopagent eval`` strategy -> the one tool its prompt offers.
@@ -117,7 +118,7 @@ class CollectConfig:
 
 
 class Generator(Protocol):
-    """What collecting needs of a generator: ``agent.generation.LocalGenerator`` satisfies it."""
+    """What collecting needs of a generator (``agent.runtime.generation.LocalGenerator``)."""
 
     def generate(
         self,
@@ -404,11 +405,11 @@ def collect_rollouts(
     ``model`` is a stored model name or a model directory (default: ``settings.llm.model``);
     ``threads`` sets torch's CPU threads for the run (see ``rl.base_config.RunConfig``).
     """
-    from agent.generation import LocalGenerator
-    from evals.splits import select_split
+    from agent.runtime.generation import LocalGenerator
+    from agent.runtime.model_store import resolve_model_dir
     from rl.base_trainer import torch_threads
-    from rl.checkpoints import resolve_model_dir
     from tools.catalog.datasets import load_dataset
+    from tools.catalog.splits import select_split
     from tools.search_tools import SearchToolbox
     from tools.stores import read_manifest
 

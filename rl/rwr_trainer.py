@@ -16,10 +16,10 @@ from typing import Any
 
 from datasets import Dataset
 
-from agent.config import Settings
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_rwr_dataset, read_rollouts
 from rl.rwr_config import RWRRunConfig
+from tools.settings.config import Settings
 
 
 def replicate_by_weight(dataset: Dataset, *, seed: int = 0) -> Dataset:

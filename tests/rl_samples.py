@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.generation import Generation
-from agent.tool_calls import parse_tool_calls
-from agent.trajectory import EpisodeRecord, TrajectoryLog
-from evals.strategies import build_prompt, tool_schema
+from agent.protocol.tool_calls import parse_tool_calls
+from agent.protocol.tool_schemas import schema_for
+from agent.protocol.writer_prompts import build_prompt
+from agent.runtime.generation import Generation
+from agent.trajectory.log import EpisodeRecord, TrajectoryLog
 from rl.rewards import combine
 from rl.rollouts import STRATEGY_TOOLS, RolloutKey, rollout_record
 from tools.catalog.judgments import Query
@@ -42,7 +43,7 @@ def rollout(
     """One scored sample as ``rl.rollouts`` logs it; ``ndcg`` stands in for the live search."""
     tool = STRATEGY_TOOLS[strategy]
     prompt = build_prompt(tool, query.text)
-    parsed = parse_tool_calls(text, [tool_schema(tool)])
+    parsed = parse_tool_calls(text, [schema_for(tool)])
     breakdown = combine(parsed.parse_class, ndcg if parsed.calls else 0.0)
     generation = Generation(text=text, parsed=parsed, prompt_tokens=170, completion_ids=(1, 2))
     return rollout_record(

@@ -23,11 +23,10 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from agent.config import Settings
-from agent.graph import _VisibleText
-from agent.prompts import TOOL_DATA_CLOSE, TOOL_DATA_OPEN, parse_tool_data
-from agent.session import ChatSession
-from agent.state import (
+from agent.conversation.graph import _VisibleText
+from agent.conversation.prompts import TOOL_DATA_CLOSE, TOOL_DATA_OPEN, parse_tool_data
+from agent.conversation.session import ChatSession
+from agent.conversation.state import (
     AgentLimits,
     ChatEvent,
     FinalAnswer,
@@ -35,16 +34,17 @@ from agent.state import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from agent.trajectory import EpisodeRecord, TrajectoryLog, default_log_path
-from evals.metrics import ndcg
+from agent.trajectory.log import EpisodeRecord, TrajectoryLog, default_log_path
 from tests.catalog_samples import sample_products
 from tools.catalog.judgments import Judgments, Query
 from tools.catalog.product import Product
+from tools.metrics import ndcg
 from tools.search.backend import BackendUnavailable
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 from tools.stores import write_manifest
 
 DATASET = "samples"

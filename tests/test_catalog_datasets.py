@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
 from tests.conftest import FIXTURES
 from tools.catalog import (
     DatasetNotFound,
@@ -22,6 +21,7 @@ from tools.catalog import (
 )
 from tools.catalog import datasets as datasets_module
 from tools.catalog.fetch import CHORUS_FILES
+from tools.settings.config import Settings
 
 
 @pytest.fixture()

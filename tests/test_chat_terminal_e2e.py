@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from agent.trajectory import TrajectoryLog, default_log_path
+from agent.trajectory.log import TrajectoryLog, default_log_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from agent.config import Settings
 from tests.catalog_samples import sample_products
 from tools.catalog.product import Product
 from tools.search.chroma_client import ChromaServer, parse_chroma_url
@@ -21,6 +20,7 @@ from tools.search.chroma_records import (
 )
 from tools.search.direct_lookup import interleave, normalise_title, title_similarity
 from tools.search.request import SearchFilters
+from tools.settings.config import Settings
 
 
 def by_id(product_id: str) -> Product:

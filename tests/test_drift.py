@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
+from agent.protocol.writer_prompts import Prompt
 from evals.drift import plan_drift, run_drift, successor_judgments
-from evals.splits import select_split
-from evals.strategies import Prompt
 from evals.suite import run_eval
 from tools.catalog import chorus
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Judgments, Query
 from tools.catalog.product import Product
+from tools.catalog.splits import select_split
 from tools.search.backend import IndexMissing
+from tools.settings.config import Settings
 from tools.stores import open_concepts, open_lexical
 
 QUERIES = 20

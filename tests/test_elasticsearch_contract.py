@@ -27,7 +27,6 @@ from elastic_transport._node import NodeApiResponse
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import Elasticsearch
 
-from agent.config import Settings
 from tests.catalog_samples import sample_products
 from tests.conftest import FIXTURES
 from tools.catalog.chorus import iter_products
@@ -37,6 +36,7 @@ from tools.search.backend import BackendUnavailable, IndexMissing, ProductIndex,
 from tools.search.elasticsearch_backend import ElasticsearchIndex
 from tools.search.es_mapping import filter_clauses, index_name_for, to_document
 from tools.search.request import SearchFilters, SearchRequest
+from tools.settings.config import Settings
 
 URL = "http://es.test:9200"
 REBUILD = "shopagent index --dataset chorus --backend elasticsearch"

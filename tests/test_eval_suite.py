@@ -18,17 +18,18 @@ from ranx import Qrels as RanxQrels
 from ranx import Run as RanxRun
 from ranx import evaluate as ranx_evaluate
 
-from agent.config import Settings
-from evals.metrics import Run
-from evals.splits import select_split
-from evals.strategies import Prompt, build_strategy
+from agent.protocol.writer_prompts import Prompt
+from evals.strategies import build_strategy
 from evals.suite import METRIC_NAMES, EvalReport, run_eval
 from tools.catalog import chorus
 from tools.catalog.datasets import load_dataset
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
+from tools.catalog.splits import select_split
+from tools.metrics import Run
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 from tools.stores import open_concepts, open_lexical
 
 

@@ -12,19 +12,19 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from agent.config import Settings
-from agent.export import (
+from agent.conversation.session import ChatSession
+from agent.trajectory.export import (
     export_trajectories,
     openai_chat_example,
     parse_since,
     validate_chat_example,
 )
-from agent.session import ChatSession
-from agent.trajectory import TrajectoryLog, default_log_path
+from agent.trajectory.log import TrajectoryLog, default_log_path
 from tests.catalog_samples import sample_products
 from tests.test_agent_graph_fake_llm import FakeConceptIndex, FakeScriptedChatModel, call, say
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
 
 @pytest.fixture(scope="module")

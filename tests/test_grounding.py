@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.grounding import GroundedAnswer, ground_answer
+from agent.conversation.grounding import GroundedAnswer, ground_answer
 from tests.catalog_samples import sample_products
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable

@@ -9,8 +9,8 @@ from ranx import Qrels as RanxQrels
 from ranx import Run as RanxRun
 from ranx import evaluate as ranx_evaluate
 
-from evals.metrics import Run, evaluate, mean_scores
 from tools.catalog.datasets import load_dataset
+from tools.metrics import Run, evaluate, mean_scores
 from tools.search.request import SearchRequest
 from tools.search.tantivy_backend import TantivyIndex
 

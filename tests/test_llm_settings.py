@@ -10,10 +10,10 @@ import httpx
 import openai
 import pytest
 
-from agent.config import load_settings
-from agent.llm_client import chat_model, complete_with_tools, openai_client
-from agent.llm_settings import LLM_ENV, LLMSettings, load_llm_settings
-from agent.model_server import llm_endpoint
+from agent.runtime.llm_client import chat_model, complete_with_tools, openai_client
+from agent.runtime.model_server import llm_endpoint
+from tools.settings.config import load_settings
+from tools.settings.llm import LLM_ENV, LLMSettings, load_llm_settings
 
 
 @pytest.fixture(autouse=True)

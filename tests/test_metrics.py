@@ -10,7 +10,7 @@ from ranx import Qrels as RanxQrels
 from ranx import Run as RanxRun
 from ranx import evaluate as ranx_evaluate
 
-from evals.metrics import Run, evaluate, mean_scores, ndcg, recall, reciprocal_rank
+from tools.metrics import Run, evaluate, mean_scores, ndcg, recall, reciprocal_rank
 
 
 def test_ndcg_by_hand() -> None:

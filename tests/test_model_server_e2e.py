@@ -23,22 +23,27 @@ import pytest
 import torch
 from openai.types.chat import ChatCompletion
 
-from agent.chat_template import (
+from agent.conversation.prompts import SYSTEM_PROMPT, tool_data_block
+from agent.protocol.chat_template import (
     RESPONSE_TEMPLATE,
     STOP_STRINGS,
     TEMPLATE_VERSION,
     TOOL_RESPONSE_OPEN,
     tools_chat_template,
 )
-from agent.config import Settings
-from agent.generation import LocalGenerator
-from agent.llm_client import chat_model, complete_with_tools
-from agent.llm_settings import LLMSettings
-from agent.model_server import ServerStartError, free_port, serve, serve_model_dir
-from agent.model_store import MANIFEST_NAME, StoredModel, init_default_model, write_tools_gguf
-from agent.prompts import SYSTEM_PROMPT, tool_data_block
-from agent.tool_calls import ParseClass, ToolCallParse
-from agent.tool_schemas import TOOL_SCHEMAS
+from agent.protocol.tool_calls import ParseClass, ToolCallParse
+from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from agent.runtime.generation import LocalGenerator
+from agent.runtime.llm_client import chat_model, complete_with_tools
+from agent.runtime.model_server import ServerStartError, free_port, serve, serve_model_dir
+from agent.runtime.model_store import (
+    MANIFEST_NAME,
+    StoredModel,
+    init_default_model,
+    write_tools_gguf,
+)
+from tools.settings.config import Settings
+from tools.settings.llm import LLMSettings
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION, tools_chat_template
-from agent.config import Settings
-from agent.model_store import (
+from agent.protocol.chat_template import RESPONSE_TEMPLATE, TEMPLATE_VERSION, tools_chat_template
+from agent.runtime.model_store import (
     MANIFEST_NAME,
     ModelNotFound,
     bundled_gguf,
@@ -20,6 +19,7 @@ from agent.model_store import (
     register_model,
     resolve_model,
 )
+from tools.settings.config import Settings
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from trl.data_utils import is_conversational
 
-from agent.config import Settings
-from agent.generation import Generation
-from agent.tool_calls import parse_tool_calls
-from agent.trajectory import TrajectoryLog
+from agent.protocol.tool_calls import parse_tool_calls
+from agent.runtime.generation import Generation
+from agent.trajectory.log import TrajectoryLog
 from rl.datasets import (
     build_dpo_dataset,
     build_grpo_dataset,
@@ -29,6 +28,7 @@ from tests.rl_samples import MODEL, PROSE, repaired, rollout, valid, write_log
 from tools.catalog.judgments import Judgments, Query
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
 TILE = Query.from_text("porcelain tile")
 PLIERS = Query.from_text("mini pliers")

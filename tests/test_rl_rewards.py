@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
-from agent.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
-from evals.strategies import tool_schema
+from agent.protocol.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
+from agent.protocol.tool_schemas import schema_for
 from rl.rewards import (
     FORMAT_INVALID,
     FORMAT_REPAIRED,
@@ -23,11 +22,13 @@ from rl.rewards import (
 )
 from tests.catalog_samples import sample_products
 from tests.rl_samples import PROSE, repaired, valid
+from tools.errors import BadInput
 from tools.search.backend import BackendUnavailable
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
-PRODUCTS_TOOL = [tool_schema("search_products")]
+PRODUCTS_TOOL = [schema_for("search_products")]
 
 
 def parse(text: str) -> ToolCallParse:
@@ -106,7 +107,7 @@ def test_graded_gains_and_the_cutoff_at_ten() -> None:
 
 def test_arguments_the_backend_refuses_score_zero_with_the_reason() -> None:
     def refuse(call: ParsedToolCall) -> list[str]:
-        raise ValueError("min_price 50 is above max_price 10")
+        raise BadInput("min_price 50 is above max_price 10")
 
     breakdown = search_reward(parse(valid("tv")), {"a": 1}, refuse)
     assert breakdown.total == 0.0 and breakdown.parse_class == "valid"

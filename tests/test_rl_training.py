@@ -17,11 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from agent.chat_template import tools_chat_template
-from agent.config import Settings
-from agent.model_store import init_default_model, resolve_model
-from evals.splits import select_split
-from evals.strategies import resolve_model_dir
+from agent.protocol.chat_template import tools_chat_template
+from agent.runtime.model_store import init_default_model, resolve_model, resolve_model_dir
 from rl.checkpoints import file_sha256, read_run
 from rl.dpo_config import DPORunConfig
 from rl.dpo_trainer import train_dpo
@@ -30,7 +27,9 @@ from rl.grpo_trainer import train_grpo
 from tests.rl_samples import PROSE, repaired, rollout, valid, write_log
 from tools.catalog.datasets import load_dataset
 from tools.catalog.judgments import Judgments
+from tools.catalog.splits import select_split
 from tools.search.tantivy_backend import TantivyIndex
+from tools.settings.config import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evals.splits import (
+from tools.catalog import chorus, homedepot
+from tools.catalog.judgments import Judgments, Query
+from tools.catalog.splits import (
     DEV_SIZE,
     bucket,
     select_split,
     split_names,
     split_queries,
 )
-from tools.catalog import chorus, homedepot
-from tools.catalog.judgments import Judgments, Query
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,13 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.tool_calls import ParseClass, ParsedToolCall, parse_openai_message, parse_tool_calls
-from agent.tool_schemas import TOOL_SCHEMAS
+from agent.protocol.tool_calls import (
+    ParseClass,
+    ParsedToolCall,
+    parse_openai_message,
+    parse_tool_calls,
+)
+from agent.protocol.tool_schemas import TOOL_SCHEMAS
 
 
 def wrap(name: str, arguments: Any) -> str:

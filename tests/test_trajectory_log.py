@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.trajectory import (
+from agent.trajectory.log import (
     EpisodeRecord,
     Feedback,
     HitRecord,
@@ -144,7 +144,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from agent.trajectory import TrajectoryLog
+    from agent.trajectory.log import TrajectoryLog
 
     log = TrajectoryLog(Path(sys.argv[1]))
     name = sys.argv[2]
@@ -209,7 +209,7 @@ STALLED_WRITER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import agent.trajectory as trajectory
+    import agent.trajectory.log as trajectory
 
     def write_half_then_stall(fd, data):
         os.write(fd, data[: len(data) // 2])

@@ -8,14 +8,15 @@ embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from agent.config import Settings
 from tools.catalog.product import Product
 from tools.search.backend import ProductIndex
-from tools.search.request import SearchRequest
+from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults
+from tools.settings.config import Settings
 from tools.stores import open_concepts, open_lexical
 
 if TYPE_CHECKING:
@@ -43,16 +44,24 @@ class SearchToolbox:
         if strategy == "lexical":
             return self.lexical.search(request)
         if strategy == "concepts":
-            return self.concepts.search_concepts(
-                split_list(request.text), request.filters, request.size
-            )
+            return self.search_concepts(split_list(request.text), request.filters, request.size)
         if strategy == "dense":
             return self.concepts.search_dense(request.text, request.filters, request.size)
         if strategy == "direct":
-            return self.concepts.lookup_titles(split_list(request.text), request.size)
+            return self.lookup_titles(split_list(request.text), request.size)
         if strategy == "hybrid":
             return self.hybrid(request)
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+
+    def search_concepts(
+        self, concepts: Sequence[str], filters: SearchFilters, size: int
+    ) -> SearchResults:
+        """One embedding query per concept, fused with RRF."""
+        return self.concepts.search_concepts(list(concepts), filters, size)
+
+    def lookup_titles(self, titles: Sequence[str], size: int) -> SearchResults:
+        """Imagined product titles matched to real products."""
+        return self.concepts.lookup_titles(list(titles), size)
 
     def hybrid(self, request: SearchRequest) -> SearchResults:
         from tools.search.fusion import reciprocal_rank_fusion
@@ -70,6 +79,10 @@ class SearchToolbox:
 
 
 def split_list(text: str) -> list[str]:
-    """``"rgb mouse, wireless; light"`` -> ``["rgb mouse", "wireless", "light"]``."""
+    """``"rgb mouse, wireless; light"`` -> ``["rgb mouse", "wireless", "light"]``.
+
+    The one rule for a list written as text: ``shopagent search --tool concepts``, and a
+    tool call whose ``concepts`` or ``titles`` argument is a string rather than a list.
+    """
     parts = [p.strip() for chunk in text.split(";") for p in chunk.split(",")]
     return [p for p in parts if p]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Settings
 from tools.search.backend import ProductIndex
+from tools.settings.config import Settings
 
 if TYPE_CHECKING:
     from tools.search.chroma_concepts import ConceptIndex

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.config import load_settings
-from agent.llm_client import chat_model
-from agent.model_server import llm_endpoint
-from agent.session import ChatSession
-from agent.state import AgentLimits
-from agent.trajectory import TrajectoryLog
+from agent.conversation.session import ChatSession
+from agent.conversation.state import AgentLimits
+from agent.runtime.llm_client import chat_model
+from agent.runtime.model_server import llm_endpoint
+from agent.trajectory.log import TrajectoryLog
 from evals.perf.timing import Latencies, print_table
 from tools.catalog.datasets import load_dataset
 from tools.search_tools import SearchToolbox
+from tools.settings.config import load_settings
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import chromadb
 
-from agent.config import load_settings
 from evals.perf.timing import Latencies, print_table
 from tools.catalog.datasets import load_dataset
 from tools.catalog.product import Product
@@ -25,6 +24,7 @@ from tools.search.chroma_client import persistent_client
 from tools.search.chroma_concepts import ConceptIndex
 from tools.search.chroma_records import embedding_text, product_from_metadata, record_metadata
 from tools.search.embeddings import MiniLMEmbeddingFunction
+from tools.settings.config import load_settings
 
 QUERIES = 300
 BATCH = 256

@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.config import Settings, load_settings
 from evals.perf.timing import print_table
-from evals.splits import select_split
 from evals.strategies import PLAIN_STRATEGIES, build_strategy
 from evals.suite import DEPTH, evaluate_strategy, load_judgments, run_eval
+from tools.catalog.splits import select_split
 from tools.search.request import SearchRequest
 from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings, load_settings
 from tools.stores import open_concepts, open_lexical
 
 TARGET_S = 120.0

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import tantivy
 
-from agent.config import load_settings
 from evals.perf.timing import Latencies, print_table
 from tools.catalog.datasets import load_dataset
 from tools.catalog.product import Product
 from tools.search.request import DEFAULT_BOOSTS, SearchRequest
 from tools.search.tantivy_backend import TIE_BREAKER, WRITER_THREADS, TantivyIndex
 from tools.search.tantivy_schema import ANALYZER, build_analyzer, build_schema, to_document
+from tools.settings.config import load_settings
 
 QUERIES_PER_DATASET = 1000
 WARMUP_QUERIES = 50

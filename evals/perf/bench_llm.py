@@ -28,14 +28,14 @@ from pathlib import Path
 
 import torch
 
-from agent.config import load_settings
-from agent.generation import LocalGenerator
-from agent.llm_client import complete_with_tools, openai_client
-from agent.llm_settings import LLMSettings
-from agent.model_server import serve
-from agent.model_store import ensure_model
+from agent.runtime.generation import LocalGenerator
+from agent.runtime.llm_client import complete_with_tools, openai_client
+from agent.runtime.model_server import serve
+from agent.runtime.model_store import ensure_model
 from evals.perf.timing import print_table
 from evals.perf.tool_call_validity import chorus_queries
+from tools.settings.config import load_settings
+from tools.settings.llm import LLMSettings
 
 BATCH = 8
 

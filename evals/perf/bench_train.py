@@ -43,7 +43,7 @@ def run_config(algo: str, base: str, steps: int, batch_size: int, device: str) -
 
 def ours(algo: str, trajectories: Path, config: Any) -> dict[str, Any]:
     import rl
-    from agent.config import load_settings
+    from tools.settings.config import load_settings
 
     settings = load_settings()
     config.run_name = f"bench-{algo}-{uuid.uuid4().hex[:8]}"
@@ -61,10 +61,10 @@ def bare(algo: str, trajectories: Path, config: Any) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agent.config import load_settings
     from rl.base_trainer import StepTimer
     from rl.checkpoints import resolve_model_dir
     from rl.datasets import read_rollouts
+    from tools.settings.config import load_settings
 
     settings = load_settings()
     base_dir = resolve_model_dir(settings, config.base_model)

@@ -4,7 +4,7 @@ Run: ``python -m evals.perf.tool_call_validity [--queries 50] [--via-server] [--
 
 Each of 50 Chorus queries (a seeded sample) is sent as one user turn with the agent's tools and
 the one-shot template; every reply is classified valid / repaired / invalid by
-``agent.tool_calls``. In-process generation is the default (same template, no HTTP); with
+``agent.protocol.tool_calls``. In-process generation is the default (same template, no HTTP); with
 ``--via-server`` the same queries go through the OpenAI protocol (``SHOPAGENT_LLM_BASE_URL`` if
 set, else a local ``transformers serve``), and the replies are classified by the same rules.
 """
@@ -22,14 +22,14 @@ from typing import Any
 
 import torch
 
-from agent.config import Settings, load_settings
-from agent.generation import LocalGenerator
-from agent.llm_client import complete_with_tools, openai_client
-from agent.model_server import llm_endpoint
-from agent.model_store import ensure_model
-from agent.tool_calls import ParseClass, ToolCallParse
+from agent.protocol.tool_calls import ParseClass, ToolCallParse
+from agent.runtime.generation import LocalGenerator
+from agent.runtime.llm_client import complete_with_tools, openai_client
+from agent.runtime.model_server import llm_endpoint
+from agent.runtime.model_store import ensure_model
 from evals.perf.timing import print_table
 from tools.catalog.datasets import load_dataset
+from tools.settings.config import Settings, load_settings
 
 DEFAULT_QUERIES = 50
 SAMPLE_SEED = 0

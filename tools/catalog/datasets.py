@@ -22,13 +22,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agent.config import Settings, load_settings
 from tools.catalog import chorus, esci, generic, homedepot, wands
 from tools.catalog.fetch import CHORUS_FILES
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
 from tools.catalog.rows import CatalogFormatError
+from tools.errors import NotFound
+from tools.settings.config import Settings, load_settings
 
 CATALOG_FILE = "catalog.jsonl"
 JUDGMENTS_FILE = "judgments.csv"
@@ -44,7 +45,7 @@ ImportProgress = Callable[[int], None]
 """``progress(products written so far)``, every ``PROGRESS_EVERY`` products and at the end."""
 
 
-class DatasetNotFound(LookupError):
+class DatasetNotFound(NotFound):
     """No files for a dataset name; the message says how to get them."""
 
 

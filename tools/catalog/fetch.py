@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tools.errors import BackendError
+
 CHORUS_BASE_URL = "https://raw.githubusercontent.com/querqy/chorus/main"
 _CHUNK = 1 << 16
 
@@ -61,7 +63,7 @@ CHORUS_FILES = (
 )
 
 
-class FetchError(RuntimeError):
+class FetchError(BackendError):
     """A download failed (network closed, HTTP error); nothing partial is left in the cache."""
 
 

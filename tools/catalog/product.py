@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tools.errors import BadInput
+
 AttributeValue = str | float | bool
+
+#: The highest price a catalog row, a filter or a tool call may carry (ten million in the
+#: catalog's currency). Above it a value is a data error, not a price: ``1e999999999`` once
+#: made one search take 103 s and 5 GB, and ``1e400`` printed as a 400-digit number.
+MAX_PRICE = Decimal(10_000_000)
+_CURRENCY_MARKS = "$€£¥"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +37,8 @@ class Product:
             raise ValueError("product id is empty")
         if not self.title or not self.title.strip():
             raise ValueError(f"product {self.id} has no title")
-        if self.price is not None and self.price < 0:
-            raise ValueError(f"product {self.id} has a negative price")
+        if self.price is not None:
+            object.__setattr__(self, "price", parse_price(self.price, f"product {self.id} price"))
 
     @property
     def category(self) -> str:
@@ -73,11 +81,41 @@ class Product:
             description=str(data.get("description") or ""),
             brand=str(data.get("brand") or ""),
             category_path=tuple(data.get("category_path") or ()),
-            price=None if price in (None, "") else Decimal(str(price)),
+            price=parse_price(price, "price"),
             attributes=dict(data.get("attributes") or {}),
             image_url=str(data.get("image_url") or ""),
             updated_at=None if not updated else datetime.fromisoformat(str(updated)),
         )
+
+
+def parse_price(value: object, name: str = "price") -> Decimal | None:
+    """A price from a catalog cell, a CLI flag or a tool-call argument; the one reading of all.
+
+    ``None`` and ``""`` mean no price. ``"$1,299"`` and ``"1 299 €"`` read as 1299. A value
+    that is not a finite number from 0 to ``MAX_PRICE`` (``"abc"``, ``nan``, ``inf``, ``-5``,
+    ``1e400``, a boolean) raises ``BadInput`` naming ``name``; ``-0`` reads as 0.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadInput(f"{name} must be a number, got {value!r}")
+    text = str(value).strip().strip(_CURRENCY_MARKS).strip().replace(",", "").replace(" ", "")
+    try:
+        price = value if isinstance(value, Decimal) else Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise BadInput(f"{name} must be a number, got {_short(value)}") from None
+    if not price.is_finite():
+        raise BadInput(f"{name} must be a finite number, got {_short(value)}")
+    if price < 0:
+        raise BadInput(f"{name} must not be negative, got {_short(value)}")
+    if price > MAX_PRICE:
+        raise BadInput(f"{name} is above the price ceiling of {MAX_PRICE}, got {_short(value)}")
+    return Decimal(0) if price == 0 else price
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_attribute(value: AttributeValue) -> str:

@@ -19,17 +19,18 @@ from typing import Any
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Query
 from tools.catalog.product import AttributeValue, Product
+from tools.errors import BadInput
 
 _CHUNK = 1 << 20
 _MAX_FIELD = 1 << 24
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-class BadRow(ValueError):
+class BadRow(BadInput):
     """One row cannot become a product; the message is the reason recorded in the report."""
 
 
-class CatalogFormatError(ValueError):
+class CatalogFormatError(BadInput):
     """A whole file is unusable (missing, or missing a required column): nothing can be imported."""
 
 

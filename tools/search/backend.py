@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 from tools.catalog.product import Product
+from tools.errors import BackendError, NotFound
 from tools.search.request import SearchRequest
 from tools.search.results import SearchResults
 
 Progress = Callable[[int], None]
 
 
-class SearchError(RuntimeError):
+class SearchError(BackendError):
     """A search failure with a message fit to show the shopper as one line."""
 
 
@@ -20,7 +21,7 @@ class BackendUnavailable(SearchError):
     """The backend cannot be reached (server down, timeout)."""
 
 
-class IndexMissing(SearchError):
+class IndexMissing(SearchError, NotFound):
     """No index exists yet; the message names the command that builds one."""
 
 

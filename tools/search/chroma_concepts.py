@@ -27,7 +27,6 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
-from agent.config import Settings
 from tools.catalog.product import Product
 from tools.search.backend import IndexMissing, Progress, SearchError
 from tools.search.chroma_client import (
@@ -48,6 +47,7 @@ from tools.search.embeddings import MiniLMEmbeddingFunction
 from tools.search.fusion import DEFAULT_K, reciprocal_rank_fusion
 from tools.search.request import MAX_SIZE, SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
+from tools.settings.config import Settings
 
 #: Products per Chroma write; the client's own limit is lower on some servers.
 WRITE_BATCH = 1024

@@ -17,7 +17,6 @@ from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, UnsupportedProductError
 from elasticsearch.helpers import streaming_bulk
 
-from agent.config import Settings
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable, IndexMissing, Progress, SearchError
 from tools.search.es_mapping import (
@@ -29,6 +28,7 @@ from tools.search.es_mapping import (
 )
 from tools.search.request import SearchRequest
 from tools.search.results import SearchResults, ranked
+from tools.settings.config import Settings
 
 DEFAULT_TIMEOUT_S = 10.0
 BULK_CHUNK = 500

@@ -5,7 +5,7 @@ description), so tool results reach the model only as JSON between ``<tool_data>
 ``</tool_data>``, with ``<``, ``>``, ``&`` and backticks escaped as ``\\u`` sequences: the data
 stays valid JSON but can never close the block, open a ``<tool_call>``, or end a chat-template
 turn. The system prompt says that block is data. Whatever the model still makes of it, the
-respond node only ever shows products the tools returned (see ``agent.grounding``).
+respond node only ever shows products the tools returned (see ``agent.conversation.grounding``).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent.tool_schemas import TOOL_NAMES, tool_schemas
-from agent.trajectory import TrajectoryLog, latest_revisions
+from agent.protocol.tool_schemas import TOOL_NAMES, tool_schemas
+from agent.trajectory.log import TrajectoryLog, latest_revisions
 
 FORMATS = ("jsonl", "parquet", "hf", "openai-chat")
 

@@ -14,6 +14,9 @@ from typing import Any
 SEARCH_PRODUCTS = "search_products"
 SEARCH_CONCEPTS = "search_concepts"
 GET_PRODUCT = "get_product"
+#: The ``direct`` strategy's tool: imagined product titles, matched to real ones. The chat
+#: agent is not offered it; the eval and RL writers are.
+SEARCH_TITLES = "search_titles"
 
 
 def _function(
@@ -68,7 +71,28 @@ TOOL_SCHEMAS: tuple[dict[str, Any], ...] = (
     ),
 )
 
+SEARCH_TITLES_SCHEMA: dict[str, Any] = _function(
+    SEARCH_TITLES,
+    "Find catalog products by the titles of products that would fit.",
+    {
+        "titles": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Full product titles, e.g. ['Logitech MX Master 3 mouse'].",
+        }
+    },
+    ["titles"],
+)
+
 TOOL_NAMES: frozenset[str] = frozenset(schema["function"]["name"] for schema in TOOL_SCHEMAS)
+
+
+def schema_for(name: str) -> dict[str, Any]:
+    """The schema of one tool by name, the chat tools and ``search_titles`` alike."""
+    for schema in (*TOOL_SCHEMAS, SEARCH_TITLES_SCHEMA):
+        if schema["function"]["name"] == name:
+            return schema
+    raise ValueError(f"unknown tool {name!r}")
 
 
 def tool_schemas() -> list[dict[str, Any]]:

@@ -25,15 +25,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.chat_template import STOP_STRINGS
-from agent.config import Settings
-from agent.llm_settings import LLMSettings
-from agent.model_store import ensure_model
+from agent.protocol.chat_template import STOP_STRINGS
+from agent.runtime.model_store import ensure_model
+from tools.errors import BackendError
+from tools.settings.config import Settings
+from tools.settings.llm import LLMSettings
 
 LOOPBACK = "127.0.0.1"
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(BackendError):
     """The server exited or never became healthy; the message ends with its log tail."""
 
 

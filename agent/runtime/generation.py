@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from agent.tool_calls import ToolCallParse, parse_tool_calls
-from agent.tool_schemas import TOOL_SCHEMAS
+from agent.protocol.tool_calls import ToolCallParse, parse_tool_calls
+from agent.protocol.tool_schemas import TOOL_SCHEMAS
 
 Message = Mapping[str, Any]
 

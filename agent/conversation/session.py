@@ -19,13 +19,19 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.agent_tools import AgentToolbox
-from agent.config import Settings
-from agent.graph import AgentDeps, EpisodeRecorded, build_graph, model_id_of, turn_input
-from agent.rewards import with_feedback
-from agent.state import AgentLimits, ChatEvent, Notice, ShownProduct, shown_from_dict
-from agent.trajectory import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
+from agent.conversation.episode_reward import with_feedback
+from agent.conversation.graph import (
+    AgentDeps,
+    EpisodeRecorded,
+    build_graph,
+    model_id_of,
+    turn_input,
+)
+from agent.conversation.state import AgentLimits, ChatEvent, Notice, ShownProduct, shown_from_dict
+from agent.conversation.tool_node import AgentToolbox
+from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
+from tools.settings.config import Settings
 
 CONVERSATIONS_DB = "conversations.sqlite"
 #: Graph steps per turn: start + (plan, tools, observe) per tool round + plan + respond.

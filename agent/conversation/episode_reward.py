@@ -1,4 +1,5 @@
-"""Episode rewards: judged relevance when the episode has judgments, live signals otherwise.
+"""The chat's episode reward (the RL reward is ``rl.rewards``, a different thing): judged
+relevance when the episode has judgments, live signals otherwise.
 
 The total is the plain sum of named components, all recorded, so the RL job can re-weight:
 
@@ -8,7 +9,7 @@ The total is the plain sum of named components, all recorded, so the RL job can 
 - ``results`` (live episodes): ``LIVE_RESULTS`` when the shopper was shown products, else 0.
 - ``tool_errors`` (live): ``TOOL_ERROR`` per tool call that failed even after its fallback.
 - ``format``: the mean parse penalty over the model's tool-calling steps: valid 0,
-  repaired ``FORMAT_REPAIRED``, invalid ``FORMAT_INVALID``.
+  repaired ``REPAIRED_CALL_PENALTY``, invalid ``INVALID_CALL_PENALTY``.
 - ``grounding``: ``GROUNDING_VIOLATION`` once if the model cited anything the tools never
   returned (or misquoted a catalog price).
 - ``feedback``: the shopper's reaction, added later: ``like`` +0.5, ``buy`` +1.0 per product
@@ -19,18 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from agent.trajectory import Feedback, ModelStep, Reward
-from evals.metrics import ndcg
+from agent.trajectory.log import Feedback, ModelStep, Reward
+from tools.metrics import NDCG_K, ndcg
 
-NDCG_K = 10
 LIVE_RESULTS = 0.5
 TOOL_ERROR = -0.25
-FORMAT_REPAIRED = -0.1
-FORMAT_INVALID = -0.5
+REPAIRED_CALL_PENALTY = -0.1
+INVALID_CALL_PENALTY = -0.5
 GROUNDING_VIOLATION = -0.5
 FEEDBACK_REWARDS: dict[str, float] = {"like": 0.5, "buy": 1.0}
 
-_FORMAT_PENALTY = {"valid": 0.0, "repaired": FORMAT_REPAIRED, "invalid": FORMAT_INVALID}
+_FORMAT_PENALTY = {
+    "valid": 0.0,
+    "repaired": REPAIRED_CALL_PENALTY,
+    "invalid": INVALID_CALL_PENALTY,
+}
 
 
 def judged_ndcg(ranking: Sequence[str], judged: Mapping[str, int]) -> float:
@@ -41,7 +45,7 @@ def judged_ndcg(ranking: Sequence[str], judged: Mapping[str, int]) -> float:
 def format_penalty(steps: Iterable[ModelStep]) -> float:
     """Mean parse penalty over steps that called (or tried to call) a tool."""
     penalties = [
-        _FORMAT_PENALTY.get(step.parse_class, FORMAT_INVALID)
+        _FORMAT_PENALTY.get(step.parse_class, INVALID_CALL_PENALTY)
         for step in steps
         if step.decision in ("tool_calls", "fallback_search")
     ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import platformdirs
 
-from agent.llm_settings import LLMSettings, load_llm_settings
+from tools.settings.llm import LLMSettings, load_llm_settings
 
 
 def default_home() -> Path:
@@ -64,7 +64,7 @@ _ENV = {
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Defaults, then the config file, then the environment, then ``overrides`` (CLI flags).
 
-    The ``[llm]`` table and ``overrides["llm"]`` (a dict) feed ``agent.llm_settings``.
+    The ``[llm]`` table and ``overrides["llm"]`` (a dict) feed ``tools.settings.llm``.
     """
     settings = Settings()
     names = {f.name for f in fields(Settings)} - {"llm"}

@@ -14,8 +14,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.table import Table
 
-from agent.session import ChatSession
-from agent.state import (
+from agent.conversation.session import ChatSession
+from agent.conversation.state import (
     ChatEvent,
     FinalAnswer,
     Notice,

@@ -1,6 +1,6 @@
 """The agent's LangChain tools, bound to the search backends, and the ToolNode that runs them.
 
-Tool names and argument schemas are ``agent.tool_schemas.TOOL_SCHEMAS`` verbatim, so the
+Tool names and argument schemas are ``agent.protocol.tool_schemas.TOOL_SCHEMAS`` verbatim, so the
 names a small model is trained on are the names that run. Each tool returns
 ``(content, artifact)``: the content is a ``<tool_data>`` block for the model, the artifact the
 structured facts (attempts, ranked product ids, scores, timings) for the trajectory.
@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
 from langchain_core.messages import ToolMessage
@@ -27,13 +26,18 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
-from agent.prompts import product_for_model, tool_data_block
-from agent.state import AgentLimits, ToolCallFinished, ToolCallStarted
-from agent.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
-from agent.trajectory import HitRecord, ToolAttempt
+from agent.conversation.prompts import product_for_model, tool_data_block
+from agent.conversation.state import AgentLimits, ToolCallFinished, ToolCallStarted
+from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
+from agent.protocol.tool_search import (
+    SearchBackends,
+    fallback_search,
+    plan_tool_search,
+    run_tool_search,
+)
+from agent.trajectory.log import HitRecord, ToolAttempt
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable, SearchError
-from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchHit, SearchResults
 
 T = TypeVar("T")
@@ -44,16 +48,16 @@ _TURN_DEADLINE: ContextVar[float | None] = ContextVar("turn_deadline", default=N
 _MIN_ATTEMPT_S = 0.05
 
 
-class AgentToolbox(Protocol):
+class AgentToolbox(SearchBackends, Protocol):
     """What the tools need: ``tools.search_tools.SearchToolbox`` satisfies it."""
-
-    def run(self, strategy: str, request: SearchRequest) -> SearchResults: ...
-
-    def get(self, product_id: str) -> Product | None: ...
 
 
 class AgentTools:
-    """The three tools over one toolbox, with the turn's limits."""
+    """The chat's tools over one toolbox, with the turn's limits.
+
+    Every call goes through ``agent.protocol.tool_search``: the same reading of arguments and
+    the same search as ``shopagent eval`` and the RL reward.
+    """
 
     def __init__(self, toolbox: AgentToolbox, limits: AgentLimits) -> None:
         self.toolbox = toolbox
@@ -61,67 +65,33 @@ class AgentTools:
 
     # -- the tools ---------------------------------------------------------------------------
 
-    def search_products(
-        self,
-        query: str,
-        brand: str | None = None,
-        max_price: float | None = None,
-        min_price: float | None = None,
-        category: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        arguments = _present(
-            query=query, brand=brand, max_price=max_price, min_price=min_price, category=category
-        )
-        filters = _filters(brand=brand, max_price=max_price, min_price=min_price, category=category)
-        size = self.limits.results_per_search
-        return self._search(
-            SEARCH_PRODUCTS,
-            arguments,
-            primary=("lexical", SearchRequest(str(query), filters, size=size)),
-            fallback=(SEARCH_CONCEPTS, "concepts", SearchRequest(str(query), filters, size=size)),
-        )
+    def search_products(self, **arguments: Any) -> tuple[str, dict[str, Any]]:
+        return self._search(SEARCH_PRODUCTS, arguments)
 
-    def search_concepts(
-        self, concepts: list[str] | str, max_price: float | None = None, brand: str | None = None
-    ) -> tuple[str, dict[str, Any]]:
-        wanted = [concepts] if isinstance(concepts, str) else [str(c) for c in concepts]
-        wanted = [c.strip() for c in wanted if c.strip()]
-        arguments = _present(concepts=wanted, max_price=max_price, brand=brand)
-        if not wanted:
-            raise ValueError("search_concepts needs at least one non-empty concept")
-        filters = _filters(brand=brand, max_price=max_price)
-        size = self.limits.results_per_search
-        return self._search(
-            SEARCH_CONCEPTS,
-            arguments,
-            primary=("concepts", SearchRequest(", ".join(wanted), filters, size=size)),
-            fallback=(
-                SEARCH_PRODUCTS,
-                "lexical",
-                SearchRequest(" ".join(wanted), filters, size=size),
-            ),
-        )
+    def search_concepts(self, **arguments: Any) -> tuple[str, dict[str, Any]]:
+        return self._search(SEARCH_CONCEPTS, arguments)
 
-    def get_product(self, product_id: str) -> tuple[str, dict[str, Any]]:
-        product_id = str(product_id).strip()
-        arguments = {"product_id": product_id}
+    def get_product(self, **arguments: Any) -> tuple[str, dict[str, Any]]:
+        search = plan_tool_search(GET_PRODUCT, arguments, size=1)
+        product_id = str(search.product_id)
+        read = search.arguments
         attempts: list[ToolAttempt] = []
         product: Product | None = None
         error: str | None = None
-        readers: list[tuple[str, Callable[[str], Product | None]]] = [
-            (GET_PRODUCT, self.toolbox.get)
+        readers: list[tuple[str, Callable[[], Product | None]]] = [
+            (GET_PRODUCT, lambda: _first(run_tool_search(search, self.toolbox)))
         ]
         concepts = _concepts_reader(self.toolbox)
         if concepts is not None:
-            readers.append(("concepts.get", concepts))
-        for label, read in readers:
-            attempt, found = self._attempt(label, arguments, lambda r=read: r(product_id))
+            readers.append(("concepts.get", lambda: concepts(product_id)))
+        for label, read_product in readers:
+            attempt, found = self._attempt(label, read, read_product)
             attempts.append(attempt)
             if attempt.ok:
                 product = found
                 break
             error = attempt.error
-        payload: dict[str, Any] = {"tool": GET_PRODUCT, "arguments": arguments}
+        payload: dict[str, Any] = {"tool": GET_PRODUCT, "arguments": read}
         products: list[Product] = []
         if product is not None:
             products = [product]
@@ -131,7 +101,7 @@ class AgentTools:
             payload["error"] = f"{GET_PRODUCT} failed: {error}"
         else:
             payload["error"] = f"no product with id {product_id!r} in the catalog"
-        return tool_data_block(payload), _artifact(GET_PRODUCT, arguments, attempts, products)
+        return tool_data_block(payload), _artifact(GET_PRODUCT, read, attempts, products)
 
     def as_tools(self) -> list[BaseTool]:
         functions = {
@@ -152,37 +122,30 @@ class AgentTools:
 
     # -- machinery ---------------------------------------------------------------------------
 
-    def _search(
-        self,
-        name: str,
-        arguments: dict[str, Any],
-        *,
-        primary: tuple[str, SearchRequest],
-        fallback: tuple[str, str, SearchRequest],
-    ) -> tuple[str, dict[str, Any]]:
-        strategy, request = primary
+    def _search(self, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        search = plan_tool_search(name, arguments, size=self.limits.results_per_search)
         attempt, results = self._attempt(
-            name, arguments, lambda: self.toolbox.run(strategy, request)
+            name, search.arguments, lambda: run_tool_search(search, self.toolbox)
         )
         attempts = [attempt]
-        payload: dict[str, Any] = {"tool": name, "arguments": arguments}
+        payload: dict[str, Any] = {"tool": name, "arguments": search.arguments}
         if not attempt.ok:
             payload["error"] = f"{name} failed: {attempt.error}"
-            fallback_name, fallback_strategy, fallback_request = fallback
-            if _time_left() > _MIN_ATTEMPT_S:
-                payload["fallback"] = fallback_name
+            fallback = fallback_search(search)
+            if fallback is not None and _time_left() > _MIN_ATTEMPT_S:
+                payload["fallback"] = fallback.tool
                 retry, results = self._attempt(
-                    fallback_name,
-                    fallback_request.to_dict(),
-                    lambda: self.toolbox.run(fallback_strategy, fallback_request),
+                    fallback.tool,
+                    fallback.request.to_dict(),
+                    lambda: run_tool_search(fallback, self.toolbox),
                 )
                 attempts.append(retry)
                 if not retry.ok:
-                    payload["fallback_error"] = f"{fallback_name} failed: {retry.error}"
+                    payload["fallback_error"] = f"{fallback.tool} failed: {retry.error}"
         hits: list[SearchHit] = list(results.hits) if results is not None else []
         products = [hit.product for hit in hits]
         payload["results"] = [self._for_model(p) for p in products]
-        return tool_data_block(payload), _artifact(name, arguments, attempts, products)
+        return tool_data_block(payload), _artifact(name, search.arguments, attempts, products)
 
     def _attempt(
         self, tool: str, arguments: dict[str, Any], call: Callable[[], T]
@@ -310,35 +273,8 @@ def _concepts_reader(toolbox: AgentToolbox) -> Callable[[str], Product | None] |
     return read
 
 
-def _filters(
-    *,
-    brand: str | None = None,
-    max_price: float | None = None,
-    min_price: float | None = None,
-    category: str | None = None,
-) -> SearchFilters:
-    return SearchFilters(
-        brands=(str(brand).strip(),) if brand and str(brand).strip() else (),
-        category=(str(category).strip() or None) if category else None,
-        min_price=_price(min_price, "min_price"),
-        max_price=_price(max_price, "max_price"),
-    )
-
-
-def _price(value: float | str | None, name: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        price = Decimal(str(value).strip().lstrip("$").replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return price
-
-
-def _present(**arguments: Any) -> dict[str, Any]:
-    return {key: value for key, value in arguments.items() if value not in (None, "")}
+def _first(results: SearchResults) -> Product | None:
+    return results.hits[0].product if results.hits else None
 
 
 def _time_left() -> float:

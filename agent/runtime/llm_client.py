@@ -14,9 +14,9 @@ import openai
 from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletion
 
-from agent.llm_settings import LLMSettings
-from agent.tool_calls import ToolCallParse, parse_openai_message
-from agent.tool_schemas import TOOL_SCHEMAS
+from agent.protocol.tool_calls import ToolCallParse, parse_openai_message
+from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from tools.settings.llm import LLMSettings
 
 # Local servers ignore the key, but both clients refuse to start without one.
 _LOCAL_PLACEHOLDER_KEY = "no-key-needed"
@@ -31,7 +31,7 @@ def _require_endpoint(llm: LLMSettings) -> str:
     if llm.base_url is None:
         raise ValueError(
             "no LLM endpoint: set SHOPAGENT_LLM_BASE_URL, or run inside "
-            "agent.model_server.llm_endpoint() to serve the local model"
+            "agent.runtime.model_server.llm_endpoint() to serve the local model"
         )
     return llm.base_url
 

@@ -24,8 +24,8 @@ STOP_STRINGS: tuple[str, ...] = (TOOL_RESPONSE_OPEN,)
 # content. The name is captured by the opening pattern and the arguments are parsed leniently
 # (`allow_non_json`) on purpose: with a plain "json" field, as in transformers' built-in Qwen2
 # fallback, one malformed call from a small model makes the server answer HTTP 500. Here broken
-# arguments reach the client as a string (which agent.tool_calls classifies), and a call in any
-# other shape stays in the content.
+# arguments reach the client as a string (which agent.protocol.tool_calls classifies), and a
+# call in any other shape stays in the content.
 RESPONSE_TEMPLATE: dict[str, Any] = {
     "defaults": {"role": "assistant"},
     "start_anchor": "<|im_start|>assistant\n",
@@ -53,7 +53,9 @@ RESPONSE_TEMPLATE: dict[str, Any] = {
 
 def tools_chat_template() -> str:
     """The Jinja source of the template (shipped as package data)."""
-    return (files("agent.templates") / "tools_chat_template.jinja").read_text(encoding="utf-8")
+    return (files("agent.protocol.templates") / "tools_chat_template.jinja").read_text(
+        encoding="utf-8"
+    )
 
 
 def install_tools_template(tokenizer: Any) -> None:

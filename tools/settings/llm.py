@@ -1,10 +1,11 @@
 """How to reach the LLM: one OpenAI-compatible endpoint, or the embedded local model.
 
-No ``base_url`` means "the local model": ``model`` then names a directory in the model store and
-``agent.model_server`` starts ``transformers serve`` for it. With a ``base_url`` (OpenAI, vLLM,
-Ollama, llama.cpp's server, a running ``shopagent serve``) ``model`` is whatever that server calls
-its model. Precedence, highest first, as in ``agent.config``: CLI flags, ``SHOPAGENT_LLM_*``
-environment variables, the ``[llm]`` table of ``$SHOPAGENT_HOME/config.toml``, the defaults here.
+No ``base_url`` means "the local model": ``model`` then names a directory in the model store
+and ``agent.runtime.model_server`` starts ``transformers serve`` for it. With a ``base_url``
+(OpenAI, vLLM, Ollama, llama.cpp's server, a running ``shopagent serve``) ``model`` is whatever
+that server calls its model. Precedence, highest first, as in ``tools.settings.config``: CLI
+flags, ``SHOPAGENT_LLM_*`` environment variables, the ``[llm]`` table of
+``$SHOPAGENT_HOME/config.toml``, the defaults here.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from statistics import fmean
 
-from evals.metrics.ndcg import ndcg
-from evals.metrics.recall import recall
-from evals.metrics.reciprocal_rank import reciprocal_rank
-from evals.metrics.run import Run
+from tools.metrics.ndcg import ndcg
+from tools.metrics.recall import recall
+from tools.metrics.reciprocal_rank import reciprocal_rank
+from tools.metrics.run import Run
 
 Metric = Callable[[Sequence[str], Mapping[str, float]], float]
 

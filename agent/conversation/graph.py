@@ -2,13 +2,13 @@
 
 - ``plan``: the model decides: call tools (a lexical query with filters, concepts, or both),
   ask a clarifying question, or answer. Native ``tool_calls`` are used when the server parsed
-  them; otherwise the reply text goes through ``agent.tool_calls.parse_tool_calls``. Either
+  them; otherwise the reply text goes through ``agent.protocol.tool_calls.parse_tool_calls``. Either
   way the calls are checked against the schemas and the parse class is recorded.
-- ``tools``: a ``ToolNode`` over the search tools (see ``agent.agent_tools``).
+- ``tools``: a ``ToolNode`` over the search tools (see ``agent.conversation.tool_node``).
 - ``observe``: records each tool result (ids, ranks, scores, NDCG@10 against the turn's
   judgments when it has them) and decides whether there is time for another round.
-- ``respond``: grounds the answer (``agent.grounding``), scores the episode
-  (``agent.rewards``) and appends it to the trajectory log.
+- ``respond``: grounds the answer (``agent.conversation.grounding``), scores the episode
+  (``agent.conversation.episode_reward``) and appends it to the trajectory log.
 
 A turn never exceeds ``max_tool_calls`` tool calls or ``turn_timeout_s`` of wall time: past
 either, the agent answers with what it found so far.
@@ -41,12 +41,11 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.agent_tools import AgentToolbox, AgentTools, build_tool_node, call_with_timeout
-from agent.constraints import enforce_stated_prices, without_prices
-from agent.grounding import ground_answer
-from agent.prompts import BUDGET_NOTE, build_prompt, fallback_answer
-from agent.rewards import episode_reward, judged_ndcg
-from agent.state import (
+from agent.conversation.constraints import enforce_stated_prices, without_prices
+from agent.conversation.episode_reward import episode_reward, judged_ndcg
+from agent.conversation.grounding import ground_answer
+from agent.conversation.prompts import BUDGET_NOTE, build_prompt, fallback_answer
+from agent.conversation.state import (
     AgentLimits,
     AgentState,
     FinalAnswer,
@@ -54,9 +53,15 @@ from agent.state import (
     TextChunk,
     shown_from_dict,
 )
-from agent.tool_calls import ParsedToolCall, parse_openai_message, parse_tool_calls
-from agent.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS, tool_schemas
-from agent.trajectory import (
+from agent.conversation.tool_node import (
+    AgentToolbox,
+    AgentTools,
+    build_tool_node,
+    call_with_timeout,
+)
+from agent.protocol.tool_calls import ParsedToolCall, parse_openai_message, parse_tool_calls
+from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS, tool_schemas
+from agent.trajectory.log import (
     EpisodeRecord,
     HitRecord,
     Latency,

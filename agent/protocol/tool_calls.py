@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from agent.chat_template import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from agent.protocol.chat_template import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 
 class ParseClass(StrEnum):

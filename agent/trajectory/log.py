@@ -121,7 +121,7 @@ class ModelStep:
 @dataclass(slots=True)
 class Reward:
     total: float
-    #: Named parts that add up to ``total`` (see ``agent.rewards``).
+    #: Named parts that add up to ``total`` (see ``agent.conversation.episode_reward``).
     components: dict[str, float]
     #: ``judgments`` when the episode had judged products, else ``live``.
     source: str

@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+#: The cutoff of every reward (the chat's episode reward, the RL reward) and of the headline
+#: number ``shopagent eval`` reports.
+NDCG_K = 10
+
 
 def dcg(gains: Sequence[float], k: int) -> float:
     return sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]) if g > 0)

@@ -1,0 +1,221 @@
+"""The one path from a parsed tool call to a search: the chat, the evals and RL all run it.
+
+A model's call (a tool name and its arguments, however the parser found them) becomes a
+``ToolSearch``: which index it reads, the ``SearchRequest`` for it, and the list of concepts or
+titles when the tool takes a list. ``run_tool_search`` runs one on the search backends. The
+chat's tool node (``agent.conversation.tool_node``), every eval strategy that lets a model
+write the search (``evals.strategies``), ``shopagent collect`` and the GRPO reward
+(``rl.rewards``) call exactly these two functions, so the policy is trained on the very search
+the shopper gets.
+
+How arguments are read, once for everyone:
+
+- ``concepts`` / ``titles``: a list stays a list (blank items dropped); a string is split on
+  ``,`` and ``;`` (``tools.search_tools.split_list``), so ``["a", "b"]`` and ``"a, b"`` search
+  the same thing. The list is searched as a list, never joined and split again.
+- ``query``: whitespace-collapsed; empty (or nothing but punctuation) is refused. An empty
+  query would otherwise rank the first products of the catalog, which is not a search.
+- prices: ``tools.catalog.product.parse_price`` (``"$1,299"`` is 1299; ``"abc"``, ``-5``,
+  ``NaN`` and values above the ceiling are refused); ``brand`` / ``category``: blank means none.
+- unknown arguments are ignored and named in ``ToolSearch.ignored``, so a trace can show them.
+
+A refused call raises ``ToolArgumentError`` (a ``BadInput``): the chat tells the model, an eval
+scores the reply 0 and RL gives it the reward of a useless call. A failing backend raises
+``tools.search.backend.SearchError``, which is never the policy's fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.protocol.tool_schemas import (
+    GET_PRODUCT,
+    SEARCH_CONCEPTS,
+    SEARCH_PRODUCTS,
+    SEARCH_TITLES,
+    schema_for,
+)
+from tools.catalog.product import Product, parse_price
+from tools.errors import BadInput
+from tools.search.request import SearchFilters, SearchRequest
+from tools.search.results import SearchResults, ranked
+from tools.search_tools import split_list
+
+#: Tool name -> the retrieval path it runs (``tools.search_tools.SearchToolbox`` strategies).
+TOOL_STRATEGIES: dict[str, str] = {
+    SEARCH_PRODUCTS: "lexical",
+    SEARCH_CONCEPTS: "concepts",
+    SEARCH_TITLES: "direct",
+    GET_PRODUCT: "get",
+}
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+class ToolArgumentError(BadInput):
+    """A tool call whose arguments cannot be searched; the message says why, in one line."""
+
+
+class SearchBackends(Protocol):
+    """What a tool search needs: ``tools.search_tools.SearchToolbox`` satisfies it."""
+
+    def run(self, strategy: str, request: SearchRequest) -> SearchResults: ...
+
+    def search_concepts(
+        self, concepts: Sequence[str], filters: SearchFilters, size: int
+    ) -> SearchResults: ...
+
+    def lookup_titles(self, titles: Sequence[str], size: int) -> SearchResults: ...
+
+    def get(self, product_id: str) -> Product | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSearch:
+    """What one tool call searches. ``terms`` holds the concepts or titles of a list tool."""
+
+    tool: str
+    strategy: str
+    request: SearchRequest
+    terms: tuple[str, ...] = ()
+    product_id: str | None = None
+    #: The arguments as read (prices as strings, lists as lists): what a trajectory records.
+    arguments: dict[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a trace: the text searched and the filters applied."""
+        if self.product_id is not None:
+            return f"product {self.product_id}"
+        text = "; ".join(self.terms) if self.terms else self.request.text
+        filters = [f"{k}={v}" for k, v in sorted(self.arguments.items()) if k not in _TEXT_ARGS]
+        return " | ".join([text, *filters])
+
+
+_TEXT_ARGS = frozenset({"query", "concepts", "titles", "product_id"})
+
+
+def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> ToolSearch:
+    """Read one call's arguments into the search it stands for (see the module docstring)."""
+    if name not in TOOL_STRATEGIES:
+        raise ToolArgumentError(f"{name!r} is not a search tool")
+    if not isinstance(arguments, Mapping):
+        raise ToolArgumentError(f"{name} arguments must be an object")
+    known = set(schema_for(name)["function"]["parameters"]["properties"])
+    ignored = tuple(sorted(str(k) for k in arguments if k not in known))
+    args = {k: v for k, v in arguments.items() if k in known}
+    strategy = TOOL_STRATEGIES[name]
+    if name == GET_PRODUCT:
+        product_id = _text(args.get("product_id"))
+        if not product_id:
+            raise ToolArgumentError("get_product needs a product_id")
+        read = {"product_id": product_id}
+        request = SearchRequest(product_id, size=1)
+        return ToolSearch(name, strategy, request, (), product_id, read, ignored)
+    filters, read = _filters(args)
+    if name == SEARCH_PRODUCTS:
+        query = _text(args.get("query"))
+        if not _WORD.search(query):
+            raise ToolArgumentError("search_products needs a query with at least one word")
+        request = SearchRequest(query, filters, size=size)
+        return ToolSearch(name, strategy, request, (), None, {"query": query, **read}, ignored)
+    list_arg = "concepts" if name == SEARCH_CONCEPTS else "titles"
+    terms = tuple(t for t in _list(args.get(list_arg)) if _WORD.search(t))
+    if not terms:
+        raise ToolArgumentError(f"{name} needs at least one non-empty item in {list_arg}")
+    request = SearchRequest(", ".join(terms), filters, size=size)
+    read = {list_arg: list(terms), **read}
+    return ToolSearch(name, strategy, request, terms, None, read, ignored)
+
+
+def run_tool_search(search: ToolSearch, backends: SearchBackends) -> SearchResults:
+    """Run a planned search; a failing backend raises ``SearchError``."""
+    request = search.request
+    if search.strategy == "get":
+        product = backends.get(str(search.product_id))
+        hits = [(product, 1.0)] if product is not None else []
+        return SearchResults(hits=ranked(hits), backend="get", total=len(hits))
+    if search.strategy == "concepts":
+        return backends.search_concepts(search.terms, request.filters, request.size)
+    if search.strategy == "direct":
+        return backends.lookup_titles(search.terms, request.size)
+    return backends.run(search.strategy, request)
+
+
+def search_tool_call(
+    name: str, arguments: Mapping[str, Any], backends: SearchBackends, *, size: int
+) -> tuple[ToolSearch, SearchResults]:
+    """``plan_tool_search`` then ``run_tool_search``: a call in, its ranked results out."""
+    search = plan_tool_search(name, arguments, size=size)
+    return search, run_tool_search(search, backends)
+
+
+def fallback_search(search: ToolSearch) -> ToolSearch | None:
+    """The same request on the other index, for when this one's backend is down.
+
+    Keywords become one concept; concepts become one keyword query. Titles and product
+    lookups have no other index to try.
+    """
+    request = search.request
+    if search.tool == SEARCH_PRODUCTS:
+        terms = (request.text,)
+        return ToolSearch(
+            SEARCH_CONCEPTS, "concepts", request, terms, None, {"concepts": list(terms)}
+        )
+    if search.tool == SEARCH_CONCEPTS:
+        text = " ".join(search.terms)
+        fallback = SearchRequest(text, request.filters, size=request.size)
+        return ToolSearch(SEARCH_PRODUCTS, "lexical", fallback, (), None, {"query": text})
+    return None
+
+
+def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
+    brand = _text(args.get("brand"))
+    category = _text(args.get("category"))
+    try:
+        min_price = parse_price(_scalar(args.get("min_price")), "min_price")
+        max_price = parse_price(_scalar(args.get("max_price")), "max_price")
+    except BadInput as error:
+        raise ToolArgumentError(str(error)) from None
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ToolArgumentError(f"min_price {min_price} is above max_price {max_price}")
+    read: dict[str, Any] = {}
+    if brand:
+        read["brand"] = brand
+    if category:
+        read["category"] = category
+    if min_price is not None:
+        read["min_price"] = str(min_price)
+    if max_price is not None:
+        read["max_price"] = str(max_price)
+    filters = SearchFilters(
+        brands=(brand,) if brand else (),
+        category=category or None,
+        min_price=min_price,
+        max_price=max_price,
+    )
+    return filters, read
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, list | dict | tuple):
+        raise ToolArgumentError(f"a price must be a number, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, list | dict | tuple | bool):
+        return ""
+    return " ".join(str(value).split())
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return split_list(value)
+    if isinstance(value, list | tuple):
+        return [
+            " ".join(str(item).split()) for item in value if isinstance(item, str | int | float)
+        ]
+    return []

@@ -1,0 +1,1 @@
+"""The terminal: rendering text that is not ours safely, and the interactive chat loop."""

@@ -1,0 +1,1 @@
+"""The trajectory log (crash-safe JSONL) and its exports."""

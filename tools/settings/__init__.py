@@ -1,0 +1,1 @@
+"""Settings: defaults, the config file, the environment and CLI flags, merged once."""
