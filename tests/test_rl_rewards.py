@@ -159,9 +159,10 @@ def test_live_search_refusals_become_zero_rewards(toolbox: SearchToolbox) -> Non
     assert search_reward(backwards, {"m1": 1}, search).total == 0.0
     empty = parse('<tool_call>{"name": "search_products", "arguments": {"query": " "}}</tool_call>')
     assert (
-        search_reward(empty, {"m1": 1}, search).error == "search_products needs a non-empty query"
+        search_reward(empty, {"m1": 1}, search).error
+        == "search_products needs a query with at least one word"
     )
-    other = ParsedToolCall("get_product", {"product_id": "m1"}, "call_0")
+    other = ParsedToolCall("send_email", {"to": "x"}, "call_0")
     with pytest.raises(ValueError, match="not a search tool"):
         search(other)
 

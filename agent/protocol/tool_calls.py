@@ -276,23 +276,28 @@ def _normalise(
 def _check_arguments(
     name: str, arguments: dict[str, Any], parameters: Mapping[str, Any], problems: list[str]
 ) -> dict[str, Any] | None:
-    """Keep schema-conforming arguments, fix what is unambiguous, refuse a missing required one."""
+    """Classify the arguments against the schema; refuse only a missing required one.
+
+    The values are kept exactly as written: reading them (a price as ``"$1,299"``, a list
+    written as one string, an unknown argument) is ``agent.protocol.tool_search``'s job, the
+    same for a call the server parsed as for one parsed here. What did not conform is noted in
+    ``problems``, which makes the call ``repaired`` rather than ``valid``.
+    """
     properties: Mapping[str, Any] = parameters.get("properties", {})
     required = set(parameters.get("required", []))
     kept: dict[str, Any] = {}
     for key, value in arguments.items():
         if key not in properties:
-            problems.append(f"{name}: unknown argument {key!r} dropped")
+            problems.append(f"{name}: unknown argument {key!r}")
+        elif value is None and key not in required:
             continue
-        if value is None and key not in required:
-            continue
-        fixed, ok = _conform(value, properties[key])
-        if fixed is _UNPARSABLE:
-            problems.append(f"{name}: argument {key!r} has the wrong type")
-            continue
-        if not ok:
-            problems.append(f"{name}: argument {key!r} coerced")
-        kept[key] = fixed
+        else:
+            fixed, ok = _conform(value, properties[key])
+            if fixed is _UNPARSABLE:
+                problems.append(f"{name}: argument {key!r} has the wrong type")
+            elif not ok:
+                problems.append(f"{name}: argument {key!r} needs coercion")
+        kept[key] = value
     missing = required - kept.keys()
     if missing:
         problems.append(f"{name}: missing required {sorted(missing)}")
