@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,8 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from agent.terminal.render import console, error_line, products_table, progress_bar
+from agent.terminal.render import console, error_line, products_table, progress_bar, styled
+from tools.errors import BadInput, ShopagentError
 from tools.settings.config import load_settings
 
 app = typer.Typer(
@@ -32,6 +34,33 @@ data_app = typer.Typer(
     help="Fetch public datasets and import local catalog files.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
+
+
+class _Debug:
+    """Whether a failure shows its traceback: ``--debug`` or ``SHOPAGENT_DEBUG=1``."""
+
+    enabled = False
+
+
+_debug = _Debug()
+
+
+def _env_debug() -> bool:
+    return os.environ.get("SHOPAGENT_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the traceback of any failure (or set SHOPAGENT_DEBUG=1)."
+        ),
+    ] = False,
+) -> None:
+    """shopagent: a shopping assistant that learns to search."""
+    _debug.enabled = debug or _env_debug()
+
 
 DatasetOption = Annotated[
     str,
@@ -67,20 +96,23 @@ def data_fetch(
     from tools.catalog.fetch import chorus_cache_dir, fetch_chorus
 
     if name != "chorus":
-        raise ValueError(f"no public download is known for {name!r}; use `shopagent data import`")
+        raise BadInput(f"no public download is known for {name!r}; use `shopagent data import`")
     settings = load_settings()
     with progress_bar() as bar:
         task = bar.add_task("chorus", total=None)
         path = fetch_chorus(
             chorus_cache_dir(settings.cache_dir), progress=lambda n: bar.advance(task, n)
         )
-    console.print(f"chorus ready at {path}")
+    console.print(styled(f"chorus ready at {path}"))
 
 
 @data_app.command("import")
 def data_import(
     path: Annotated[Path, typer.Argument(help="File or folder in the given format.")],
-    format: Annotated[ImportFormat, typer.Option("--format", "-f", help="Layout of the files.")],
+    format: Annotated[
+        ImportFormat,
+        typer.Option("--format", "-f", help="Layout of the files (wins over the extension)."),
+    ],
     name: Annotated[
         str | None, typer.Option(help="Dataset name to store it as (default: the format).")
     ] = None,
@@ -97,9 +129,9 @@ def data_import(
         path, format.value, name or format.value, settings, judgments_path=judgments, locale=locale
     )
     report = dataset.report
-    console.print(f"{dataset.name}: {report.summary()}")
+    console.print(styled(f"{dataset.name}: {report.summary()}"))
     for error in report.errors[:20]:
-        console.print(f"  [yellow]skipped[/] {error}", highlight=False)
+        console.print(styled("  ", ("skipped", "yellow"), f" {error}"))
     if report.rejected > 20:
         console.print(f"  … and {report.rejected - 20} more")
 
@@ -132,13 +164,15 @@ def index(
     built = read_manifest(settings, dataset)
     if if_missing and built.get("products") and (built.get("concepts") or not concepts):
         console.print(
-            f"{dataset}: indexes exist ({built['products']:,} products, catalog "
-            f"version {built.get('catalog_version')}); skipping"
+            styled(
+                f"{dataset}: indexes exist ({built['products']:,} products, catalog "
+                f"version {built.get('catalog_version')}); skipping"
+            )
         )
         return
     source = load_dataset(dataset, settings)
     products = list(source.products())
-    console.print(f"{dataset}: {source.report.summary()}")
+    console.print(styled(f"{dataset}: {source.report.summary()}"))
     timings: dict[str, float] = {}
     with progress_bar() as bar:
         targets = [
@@ -190,16 +224,18 @@ def search(
     """Search a dataset's indexes and show the products as a table."""
     from tools.search.request import SearchFilters, SearchRequest
     from tools.search_tools import SearchToolbox
+    from tools.text import valid_text
 
+    # argv bytes that are not UTF-8 arrive as lone surrogates: U+FFFD from here on.
     filters = SearchFilters(
-        brands=tuple(brand or ()),
-        category=category,
+        brands=tuple(valid_text(b) for b in brand or ()),
+        category=valid_text(category) if category else None,
         min_price=_price(min_price, "--min-price"),
         max_price=_price(max_price, "--max-price"),
-        attributes=dict(_key_value(item) for item in attribute or ()),
+        attributes=dict(_key_value(valid_text(item)) for item in attribute or ()),
     )
     toolbox = SearchToolbox(load_settings(), dataset)
-    request = SearchRequest(text, filters=filters, size=size, fuzzy=fuzzy)
+    request = SearchRequest(valid_text(text), filters=filters, size=size, fuzzy=fuzzy)
     results = toolbox.run(tool.value, request)
     console.print(
         products_table(
@@ -211,18 +247,16 @@ def search(
 
 
 def _price(value: str | None, flag: str) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return Decimal(value.replace(",", "").lstrip("$€£"))
-    except InvalidOperation:
-        raise ValueError(f"{flag} must be a number, got {value!r}") from None
+    """A price flag read as catalog prices are (``nan``, ``inf``, ``-1``, ``1e400`` refused)."""
+    from tools.catalog.product import parse_price
+
+    return None if value is None else parse_price(value, flag)
 
 
 def _key_value(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"--attribute must look like KEY=VALUE, got {item!r}")
+        raise BadInput(f"--attribute must look like KEY=VALUE, got {item!r}")
     return key.strip(), value.strip()
 
 
@@ -353,15 +387,18 @@ def export(
         float | None, typer.Option(help="Only episodes with reward >= R.")
     ] = None,
     since: Annotated[str | None, typer.Option(help="ISO time, or 90m / 12h / 7d ago.")] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="Trajectory log to read (default: the one under home).")
+    ] = None,
     overwrite: bool = False,
 ) -> None:
-    """Write logged trajectories for training and analysis."""
+    """Write logged trajectories for training and analysis; unreadable lines are listed."""
     from agent.trajectory.export import export_trajectories, parse_since
     from agent.trajectory.log import default_log_path
 
     settings = load_settings()
     report = export_trajectories(
-        default_log_path(settings.home),
+        log or default_log_path(settings.home),
         out,
         format,
         min_reward=min_reward,
@@ -369,9 +406,16 @@ def export(
         overwrite=overwrite,
     )
     console.print(
-        f"{report.exported} episodes → {report.path} ({report.format}); "
-        f"{report.filtered_out} filtered out, {report.damaged_lines} damaged lines skipped"
+        styled(
+            f"{report.exported} episodes → {report.path} ({report.format}); "
+            f"{report.filtered_out} filtered out, {report.damaged_lines} damaged lines and "
+            f"{report.malformed_records} malformed records skipped"
+        )
     )
+    for line in report.skipped[:20]:
+        console.print(styled("  ", ("skipped", "yellow"), f" {line}"))
+    if len(report.skipped) > 20:
+        console.print(f"  … and {len(report.skipped) - 20} more")
 
 
 # -- evals -----------------------------------------------------------------------------------
@@ -434,8 +478,7 @@ def eval_compare(
     runs: RunsOption = Path("runs"),
 ) -> None:
     """Per-metric deltas with paired significance tests and win/tie/loss counts."""
-    from evals.compare import compare_runs
-    from evals.report import comparison_table
+    from evals.compare import compare_runs, comparison_table
 
     comparison, out = compare_runs(a, b, runs_root=runs)
     console.print(comparison_table(comparison))
@@ -454,8 +497,7 @@ def eval_drift(
     runs: RunsOption = Path("runs"),
 ) -> None:
     """Replace a seeded share of the catalog in place (on a copy) and re-run, no retraining."""
-    from evals.drift import run_drift
-    from evals.report import drift_table
+    from evals.drift import drift_table, run_drift
 
     settings = load_settings({"llm": {"model": model}})
     with progress_bar() as bar:
@@ -571,23 +613,39 @@ def train(
 # -- entry point -----------------------------------------------------------------------------
 
 
-def main() -> None:
-    """Expected failures print one line and exit 1; nothing half-done is left behind."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the app: a user's mistake is one line, a bug is one line and a hint, exit code 1.
+
+    ``ShopagentError`` (and ``OSError``: a path, a permission, a full disk) is something the
+    user can act on, so its message is all they see. Anything else is a bug in shopagent: one
+    line names it and points at ``--debug`` (or ``SHOPAGENT_DEBUG=1``), which shows the
+    traceback of any failure. Typer's own usage errors keep click's format and exit code 2.
+    """
     # The terminal shows our own progress bars; the libraries' load bars are noise there.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    from tools.catalog.fetch import FetchError
-    from tools.search.backend import SearchError
-
+    _debug.enabled = _env_debug()
     try:
-        app()
-    except (SearchError, FetchError, ValueError, LookupError, OSError) as error:
-        error_line(str(error))
-        sys.exit(1)
+        app(args=argv, prog_name="shopagent")
     except KeyboardInterrupt:
         error_line("interrupted")
         sys.exit(130)
+    except (ShopagentError, OSError) as error:
+        if _debug.enabled:
+            traceback.print_exc()
+        error_line(str(error))
+        sys.exit(1)
+    except Exception as error:
+        if _debug.enabled:
+            traceback.print_exc()
+            error_line(f"unexpected {type(error).__name__}: {error}")
+        else:
+            error_line(
+                f"unexpected {type(error).__name__}: {error} "
+                "(a bug in shopagent; run with --debug for the traceback)"
+            )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 from scipy import stats
 
-from evals.suite import METRIC_NAMES, REPORT_FILE, EvalReport, write_text
+from evals.plots import plot_per_query_scatter
+from evals.records import METRIC_NAMES, EvalReport, resolve_report
+from evals.report import markdown_table, number
+from tools.atomic_write import write_text
+from tools.errors import BadInput
 
 TIE_TOLERANCE = 1e-9
 RESAMPLES = 10_000
@@ -81,7 +86,7 @@ def compare_values(
     """Paired statistics over the query ids both mappings hold."""
     shared = sorted(set(a) & set(b))
     if not shared:
-        raise ValueError("the two runs share no query")
+        raise BadInput("the two runs share no query")
     left = np.array([a[q] for q in shared], dtype=float)
     right = np.array([b[q] for q in shared], dtype=float)
     diffs = right - left
@@ -181,15 +186,6 @@ def compare_reports(
     )
 
 
-def resolve_report(ref: str | Path, runs_root: Path = Path("runs")) -> EvalReport:
-    """A run directory, its ``report.json``, or a run name under ``runs_root``."""
-    path = Path(ref)
-    for candidate in (path, path / REPORT_FILE, runs_root / str(ref) / REPORT_FILE):
-        if candidate.is_file():
-            return EvalReport.read(candidate)
-    raise FileNotFoundError(f"no eval report for {str(ref)!r} (looked in {path} and {runs_root})")
-
-
 def compare_runs(
     ref_a: str | Path,
     ref_b: str | Path,
@@ -200,9 +196,6 @@ def compare_runs(
     seed: int = 0,
 ) -> tuple[Comparison, Path]:
     """``shopagent eval compare A B``: the comparison, written to ``compare-A-vs-B/``."""
-    from evals.plots import plot_per_query_scatter
-    from evals.report import comparison_markdown
-
     a, b = resolve_report(ref_a, runs_root), resolve_report(ref_b, runs_root)
     comparison = compare_reports(a, b, metrics, seed=seed)
     out = runs_root / f"compare-{a.name}-vs-{b.name}"
@@ -212,3 +205,68 @@ def compare_runs(
     plot_per_query_scatter(a, b, scatter_metric, plot)
     write_text(out / "compare.md", comparison_markdown(comparison, plot=plot.name))
     return comparison, out
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+COMPARISON_HEADERS = (
+    "metric",
+    "A",
+    "B",
+    "Δ (B−A)",
+    "CI",
+    "win/tie/loss",
+    "Wilcoxon p",
+    "t-test p",
+)
+
+
+def _comparison_rows(comparison: Comparison) -> list[list[str]]:
+    return [
+        [
+            row.metric,
+            number(row.mean_a),
+            number(row.mean_b),
+            f"{row.delta:+.4f}",
+            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
+            f"{row.wins}/{row.ties}/{row.losses}",
+            _p_value(row.wilcoxon_p),
+            _p_value(row.ttest_p),
+        ]
+        for row in comparison.rows
+    ]
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    table = Table(title=f"A = {comparison.a}  ·  B = {comparison.b}", header_style="bold")
+    for header in COMPARISON_HEADERS:
+        table.add_column(header, justify="left" if header == "metric" else "right")
+    for cells in _comparison_rows(comparison):
+        table.add_row(*cells)
+    return table
+
+
+def comparison_markdown(comparison: Comparison, plot: str | None = None) -> str:
+    lines = [
+        f"# Compare · {comparison.b} vs {comparison.a}",
+        "",
+        f"- A = `{comparison.a}`, B = `{comparison.b}`; {comparison.shared_queries} shared queries",
+        f"- wins count queries where B beats A; CI: {comparison.confidence:.0%} paired bootstrap "
+        f"of the mean delta ({comparison.resamples} resamples, seed {comparison.seed}); "
+        "Wilcoxon signed-rank and paired t-test, two-sided",
+        *(f"- note: {w}" for w in comparison.warnings),
+        *(f"- {row.metric}: {row.note}" for row in comparison.rows if row.note),
+        "",
+        markdown_table(COMPARISON_HEADERS, _comparison_rows(comparison)),
+        "",
+    ]
+    if plot:
+        lines += [f"![per-query scatter]({plot})", ""]
+    return "\n".join(lines)

@@ -36,13 +36,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
+
 from agent.protocol.writer_prompts import Prompt, QueryWriter
+from evals.plots import plot_per_query_scatter
+from evals.records import METRIC_NAMES, EvalReport
+from evals.report import markdown_table, number
 from evals.strategies import WRITER_STRATEGIES, Strategy
 from evals.suite import (
     BATCH_SIZE,
     DEPTH,
     EvalProgress,
-    EvalReport,
     Retrieval,
     build_report,
     load_judgments,
@@ -50,11 +54,12 @@ from evals.suite import (
     opened_strategy,
     retrieve_run,
     run_dir_name,
-    write_text,
 )
+from tools.atomic_write import write_text
 from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
 from tools.catalog.splits import select_split
+from tools.errors import BackendError, BadInput
 from tools.metrics import Run
 from tools.search.backend import IndexMissing
 from tools.search.tantivy_backend import TantivyIndex
@@ -83,7 +88,7 @@ def plan_drift(
 ) -> DriftPlan:
     """Which products go (stratified by judged / unjudged) and their successors."""
     if not 0 < share < 1:
-        raise ValueError(f"share must be between 0 and 1 (exclusive), got {share}")
+        raise BadInput(f"share must be between 0 and 1 (exclusive), got {share}")
     by_id = {p.id: p for p in products}
     judged_here = sorted(set(judged) & set(by_id))
     unjudged = sorted(set(by_id) - set(judged_here))
@@ -218,11 +223,11 @@ def run_drift(
 ) -> DriftOutcome:
     """``shopagent eval drift``: before/after metrics of ``strategy`` under catalog drift."""
     if not 0 < share < 1:
-        raise ValueError(f"share must be between 0 and 1 (exclusive), got {share}")
+        raise BadInput(f"share must be between 0 and 1 (exclusive), got {share}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
     chosen = select_split(all_judgments, dataset, split, limit)
     if not len(chosen):
-        raise ValueError(f"{dataset} {split}: no query with a positive judgment")
+        raise BadInput(f"{dataset} {split}: no query with a positive judgment")
     if strategy in WRITER_STRATEGIES:
         writer = MemoWriter(writer if writer is not None else open_writer(settings, model))
     runs_root.mkdir(parents=True, exist_ok=True)
@@ -298,7 +303,7 @@ def _drift(
     before_run, before = scored("before", judgments)
     lexical = toolbox.lexical
     if not isinstance(lexical, TantivyIndex):
-        raise TypeError("drift runs on a copy of the embedded tantivy index")
+        raise BadInput("drift runs on a copy of the embedded tantivy index")
     products = list(lexical.iter_products())
     plan = plan_drift(products, judgments.judged_products(), share, seed)
     started = time.perf_counter()
@@ -310,7 +315,7 @@ def _drift(
     apply_s = time.perf_counter() - started
     expected = len(products) - len(plan.removed) + len(plan.added)
     if lexical.count() != expected:
-        raise RuntimeError(f"the drifted index holds {lexical.count()} products, not {expected}")
+        raise BackendError(f"the drifted index holds {lexical.count()} products, not {expected}")
 
     after_run, after = scored("after", judgments)
     carried = build_report(
@@ -346,12 +351,73 @@ def _drift(
 
 
 def _write_drift(report: DriftReport, before: Run, after: Run, out_dir: Path) -> None:
-    from evals.plots import plot_per_query_scatter
-    from evals.report import drift_markdown
-
     out_dir.mkdir(parents=True, exist_ok=True)
     before.write_trec(out_dir / "before.trec")
     after.write_trec(out_dir / "after.trec")
     write_text(out_dir / "drift.json", json.dumps(report.to_dict(), indent=2, sort_keys=True))
     plot_per_query_scatter(report.before, report.after, "ndcg@10", out_dir / "before-vs-after.png")
     write_text(out_dir / "drift.md", drift_markdown(report) + "\n![](before-vs-after.png)\n")
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _drift_rows(drift: DriftReport) -> list[list[str]]:
+    after_carried = drift.after_with_successors.means
+    return [
+        [
+            metric,
+            number(drift.before.means.get(metric)),
+            number(drift.after.means.get(metric)),
+            number(after_carried.get(metric)),
+        ]
+        for metric in METRIC_NAMES
+    ]
+
+
+DRIFT_HEADERS = ("metric", "before", "after", "after (successor judgments)")
+
+
+def drift_table(drift: DriftReport) -> Table:
+    table = Table(
+        title=f"drift · {drift.strategy} · {drift.share:.0%} replaced (seed {drift.seed})",
+        header_style="bold",
+    )
+    for header in DRIFT_HEADERS:
+        table.add_column(header, justify="left" if header == "metric" else "right")
+    for cells in _drift_rows(drift):
+        table.add_row(*cells)
+    return table
+
+
+def drift_markdown(drift: DriftReport) -> str:
+    verdict = (
+        "no result points to a removed product"
+        if drift.removed_hits == 0
+        else f"**{drift.removed_hits} results point to removed products**"
+    )
+    return "\n".join(
+        [
+            f"# Drift · {drift.dataset} {drift.split} · {drift.strategy}",
+            "",
+            f"- catalog: {drift.products_before} products; removed {drift.removed} "
+            f"({drift.removed_judged} of {drift.judged_in_catalog} judged, stratified), "
+            f"added {drift.added} successors; {drift.products_after} after",
+            f"- applied in place (delete + upsert) to a copy of the {', '.join(drift.indexes)} "
+            "index(es) "
+            + (
+                f"kept at `{drift.workspace}`"
+                if drift.kept_workspace
+                else "in a workspace deleted afterwards"
+            )
+            + "; nothing was retrained; the user's own indexes were not touched",
+            f"- change applied in {drift.apply_s:.1f} s",
+            f"- check: {verdict}; {drift.successor_hits} results are new (successor) products",
+            "- *after*: the original judgments (a removed product is lost, its successor "
+            "unjudged); *after (successor judgments)*: each successor inherits the judgments "
+            "of the product it replaced",
+            "",
+            markdown_table(DRIFT_HEADERS, _drift_rows(drift)),
+            "",
+        ]
+    )

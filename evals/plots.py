@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-from evals.suite import EvalReport
+from evals.records import EvalReport
+from tools.errors import BadInput
 
 
 def _label(report: EvalReport) -> str:
@@ -21,7 +22,7 @@ def _label(report: EvalReport) -> str:
 def plot_metric_by_strategy(reports: Sequence[EvalReport], metric: str, path: Path) -> Path:
     """One bar per run: the mean of ``metric``, value printed on the bar."""
     if not reports:
-        raise ValueError("no reports to plot")
+        raise BadInput("no reports to plot")
     ordered = sorted(reports, key=lambda r: r.means.get(metric, 0.0), reverse=True)
     labels = [_label(r) for r in ordered]
     values = [r.means.get(metric, 0.0) for r in ordered]
@@ -47,7 +48,7 @@ def plot_per_query_scatter(a: EvalReport, b: EvalReport, metric: str, path: Path
     values_a, values_b = a.values(metric), b.values(metric)
     shared = sorted(set(values_a) & set(values_b))
     if not shared:
-        raise ValueError("the two runs share no query")
+        raise BadInput("the two runs share no query")
     xs = [values_a[q] for q in shared]
     ys = [values_b[q] for q in shared]
     figure, axes = plt.subplots(figsize=(4.6, 4.6))

@@ -1,29 +1,21 @@
-"""How eval results read: markdown files next to the runs, and rich tables for the terminal."""
+"""How eval runs read: one run's markdown, the summary of several, and their terminal table.
+
+``compare`` and ``drift`` render their own results with ``markdown_table`` and ``number`` from
+here, so this module needs only the records and never imports back into them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from evals.suite import METRIC_NAMES, EvalReport
-
-if TYPE_CHECKING:
-    from evals.compare import Comparison
-    from evals.drift import DriftReport
+from evals.records import METRIC_NAMES, EvalReport
 
 WORST_SHOWN = 10
 
 
-def _number(value: float | None, digits: int = 4) -> str:
+def number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _p_value(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
 def validity(report: EvalReport) -> str:
@@ -45,7 +37,7 @@ def _report_row(report: EvalReport) -> list[str]:
         report.strategy,
         report.model or "—",
         str(report.queries),
-        *(_number(report.means.get(m)) for m in METRIC_NAMES),
+        *(number(report.means.get(m)) for m in METRIC_NAMES),
         validity(report),
         f"{report.latency_ms['p50']:.1f}",
         f"{report.latency_ms['p95']:.1f}",
@@ -71,7 +63,7 @@ def report_markdown(report: EvalReport) -> str:
     worst_rows = [
         [
             row["text"],
-            _number(row["ndcg@10"], 3),
+            number(row["ndcg@10"], 3),
             row.get("written") or "—",
             row.get("parse_class") or "—",
             row.get("error") or "",
@@ -131,125 +123,3 @@ def summary_markdown(reports: Sequence[EvalReport], title: str, plot: str | None
     if plot:
         lines += [f"![NDCG@10 by strategy]({plot})", ""]
     return "\n".join(lines)
-
-
-# -- comparisons ------------------------------------------------------------------------------
-
-COMPARISON_HEADERS = (
-    "metric",
-    "A",
-    "B",
-    "Δ (B−A)",
-    "CI",
-    "win/tie/loss",
-    "Wilcoxon p",
-    "t-test p",
-)
-
-
-def _comparison_rows(comparison: Comparison) -> list[list[str]]:
-    return [
-        [
-            row.metric,
-            _number(row.mean_a),
-            _number(row.mean_b),
-            f"{row.delta:+.4f}",
-            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
-            f"{row.wins}/{row.ties}/{row.losses}",
-            _p_value(row.wilcoxon_p),
-            _p_value(row.ttest_p),
-        ]
-        for row in comparison.rows
-    ]
-
-
-def comparison_table(comparison: Comparison) -> Table:
-    table = Table(title=f"A = {comparison.a}  ·  B = {comparison.b}", header_style="bold")
-    for header in COMPARISON_HEADERS:
-        table.add_column(header, justify="left" if header == "metric" else "right")
-    for cells in _comparison_rows(comparison):
-        table.add_row(*cells)
-    return table
-
-
-def comparison_markdown(comparison: Comparison, plot: str | None = None) -> str:
-    lines = [
-        f"# Compare · {comparison.b} vs {comparison.a}",
-        "",
-        f"- A = `{comparison.a}`, B = `{comparison.b}`; {comparison.shared_queries} shared queries",
-        f"- wins count queries where B beats A; CI: {comparison.confidence:.0%} paired bootstrap "
-        f"of the mean delta ({comparison.resamples} resamples, seed {comparison.seed}); "
-        "Wilcoxon signed-rank and paired t-test, two-sided",
-        *(f"- note: {w}" for w in comparison.warnings),
-        *(f"- {row.metric}: {row.note}" for row in comparison.rows if row.note),
-        "",
-        markdown_table(COMPARISON_HEADERS, _comparison_rows(comparison)),
-        "",
-    ]
-    if plot:
-        lines += [f"![per-query scatter]({plot})", ""]
-    return "\n".join(lines)
-
-
-# -- drift ------------------------------------------------------------------------------------
-
-
-def _drift_rows(drift: DriftReport) -> list[list[str]]:
-    after_carried = drift.after_with_successors.means
-    return [
-        [
-            metric,
-            _number(drift.before.means.get(metric)),
-            _number(drift.after.means.get(metric)),
-            _number(after_carried.get(metric)),
-        ]
-        for metric in METRIC_NAMES
-    ]
-
-
-DRIFT_HEADERS = ("metric", "before", "after", "after (successor judgments)")
-
-
-def drift_table(drift: DriftReport) -> Table:
-    table = Table(
-        title=f"drift · {drift.strategy} · {drift.share:.0%} replaced (seed {drift.seed})",
-        header_style="bold",
-    )
-    for header in DRIFT_HEADERS:
-        table.add_column(header, justify="left" if header == "metric" else "right")
-    for cells in _drift_rows(drift):
-        table.add_row(*cells)
-    return table
-
-
-def drift_markdown(drift: DriftReport) -> str:
-    verdict = (
-        "no result points to a removed product"
-        if drift.removed_hits == 0
-        else f"**{drift.removed_hits} results point to removed products**"
-    )
-    return "\n".join(
-        [
-            f"# Drift · {drift.dataset} {drift.split} · {drift.strategy}",
-            "",
-            f"- catalog: {drift.products_before} products; removed {drift.removed} "
-            f"({drift.removed_judged} of {drift.judged_in_catalog} judged, stratified), "
-            f"added {drift.added} successors; {drift.products_after} after",
-            f"- applied in place (delete + upsert) to a copy of the {', '.join(drift.indexes)} "
-            "index(es) "
-            + (
-                f"kept at `{drift.workspace}`"
-                if drift.kept_workspace
-                else "in a workspace deleted afterwards"
-            )
-            + "; nothing was retrained; the user's own indexes were not touched",
-            f"- change applied in {drift.apply_s:.1f} s",
-            f"- check: {verdict}; {drift.successor_hits} results are new (successor) products",
-            "- *after*: the original judgments (a removed product is lost, its successor "
-            "unjudged); *after (successor judgments)*: each successor inherits the judgments "
-            "of the product it replaced",
-            "",
-            markdown_table(DRIFT_HEADERS, _drift_rows(drift)),
-            "",
-        ]
-    )

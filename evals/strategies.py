@@ -28,7 +28,7 @@ from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH
 from agent.protocol.tool_search import search_tool_call
 from agent.protocol.writer_prompts import QueryWriter, build_prompt
 from tools.catalog.product import Product
-from tools.errors import BadInput
+from tools.errors import BackendError, BadInput
 from tools.search.request import SearchRequest
 from tools.search.results import SearchResults, ranked
 from tools.search_tools import SearchToolbox
@@ -156,7 +156,7 @@ class WrittenSearchStrategy:
         replies = self.writer(prompts)
         generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)
         if len(replies) != len(prompts):
-            raise RuntimeError(f"the writer answered {len(replies)} of {len(prompts)} prompts")
+            raise BackendError(f"the writer answered {len(replies)} of {len(prompts)} prompts")
         return [
             self._search(text, reply, generation_ms, size)
             for text, reply in zip(query_texts, replies, strict=True)
@@ -283,7 +283,7 @@ def build_strategy(
     """The named strategy over ``toolbox``; policy/concepts/direct need a ``writer``, the
     agent a chat model (``llm``)."""
     if name not in STRATEGY_NAMES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {list(STRATEGY_NAMES)}")
+        raise BadInput(f"unknown strategy {name!r}; choose one of {list(STRATEGY_NAMES)}")
     if name == "raw":
         return raw_strategy(toolbox)
     if name == "dual":
@@ -292,10 +292,10 @@ def build_strategy(
         return hybrid_strategy(toolbox)
     if name == "agent":
         if llm is None:
-            raise ValueError("the 'agent' strategy needs a chat model to drive the agent")
+            raise BadInput("the 'agent' strategy needs a chat model to drive the agent")
         return AgentStrategy(llm, toolbox, dataset=dataset)
     if writer is None:
-        raise ValueError(f"the {name!r} strategy needs a model to write its search (--model)")
+        raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
     if name == "policy":
         return WrittenSearchStrategy(
             "policy", SEARCH_PRODUCTS, frozenset({"lexical"}), writer, toolbox

@@ -15,23 +15,26 @@ report found in ``runs_root``.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from agent.protocol.writer_prompts import QueryWriter
 from agent.runtime.model_store import resolve_model_dir
 from agent.runtime.query_writer import LocalQueryWriter
+from evals.plots import plot_metric_by_strategy
+from evals.records import (
+    MARKDOWN_FILE,
+    REPORT_FILE,
+    RUN_FILE,
+    EvalReport,
+    collect_reports,
+)
+from evals.report import report_markdown, summary_markdown
 from evals.strategies import (
     STRATEGY_NAMES,
     WRITER_STRATEGIES,
@@ -40,9 +43,12 @@ from evals.strategies import (
     StrategyTrace,
     build_strategy,
 )
+from tools.atomic_write import write_text
 from tools.catalog.judgments import Judgments, Query
 from tools.catalog.splits import select_split
-from tools.metrics import METRICS, Run, evaluate, mean_scores
+from tools.errors import BadInput
+from tools.metrics import Run, evaluate, mean_scores
+from tools.metrics.percentile import percentile
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
 
@@ -51,64 +57,11 @@ if TYPE_CHECKING:
 
 DEPTH = 100
 BATCH_SIZE = 16
-METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
-REPORT_FILE = "report.json"
-RUN_FILE = "run.trec"
-MARKDOWN_FILE = "report.md"
 
 #: ``progress(done, total)`` after every query or batch.
 EvalProgress = Callable[[int, int], None]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass(slots=True)
-class EvalReport:
-    """Everything one eval run measured; ``report.json`` is this, as JSON."""
-
-    name: str
-    dataset: str
-    split: str
-    strategy: str
-    model: str | None
-    depth: int
-    means: dict[str, float]
-    per_query: dict[str, dict[str, Any]]
-    tool_calls: dict[str, float] | None
-    latency_ms: dict[str, float]
-    wall_s: float
-    relevance: str
-    catalog_version: str | None = None
-    #: ``--limit``: the run covers only the split's first ``limit`` queries.
-    limit: int | None = None
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    @property
-    def queries(self) -> int:
-        return len(self.per_query)
-
-    def values(self, metric: str) -> dict[str, float]:
-        """``{query_id: value}`` of one metric (what paired tests compare)."""
-        if metric not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRIC_NAMES)}")
-        return {qid: float(row[metric]) for qid, row in self.per_query.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
-        return cls(**data)
-
-    def write(self, path: Path) -> None:
-        write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-    @classmethod
-    def read(cls, path: Path) -> EvalReport:
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as error:
-            raise ValueError(f"{path}: not an eval report ({error})") from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +84,7 @@ def retrieve_all(
 ) -> Iterator[tuple[Query, Retrieved]]:
     """Each query with its results and trace: batched when the strategy can batch."""
     if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        raise BadInput(f"batch size must be at least 1, got {batch_size}")
     batched = getattr(strategy, "retrieve_batch", None)
     step = batch_size if batched is not None else 1
     done = 0
@@ -266,11 +219,10 @@ def tool_call_rates(traces: Iterable[StrategyTrace]) -> dict[str, float] | None:
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
     if not latencies_ms:
         return {"p50": 0.0, "p95": 0.0, "mean": 0.0}
-    values = np.asarray(latencies_ms, dtype=float)
     return {
-        "p50": float(np.percentile(values, 50)),
-        "p95": float(np.percentile(values, 95)),
-        "mean": float(values.mean()),
+        "p50": percentile(latencies_ms, 50),
+        "p95": percentile(latencies_ms, 95),
+        "mean": sum(latencies_ms) / len(latencies_ms),
     }
 
 
@@ -298,8 +250,6 @@ def run_dir_name(
 
 def write_outputs(run: Run, report: EvalReport, run_dir: Path) -> Path:
     """``run.trec``, ``report.json`` and ``report.md`` in ``run_dir``."""
-    from evals.report import report_markdown
-
     run_dir.mkdir(parents=True, exist_ok=True)
     run.write_trec(run_dir / RUN_FILE)
     report.write(run_dir / REPORT_FILE)
@@ -307,24 +257,8 @@ def write_outputs(run: Run, report: EvalReport, run_dir: Path) -> Path:
     return run_dir
 
 
-def collect_reports(runs_root: Path, dataset: str, split: str) -> list[EvalReport]:
-    """Every full (not ``--limit``) report of one dataset and split under ``runs_root``."""
-    reports: list[EvalReport] = []
-    for path in sorted(runs_root.glob(f"*/{REPORT_FILE}")):
-        try:
-            report = EvalReport.read(path)
-        except ValueError:
-            continue
-        if report.dataset == dataset and report.split == split and report.limit is None:
-            reports.append(report)
-    return reports
-
-
 def write_summary(runs_root: Path, dataset: str, split: str, metric: str = "ndcg@10") -> Path:
     """``<dataset>-<split>-summary.md`` and its metric-by-strategy PNG, from every report."""
-    from evals.plots import plot_metric_by_strategy
-    from evals.report import summary_markdown
-
     reports = collect_reports(runs_root, dataset, split)
     stem = _UNSAFE.sub("_", f"{dataset}-{split}")
     plot = runs_root / f"{stem}-{metric}.png"
@@ -333,16 +267,6 @@ def write_summary(runs_root: Path, dataset: str, split: str, metric: str = "ndcg
     path = runs_root / f"{stem}-summary.md"
     write_text(path, summary_markdown(reports, title=f"{dataset} · {split}", plot=plot.name))
     return path
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are meant to be read
-    os.replace(tmp, path)
 
 
 # -- the whole command ------------------------------------------------------------------------
@@ -422,11 +346,11 @@ def run_eval(
     from tools.stores import read_manifest
 
     if strategy not in STRATEGY_NAMES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGY_NAMES)}")
+        raise BadInput(f"unknown strategy {strategy!r}; choose one of {list(STRATEGY_NAMES)}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
     chosen = select_split(all_judgments, dataset, split, limit)
     if not len(chosen):
-        raise ValueError(f"{dataset} {split}: no query with a positive judgment")
+        raise BadInput(f"{dataset} {split}: no query with a positive judgment")
     toolbox = SearchToolbox(settings, dataset)
     with opened_strategy(
         settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm

@@ -13,6 +13,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.errors import BadInput
+
 if TYPE_CHECKING:
     from rl.base_config import RunConfig
     from rl.base_trainer import TrainedRun
@@ -44,11 +46,11 @@ def train(
     _check(algo)
     config = config if config is not None else config_class(algo)()
     if config.algo != algo:
-        raise ValueError(f"a {config.algo} config cannot train {algo}")
+        raise BadInput(f"a {config.algo} config cannot train {algo}")
     trainer = getattr(import_module(f"rl.{algo}_trainer"), f"train_{algo}")
     return trainer(settings, Path(trajectories), config, **kwargs)
 
 
 def _check(algo: str) -> None:
     if algo not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {list(ALGORITHMS)}")
+        raise BadInput(f"unknown algorithm {algo!r}; choose one of {list(ALGORITHMS)}")

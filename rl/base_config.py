@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tools.errors import BadInput
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -56,17 +57,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
+            raise BadInput(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
         if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("batch_size and gradient_accumulation_steps must be at least 1")
+            raise BadInput("batch_size and gradient_accumulation_steps must be at least 1")
         if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"max_steps must be positive or -1 (use epochs), got {self.max_steps}")
+            raise BadInput(f"max_steps must be positive or -1 (use epochs), got {self.max_steps}")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+            raise BadInput(f"learning_rate must be positive, got {self.learning_rate}")
         if self.lora_r < 1:
-            raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+            raise BadInput(f"lora_r must be at least 1, got {self.lora_r}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
+            raise BadInput(f"threads must be at least 1, got {self.threads}")
 
     def resolved_device(self) -> str:
         import torch
@@ -74,7 +75,7 @@ class RunConfig:
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda: torch sees no CUDA GPU here (use --device cpu)")
+            raise BadInput("--device cuda: torch sees no CUDA GPU here (use --device cpu)")
         return self.device
 
     def lora_config(self) -> Any:

@@ -13,8 +13,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from agent.runtime.model_store import StoredModel, resolve_model_dir
+from agent.runtime.torch_threads import torch_threads
 from rl.base_config import RunConfig
 from rl.checkpoints import (
     CONFIG_FILE,
@@ -36,6 +36,7 @@ from rl.checkpoints import (
     rows_sha256,
 )
 from rl.datasets import RolloutData
+from tools.errors import BadInput
 from tools.settings.config import Settings
 
 #: ``make_trainer(model, tokenizer, train_dataset, output_dir, peft_config)`` -> a TRL trainer.
@@ -89,22 +90,6 @@ def peak_memory_mb(device: str) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch CPU threads (None: leave the setting alone), then restore."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def load_policy(model_dir: Path, device: str) -> tuple[Any, Any]:
     """The model in fp32 on ``device`` and its tokenizer (pad token = eos when it has none)."""
     import torch
@@ -143,7 +128,7 @@ def run_training(
 ) -> TrainedRun:
     """Train ``config.base_model`` with LoRA on ``train_dataset`` and publish the run."""
     if len(train_dataset) == 0:
-        raise ValueError(f"{config.algo}: no training examples (see data.json facts: {facts})")
+        raise BadInput(f"{config.algo}: no training examples (see data.json facts: {facts})")
     device = config.resolved_device()
     name = config.run_name or default_run_name(config.algo)
     base_dir = resolve_model_dir(settings, config.base_model)

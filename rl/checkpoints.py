@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,6 +30,8 @@ from agent.runtime.model_store import (
     StoredModel,
     register_model,
 )
+from tools.atomic_write import replace_directory, write_text
+from tools.errors import BadInput, NotFound
 from tools.settings.config import Settings
 
 CONFIG_FILE = "config.json"
@@ -94,9 +94,9 @@ class RunDirectory:
         self.name = name
         self.final = training_root(settings) / name
         if self.final.exists() and not overwrite:
-            raise ValueError(f"a training run named {name!r} exists at {self.final}")
+            raise BadInput(f"a training run named {name!r} exists at {self.final}")
         if (settings.models_dir / name / MANIFEST_NAME).is_file() and not overwrite:
-            raise ValueError(
+            raise BadInput(
                 f"a model named {name!r} is already stored; choose another run name "
                 "(the trained model is registered under the run's name)"
             )
@@ -111,23 +111,13 @@ class RunDirectory:
     def write_json(self, filename: str, data: Mapping[str, Any]) -> Path:
         """Written atomically: a reader sees the old file or the new one."""
         target = self.path / filename
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=filename, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True, default=str)
-            out.write("\n")
-        os.replace(tmp, target)
+        write_text(target, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         return target
 
     def finish(self) -> Path:
-        if self.final.exists():
-            if not self.overwrite:
-                raise ValueError(f"a training run named {self.name!r} appeared at {self.final}")
-            aside = self.final.with_name(f".{self.name}.old-{uuid.uuid4().hex[:8]}")
-            self.final.rename(aside)
-            self.path.rename(self.final)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            self.path.rename(self.final)
+        if self.final.exists() and not self.overwrite:
+            raise BadInput(f"a training run named {self.name!r} appeared at {self.final}")
+        replace_directory(self.path, self.final)
         self.path = self.final
         return self.final
 
@@ -138,7 +128,7 @@ class RunDirectory:
 
 def check_run_name(name: str) -> None:
     if not _RUN_NAME.match(name or ""):
-        raise ValueError(
+        raise BadInput(
             f"bad run name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
             "starting with a letter or digit (it becomes the model's name in the store)"
         )
@@ -148,7 +138,7 @@ def read_run(settings: Settings, name: str) -> dict[str, Any]:
     """A finished run's config, data and metrics, by name."""
     path = training_root(settings) / name
     if not (path / METRICS_FILE).is_file():
-        raise LookupError(f"no finished training run {name!r} in {training_root(settings)}")
+        raise NotFound(f"no finished training run {name!r} in {training_root(settings)}")
     return {
         filename.removesuffix(".json"): json.loads((path / filename).read_text(encoding="utf-8"))
         for filename in (CONFIG_FILE, DATA_FILE, METRICS_FILE)

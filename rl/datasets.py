@@ -38,6 +38,7 @@ from agent.protocol.tool_schemas import schema_for
 from agent.trajectory.log import LogContents, TrajectoryLog, latest_revisions
 from rl.rollouts import ROLLOUT_SOURCE, STRATEGY_TOOLS, RolloutKey
 from tools.catalog.judgments import Judgments
+from tools.errors import BadInput, NotFound
 
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
 
@@ -158,7 +159,7 @@ def read_rollouts(
     damaged = 0
     if isinstance(source, Path):
         if not source.is_file():
-            raise FileNotFoundError(f"{source}: no such trajectory file")
+            raise NotFound(f"{source}: no such trajectory file")
         contents: LogContents = TrajectoryLog(source).read()
         records = contents.records
         damaged = len(contents.damaged)
@@ -214,7 +215,7 @@ def assistant(text: str) -> list[dict[str, str]]:
 def build_dpo_dataset(groups: Sequence[RolloutGroup], *, margin: float = 0.1) -> Dataset:
     """Best versus worst sample of each group, where their rewards differ by ``margin``."""
     if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+        raise BadInput(f"margin must be >= 0, got {margin}")
     rows = []
     for group in groups:
         if len(group.rollouts) < 2:
@@ -240,7 +241,7 @@ def build_dpo_dataset(groups: Sequence[RolloutGroup], *, margin: float = 0.1) ->
 def build_kto_dataset(groups: Sequence[RolloutGroup], *, threshold: float = 0.5) -> Dataset:
     """Samples labelled by group-normalised advantage (``>= threshold`` desirable)."""
     if threshold <= 0:
-        raise ValueError(f"threshold must be positive, got {threshold}")
+        raise BadInput(f"threshold must be positive, got {threshold}")
     rows = []
     for group in groups:
         for rollout, advantage in zip(group.rollouts, group.advantages(), strict=True):
@@ -269,7 +270,7 @@ def build_rwr_dataset(
 ) -> Dataset:
     """Samples above ``min_reward``, weighted ``min(max_weight, exp(advantage / beta))``."""
     if beta <= 0 or max_weight <= 0:
-        raise ValueError("beta and max_weight must be positive")
+        raise BadInput("beta and max_weight must be positive")
     rows = []
     for group in groups:
         for rollout, advantage in zip(group.rollouts, group.advantages(), strict=True):

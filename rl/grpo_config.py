@@ -13,6 +13,7 @@ from typing import Any
 
 from rl.base_config import RunConfig
 from rl.rewards import NDCG_K
+from tools.errors import BadInput
 
 
 @dataclass(slots=True)
@@ -34,9 +35,9 @@ class GRPORunConfig(RunConfig):
     def __post_init__(self) -> None:
         RunConfig.__post_init__(self)
         if self.num_generations < 2:
-            raise ValueError("GRPO needs num_generations >= 2 (advantages are relative in a group)")
+            raise BadInput("GRPO needs num_generations >= 2 (advantages are relative in a group)")
         if self.prompts_per_step < 1:
-            raise ValueError("prompts_per_step must be at least 1")
+            raise BadInput("prompts_per_step must be at least 1")
         # One optimiser step sees whole groups: the batch is derived, not chosen.
         self.batch_size = self.num_generations * self.prompts_per_step
 

@@ -21,6 +21,7 @@ from rl.datasets import RolloutData, build_grpo_dataset, read_rollouts
 from rl.grpo_config import GRPORunConfig
 from rl.rewards import LiveSearch, SearchFn, SearchRewardFunc
 from tools.catalog.judgments import Judgments
+from tools.errors import BadInput
 from tools.settings.config import Settings
 
 
@@ -30,9 +31,9 @@ def grpo_dataset(
     """The rollouts' dataset name and its GRPO prompts (judgments default to the dataset's)."""
     names = sorted({group.dataset for group in data.groups})
     if len(names) > 1:
-        raise ValueError(f"grpo: the rollouts span several datasets {names}; filter the file first")
+        raise BadInput(f"grpo: the rollouts span several datasets {names}; filter the file first")
     if not names:
-        raise ValueError("grpo: the trajectory file holds no rollouts")
+        raise BadInput("grpo: the trajectory file holds no rollouts")
     if judgments is None:
         from tools.catalog.datasets import load_dataset
 
@@ -56,7 +57,7 @@ def render_prompts(dataset: Dataset, tokenizer: Any) -> Dataset:
     rendered = dataset.map(render, features=None)
     sample = rendered[0]["prompt"] if len(rendered) else ""
     if tokenizer(sample)["input_ids"] != tokenizer(sample, add_special_tokens=False)["input_ids"]:
-        raise ValueError("this tokenizer adds special tokens to text: GRPO prompts would drift")
+        raise BadInput("this tokenizer adds special tokens to text: GRPO prompts would drift")
     return rendered
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rl.base_config import RunConfig
+from tools.errors import BadInput
 
 
 @dataclass(slots=True)
@@ -29,7 +30,7 @@ class KTORunConfig(RunConfig):
     def __post_init__(self) -> None:
         RunConfig.__post_init__(self)
         if self.batch_size < 2:
-            raise ValueError("KTO needs batch_size >= 2 (its KL estimate pairs samples in a batch)")
+            raise BadInput("KTO needs batch_size >= 2 (its KL estimate pairs samples in a batch)")
 
     def label_weights(self, desirable: int, undesirable: int) -> tuple[float, float]:
         if self.desirable_weight is not None and self.undesirable_weight is not None:

@@ -15,6 +15,7 @@ from datasets import Dataset
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_kto_dataset, read_rollouts
 from rl.kto_config import KTORunConfig
+from tools.errors import BadInput
 from tools.settings.config import Settings
 
 
@@ -25,7 +26,7 @@ def kto_dataset(data: RolloutData, config: KTORunConfig) -> Dataset:
     desirable = sum(dataset["label"]) if len(dataset) else 0
     undesirable = len(dataset) - desirable
     if len(dataset) and (desirable == 0 or undesirable == 0):
-        raise ValueError(
+        raise BadInput(
             f"kto: {desirable} desirable and {undesirable} undesirable samples; KTO needs both "
             "(lower --threshold or collect more samples per request)"
         )

@@ -42,6 +42,7 @@ from agent.trajectory.log import (
 )
 from rl.rewards import NDCG_K, LiveSearch, RewardBreakdown, search_reward
 from tools.catalog.judgments import Judgments, Query
+from tools.errors import BackendError, BadInput
 from tools.settings.config import Settings
 
 ROLLOUT_SOURCE = "rollout"
@@ -64,7 +65,7 @@ class RolloutKey:
 
     def __post_init__(self) -> None:
         if any(":" in part or not part for part in (self.model_id, self.strategy, self.query_id)):
-            raise ValueError(f"rollout key parts must be non-empty and without ':': {self}")
+            raise BadInput(f"rollout key parts must be non-empty and without ':': {self}")
 
     @property
     def conversation_id(self) -> str:
@@ -100,17 +101,17 @@ class CollectConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_TOOLS:
             choices = sorted(STRATEGY_TOOLS)
-            raise ValueError(f"unknown rollout strategy {self.strategy!r}; choose one of {choices}")
+            raise BadInput(f"unknown rollout strategy {self.strategy!r}; choose one of {choices}")
         if self.samples < 1:
-            raise ValueError(f"samples must be at least 1, got {self.samples}")
+            raise BadInput(f"samples must be at least 1, got {self.samples}")
         if self.n_queries is not None and self.n_queries < 1:
-            raise ValueError(f"n_queries must be at least 1, got {self.n_queries}")
+            raise BadInput(f"n_queries must be at least 1, got {self.n_queries}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ValueError("batch_size and max_new_tokens must be at least 1")
+            raise BadInput("batch_size and max_new_tokens must be at least 1")
         if self.temperature <= 0 and self.samples > 1 and not self.greedy_first:
-            raise ValueError("sampling several candidates needs a temperature above 0")
+            raise BadInput("sampling several candidates needs a temperature above 0")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise BadInput(f"top_p must be in (0, 1], got {self.top_p}")
 
     @property
     def tool(self) -> str:
@@ -265,7 +266,7 @@ def _generate_and_log(
     )
     generation_s = time.perf_counter() - generation_started
     if len(generations) != len(items):
-        raise RuntimeError(f"the generator answered {len(generations)} of {len(items)} prompts")
+        raise BackendError(f"the generator answered {len(generations)} of {len(items)} prompts")
     summary.generation_s += generation_s
     model_ms = generation_s * 1000 / len(items)
     for (query, index), prompt, generation in zip(items, prompts, generations, strict=True):
@@ -407,7 +408,7 @@ def collect_rollouts(
     """
     from agent.runtime.generation import LocalGenerator
     from agent.runtime.model_store import resolve_model_dir
-    from rl.base_trainer import torch_threads
+    from agent.runtime.torch_threads import torch_threads
     from tools.catalog.datasets import load_dataset
     from tools.catalog.splits import select_split
     from tools.search_tools import SearchToolbox
@@ -416,7 +417,7 @@ def collect_rollouts(
     judgments = load_dataset(config.dataset, settings).judgments()
     chosen = select_split(judgments, config.dataset, config.split, config.n_queries)
     if not len(chosen):
-        raise ValueError(f"{config.dataset} {config.split}: no query with a positive judgment")
+        raise BadInput(f"{config.dataset} {config.split}: no query with a positive judgment")
     model_dir = resolve_model_dir(settings, model)
     toolbox = SearchToolbox(settings, config.dataset)
     search = LiveSearch(toolbox, size=config.k)

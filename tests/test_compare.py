@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from evals.compare import compare_reports, compare_runs, compare_values
-from evals.suite import METRIC_NAMES, EvalReport
+from evals.records import METRIC_NAMES, EvalReport
 
 
 def make_report(name: str, values: dict[str, float], split: str = "all") -> EvalReport:

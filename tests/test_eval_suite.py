@@ -19,8 +19,9 @@ from ranx import Run as RanxRun
 from ranx import evaluate as ranx_evaluate
 
 from agent.protocol.writer_prompts import Prompt
+from evals.records import METRIC_NAMES, EvalReport
 from evals.strategies import build_strategy
-from evals.suite import METRIC_NAMES, EvalReport, run_eval
+from evals.suite import run_eval
 from tools.catalog import chorus
 from tools.catalog.datasets import load_dataset
 from tools.catalog.import_report import ImportReport

@@ -207,7 +207,8 @@ def test_a_concepts_list_and_the_same_concepts_joined_search_alike(
 
 
 def test_prices_are_read_once_for_every_caller(toolbox: RecordingToolbox) -> None:
-    _, ids, requests = through_chat(toolbox, SEARCH_PRODUCTS, {"query": "mouse", "max_price": "$50"})
+    call = {"query": "mouse", "max_price": "$50"}
+    _, ids, requests = through_chat(toolbox, SEARCH_PRODUCTS, call)
     request = requests[0][2]
     assert str(request.filters.max_price) == "50"
     assert ids and set(ids) <= {"m1", "m2"}

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from tools.catalog.product import Product
+from tools.errors import BadInput
 from tools.search.backend import ProductIndex
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults
@@ -51,7 +52,7 @@ class SearchToolbox:
             return self.lookup_titles(split_list(request.text), request.size)
         if strategy == "hybrid":
             return self.hybrid(request)
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+        raise BadInput(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
 
     def search_concepts(
         self, concepts: Sequence[str], filters: SearchFilters, size: int

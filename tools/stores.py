@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.atomic_write import write_text
+from tools.errors import BadInput
 from tools.search.backend import ProductIndex
 from tools.settings.config import Settings
 
@@ -22,7 +22,7 @@ def lexical_backend_name(settings: Settings) -> str:
     """``auto`` means Elasticsearch when a URL is configured, else the embedded tantivy."""
     name = settings.lexical_backend
     if name not in LEXICAL_BACKENDS:
-        raise ValueError(f"unknown lexical backend {name!r}; choose one of {LEXICAL_BACKENDS}")
+        raise BadInput(f"unknown lexical backend {name!r}; choose one of {LEXICAL_BACKENDS}")
     if name == "auto":
         return "elasticsearch" if settings.es_url else "tantivy"
     return name
@@ -33,7 +33,7 @@ def open_lexical(settings: Settings, dataset: str, *, create: bool = False) -> P
         from tools.search.elasticsearch_backend import ElasticsearchIndex
 
         if not settings.es_url:
-            raise ValueError("the elasticsearch backend needs SHOPAGENT_ES_URL")
+            raise BadInput("the elasticsearch backend needs SHOPAGENT_ES_URL")
         return ElasticsearchIndex.from_settings(settings, dataset)
     from tools.search.tantivy_backend import TantivyIndex
 
@@ -49,14 +49,9 @@ def open_concepts(settings: Settings, dataset: str) -> ConceptIndex:
 
 def write_manifest(settings: Settings, dataset: str, **facts: Any) -> dict[str, Any]:
     """Record what was indexed and when: trajectories cite this as the catalog version."""
-    path = manifest_path(settings, dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
     manifest = {**read_manifest(settings, dataset), **facts, "dataset": dataset}
     manifest["catalog_version"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(manifest, out, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text(manifest_path(settings, dataset), json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
 
 

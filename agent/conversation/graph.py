@@ -72,6 +72,7 @@ from agent.trajectory.log import (
     utc_now,
 )
 from tools.catalog.product import Product
+from tools.errors import BadInput
 
 #: Seconds a catalog re-read may take at answer time before the tool's copy is used.
 CATALOG_REREAD_TIMEOUT_S = 5.0
@@ -124,7 +125,7 @@ def turn_input(
     """The graph input for one shopper message (every caller must pass judged/query_id)."""
     text = " ".join(str(user_text).split())
     if not text:
-        raise ValueError("the message is empty")
+        raise BadInput("the message is empty")
     return {
         "messages": [HumanMessage(text)],
         "conversation_id": conversation_id,

@@ -31,6 +31,7 @@ from agent.conversation.state import AgentLimits, ChatEvent, Notice, ShownProduc
 from agent.conversation.tool_node import AgentToolbox
 from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
+from tools.errors import BadInput, NotFound
 from tools.settings.config import Settings
 
 CONVERSATIONS_DB = "conversations.sqlite"
@@ -181,10 +182,10 @@ class ChatSession:
         return self.conversation_id
 
     def resume(self, conversation_id: str) -> None:
-        """Continue a stored conversation; ``ValueError`` if there is none by that id."""
+        """Continue a stored conversation; ``NotFound`` if there is none by that id."""
         snapshot = self.graph.get_state({"configurable": {"thread_id": conversation_id}})
         if not snapshot.values:
-            raise ValueError(f"no conversation with id {conversation_id!r}")
+            raise NotFound(f"no conversation with id {conversation_id!r}")
         self.conversation_id = conversation_id
         self._last_record = None
 
@@ -225,11 +226,11 @@ class ChatSession:
     def _feedback(self, kind: str, position: int) -> FeedbackResult:
         record = self._last_episode()
         if record is None:
-            raise ValueError("nothing to give feedback on yet: ask for something first")
+            raise BadInput("nothing to give feedback on yet: ask for something first")
         shown = record.recommended
         if not 1 <= position <= len(shown):
             bounds = f"1..{len(shown)}" if shown else "none were shown"
-            raise ValueError(f"no product #{position} in the last answer ({bounds})")
+            raise BadInput(f"no product #{position} in the last answer ({bounds})")
         product = shown_from_dict(shown[position - 1])
         feedback = [*record.feedback, Feedback(kind, product.id, position, utc_now())]
         reward = with_feedback(record.reward, feedback)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from tools.errors import BadInput
+
 StopReason = Literal["answered", "clarify", "budget", "timeout", "model_error"]
 
 
@@ -34,9 +36,9 @@ class AgentLimits:
 
     def __post_init__(self) -> None:
         if self.max_tool_calls < 1:
-            raise ValueError("max_tool_calls must be at least 1")
+            raise BadInput("max_tool_calls must be at least 1")
         if self.turn_timeout_s <= 0 or self.tool_timeout_s <= 0:
-            raise ValueError("timeouts must be positive")
+            raise BadInput("timeouts must be positive")
 
 
 def merge_products(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:

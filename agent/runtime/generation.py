@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agent.protocol.tool_calls import ToolCallParse, parse_tool_calls
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from tools.errors import NotFound
 
 Message = Mapping[str, Any]
 
@@ -47,7 +48,7 @@ class LocalGenerator:
 
     def __init__(self, model_dir: Path, *, device: str = "cpu", dtype: str = "auto") -> None:
         if not (Path(model_dir) / "config.json").is_file():
-            raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
+            raise NotFound(f"{model_dir}: not a model directory (no config.json)")
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)

@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletion
 
 from agent.protocol.tool_calls import ToolCallParse, parse_openai_message
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from tools.errors import BadInput
 from tools.settings.llm import LLMSettings
 
 # Local servers ignore the key, but both clients refuse to start without one.
@@ -29,7 +30,7 @@ def api_key_for(llm: LLMSettings) -> str:
 
 def _require_endpoint(llm: LLMSettings) -> str:
     if llm.base_url is None:
-        raise ValueError(
+        raise BadInput(
             "no LLM endpoint: set SHOPAGENT_LLM_BASE_URL, or run inside "
             "agent.runtime.model_server.llm_endpoint() to serve the local model"
         )

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from agent.protocol.chat_template import STOP_STRINGS
 from agent.runtime.model_store import ensure_model
-from tools.errors import BackendError
+from tools.errors import BackendError, BadInput, NotFound
 from tools.settings.config import Settings
 from tools.settings.llm import LLMSettings
 
@@ -89,10 +89,10 @@ def serve_model_dir(
     """
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
+        raise NotFound(f"{model_dir}: not a model directory (no config.json)")
     if "@" in model_dir.name or ":" in model_dir.name:
         # transformers serve reads "name@revision" and "repo:file.gguf".
-        raise ValueError(f"{model_dir}: transformers serve cannot load a name with '@' or ':'")
+        raise BadInput(f"{model_dir}: transformers serve cannot load a name with '@' or ':'")
     port = port or free_port()
     with ExitStack() as stack:
         if log_path is None:

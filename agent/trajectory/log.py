@@ -239,6 +239,9 @@ class DamagedLine:
 class LogContents:
     records: list[dict[str, Any]]
     damaged: list[DamagedLine]
+    #: The file line of each record (``line_numbers[i]`` holds ``records[i]``), so a reader
+    #: that refuses a record can say where it is.
+    line_numbers: list[int] = field(default_factory=list)
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
@@ -289,19 +292,21 @@ class TrajectoryLog:
 
     def read(self) -> LogContents:
         """Every intact record in file order, and the lines that are not."""
-        records: list[dict[str, Any]] = []
-        damaged: list[DamagedLine] = []
+        contents = LogContents([], [])
         if not self.path.exists():
-            return LogContents(records, damaged)
+            return contents
         with self.path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    records.append(decode_line(line))
-                except (ValueError, UnicodeDecodeError) as error:
-                    damaged.append(DamagedLine(number, str(error)))
-        return LogContents(records, damaged)
+                    record = decode_line(line)
+                except (ValueError, UnicodeDecodeError, RecursionError) as error:
+                    contents.damaged.append(DamagedLine(number, str(error) or "too deeply nested"))
+                    continue
+                contents.records.append(record)
+                contents.line_numbers.append(number)
+        return contents
 
     def latest(self) -> list[dict[str, Any]]:
         """The newest revision of each episode, in order of first appearance."""

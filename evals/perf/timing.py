@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
+from tools.metrics.percentile import percentile
+
 
 @dataclass(slots=True)
 class Latencies:
@@ -24,12 +26,8 @@ class Latencies:
             self.samples_ms.append((time.perf_counter() - started) * 1000)
 
     def percentile(self, q: float) -> float:
-        """Nearest-rank percentile, q in [0, 100]."""
-        if not self.samples_ms:
-            return float("nan")
-        ordered = sorted(self.samples_ms)
-        rank = max(1, round(q / 100 * len(ordered) + 0.5))
-        return ordered[min(rank, len(ordered)) - 1]
+        """The project's percentile (``tools.metrics.percentile``), q in [0, 100]; NaN if empty."""
+        return percentile(self.samples_ms, q) if self.samples_ms else float("nan")
 
     def p50(self) -> float:
         return self.percentile(50)

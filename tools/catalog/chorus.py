@@ -32,6 +32,7 @@ from tools.catalog.rows import (
     parse_datetime,
     text,
 )
+from tools.errors import BadInput
 
 JUDGMENTS_FILE = "Broad_Query_Set_rated.csv"
 MAX_GAIN = 3
@@ -60,7 +61,7 @@ def _read_array(path: Path) -> Any:
     with zipfile.ZipFile(path) as archive:
         members = [m for m in archive.namelist() if m.lower().endswith(".json")]
         if len(members) != 1:
-            raise ValueError(f"expected one .json file inside, found {len(members)}")
+            raise BadInput(f"expected one .json file inside, found {len(members)}")
         return json.loads(archive.read(members[0]))
 
 

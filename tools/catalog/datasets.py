@@ -11,7 +11,6 @@ temporary folder and moved into place with ``os.replace``, so a crash never leav
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import uuid
@@ -22,13 +21,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from tools.atomic_write import replace_directory
 from tools.catalog import chorus, esci, generic, homedepot, wands
 from tools.catalog.fetch import CHORUS_FILES
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
 from tools.catalog.rows import CatalogFormatError
-from tools.errors import NotFound
+from tools.errors import BadInput, NotFound
 from tools.settings.config import Settings, load_settings
 
 CATALOG_FILE = "catalog.jsonl"
@@ -179,7 +179,7 @@ def source_readers(
 ) -> tuple[ProductReader, JudgmentsReader]:
     """The product and judgment readers for a source format (``FORMATS``)."""
     if judgments_path is not None and format not in ("jsonl", "csv"):
-        raise ValueError(f"a separate judgments file is only read for jsonl and csv, not {format}")
+        raise BadInput(f"a separate judgments file is only read for jsonl and csv, not {format}")
     if format == "chorus":
         return chorus.iter_products, chorus.load_judgments
     if format == "homedepot":
@@ -205,7 +205,7 @@ def source_readers(
             return Judgments()
 
         return read_products, read_judgments
-    raise ValueError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    raise BadInput(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
 
 
 def import_dataset(
@@ -245,7 +245,7 @@ def import_dataset(
         report.note(_judgments_note(judgments, judgments_report))
         manifest = _manifest(name, format, source, count, judgments, report, judgments_report)
         (building / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _move_into_place(building, root / name)
+        replace_directory(building, root / name)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     dataset = _stored_dataset(root / name)
@@ -295,19 +295,8 @@ def _manifest(
     }
 
 
-def _move_into_place(built: Path, target: Path) -> None:
-    """Swap a finished folder in; an older copy is moved aside first and then deleted."""
-    if not target.exists():
-        os.replace(built, target)
-        return
-    aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(target, aside)
-    os.replace(built, target)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def _check_name(name: str) -> None:
     if not _NAME.fullmatch(name) or ".." in name:
-        raise ValueError(
+        raise BadInput(
             f"bad dataset name {name!r}: use letters, digits, '_', '-' or '.' (64 at most)"
         )

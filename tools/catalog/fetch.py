@@ -9,8 +9,6 @@ corrupted or changed upstream file can never be imported by mistake.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tools.atomic_write import atomic_open
 from tools.errors import BackendError
 
 CHORUS_BASE_URL = "https://raw.githubusercontent.com/querqy/chorus/main"
@@ -121,21 +120,13 @@ def fetch_file(
         if file_sha256(target) == sha256:
             return False
         target.unlink()  # a stale or damaged copy: fetch it again
-    with tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
-    ) as placeholder:
-        partial = Path(placeholder.name)
-    try:
-        with partial.open("wb") as handle:
-            actual = _download(url, handle, progress, timeout)
+    with atomic_open(target, "wb") as handle:
+        actual = _download(url, handle, progress, timeout)
         if actual != sha256:
             raise ChecksumMismatch(
                 f"{target.name} from {url} has sha256 {actual}, expected {sha256}; "
                 "the download was deleted (the upstream file changed or was corrupted)"
             )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
     return True
 
 

@@ -34,9 +34,9 @@ class Product:
 
     def __post_init__(self) -> None:
         if not self.id or not str(self.id).strip():
-            raise ValueError("product id is empty")
+            raise BadInput("product id is empty")
         if not self.title or not self.title.strip():
-            raise ValueError(f"product {self.id} has no title")
+            raise BadInput(f"product {self.id} has no title")
         if self.price is not None:
             object.__setattr__(self, "price", parse_price(self.price, f"product {self.id} price"))
 

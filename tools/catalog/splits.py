@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 
 from tools.catalog.judgments import Judgments, Query
+from tools.errors import BadInput
 
 SPLIT_SALT = "shopagent-splits-v1"
 DEV_SIZE = 1000
@@ -63,7 +64,7 @@ def split_queries(judgments: Judgments, dataset: str, split: str) -> list[Query]
     """The scorable queries of one split, in bucket order (so ``--limit N`` is a stable prefix)."""
     names = split_names(dataset)
     if split not in names:
-        raise ValueError(f"unknown split {split!r} for {dataset}; choose one of {list(names)}")
+        raise BadInput(f"unknown split {split!r} for {dataset}; choose one of {list(names)}")
     scorable = sorted(judgments.with_positive(), key=lambda q: (bucket(q.text), q.id))
     if split == "all":
         return scorable
@@ -80,6 +81,6 @@ def select_split(
 ) -> Judgments:
     """The judgments restricted to one split (the first ``limit`` queries of it, if given)."""
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
+        raise BadInput(f"limit must be at least 1, got {limit}")
     queries = split_queries(judgments, dataset, split)
     return judgments.subset(q.id for q in queries[:limit])

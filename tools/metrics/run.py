@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tools.atomic_write import atomic_open
+from tools.errors import BadInput
 
 
 @dataclass(slots=True)
@@ -33,13 +34,10 @@ class Run:
 
     def write_trec(self, path: Path) -> None:
         """``qid Q0 docid rank score name`` lines, written atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with atomic_open(path) as out:
             for qid, ranked in self.rankings.items():
                 for rank, (pid, score) in enumerate(ranked, start=1):
                     out.write(f"{qid} Q0 {pid} {rank} {score:.6f} {self.name}\n")
-        os.replace(tmp, path)
 
     @classmethod
     def read_trec(cls, path: Path) -> Run:
@@ -50,7 +48,7 @@ class Run:
                 continue
             parts = line.split()
             if len(parts) != 6:
-                raise ValueError(f"{path}:{line_no}: expected 6 columns, got {len(parts)}")
+                raise BadInput(f"{path}:{line_no}: expected 6 columns, got {len(parts)}")
             qid, _, pid, rank, score, run.name = parts
             rows.setdefault(qid, []).append((int(rank), pid, float(score)))
         for qid, entries in rows.items():

@@ -17,6 +17,7 @@ import httpx
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 
+from tools.errors import BadInput
 from tools.search.backend import BackendUnavailable
 
 DEFAULT_PORT = 8000
@@ -38,13 +39,13 @@ def parse_chroma_url(url: str) -> ChromaServer:
     """``http://host:port`` (or https) into its parts; anything else is a one-line error."""
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError(f"bad Chroma URL {url!r}; expected http://host:port")
+        raise BadInput(f"bad Chroma URL {url!r}; expected http://host:port")
     if parts.path not in {"", "/"} or parts.query or parts.fragment:
-        raise ValueError(f"bad Chroma URL {url!r}; expected http://host:port with no path")
+        raise BadInput(f"bad Chroma URL {url!r}; expected http://host:port with no path")
     try:
         port = parts.port or DEFAULT_PORT
     except ValueError as error:
-        raise ValueError(f"bad Chroma URL {url!r}: {error}") from error
+        raise BadInput(f"bad Chroma URL {url!r}: {error}") from error
     return ChromaServer(host=parts.hostname, port=port, ssl=parts.scheme == "https")
 
 

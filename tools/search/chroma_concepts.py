@@ -28,6 +28,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
 from tools.catalog.product import Product
+from tools.errors import BadInput
 from tools.search.backend import IndexMissing, Progress, SearchError
 from tools.search.chroma_client import (
     ChromaServer,
@@ -68,7 +69,7 @@ def collection_name(dataset: str) -> str:
     """A Chroma-legal collection name for a dataset (3-512 chars of ``[a-zA-Z0-9._-]``)."""
     cleaned = _NAME_CHARS.sub("-", dataset.strip()).strip("-._")
     if not cleaned:
-        raise ValueError(f"bad dataset name {dataset!r}")
+        raise BadInput(f"bad dataset name {dataset!r}")
     return f"products-{cleaned}"
 
 
@@ -190,7 +191,7 @@ class ConceptIndex:
         _check_size(size)
         wanted = _distinct_texts(concepts)
         if not wanted:
-            raise ValueError("search_concepts needs at least one non-empty concept")
+            raise BadInput("search_concepts needs at least one non-empty concept")
         depth = min(MAX_SIZE, max(size, CONCEPT_DEPTH))
         per_concept = self._query(wanted, filters, depth)
         lists = [
@@ -221,7 +222,7 @@ class ConceptIndex:
         _check_size(size)
         wanted = _distinct_texts(titles)
         if not wanted:
-            raise ValueError("lookup_titles needs at least one non-empty title")
+            raise BadInput("lookup_titles needs at least one non-empty title")
         depth = min(MAX_SIZE, max(size, TITLE_CANDIDATES))
         candidates = self._query(wanted, filters, depth)
         per_title = [
@@ -375,7 +376,7 @@ def _distinct_texts(texts: Sequence[str]) -> list[str]:
 
 def _check_size(size: int) -> None:
     if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {size}")
+        raise BadInput(f"size must be between 1 and {MAX_SIZE}, got {size}")
 
 
 def _since(started: float) -> float:

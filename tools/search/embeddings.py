@@ -18,6 +18,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from tools.errors import BadInput, NotFound
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -46,7 +48,7 @@ def load_sentence_model(model: str = BUNDLED_MODEL, device: str = "cpu") -> Sent
     with _models_lock:
         if key not in _models:
             if not (path / "modules.json").is_file():
-                raise FileNotFoundError(f"no sentence-transformers model at {path}")
+                raise NotFound(f"no sentence-transformers model at {path}")
             # Both flags: the env var covers libraries that read it at import time, the
             # argument covers this call even if huggingface_hub was imported before.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,7 +69,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise BadInput(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
         self.device = device
         self.batch_size = batch_size
@@ -119,17 +121,17 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     def validate_config(config: dict[str, Any]) -> None:
         unknown = set(config) - {"model", "device", "batch_size"}
         if unknown:
-            raise ValueError(f"{EMBEDDING_FUNCTION_NAME}: unknown config keys {sorted(unknown)}")
+            raise BadInput(f"{EMBEDDING_FUNCTION_NAME}: unknown config keys {sorted(unknown)}")
         batch_size = config.get("batch_size", DEFAULT_BATCH_SIZE)
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{EMBEDDING_FUNCTION_NAME}: bad batch_size {batch_size!r}")
+            raise BadInput(f"{EMBEDDING_FUNCTION_NAME}: bad batch_size {batch_size!r}")
 
     def validate_config_update(
         self, old_config: dict[str, Any], new_config: dict[str, Any]
     ) -> None:
         """Device and batch size may change; the model may not (stored vectors would not match)."""
         if "model" in new_config and new_config["model"] != old_config.get("model"):
-            raise ValueError(
+            raise BadInput(
                 f"{EMBEDDING_FUNCTION_NAME}: cannot switch the model of an existing collection; "
                 "rebuild the index instead"
             )

@@ -10,7 +10,9 @@ import re
 from typing import Any
 
 from tools.catalog.product import Product, normalise_attribute_key
+from tools.errors import BadInput
 from tools.search.request import SearchFilters, SearchRequest, attribute_token
+from tools.search.weighted_query import es_weighted_clause
 
 #: Bumped whenever the mapping changes, so an index built by an older release is recognisable.
 SCHEMA_VERSION = 1
@@ -36,7 +38,7 @@ def index_name_for(dataset: str) -> str:
     """``shopagent-<dataset>``, refusing names Elasticsearch would reject."""
     name = f"shopagent-{dataset.strip().lower()}"
     if not dataset.strip() or not _INDEX_NAME.fullmatch(name) or len(name.encode()) > 255:
-        raise ValueError(
+        raise BadInput(
             f"dataset name {dataset!r} cannot name an Elasticsearch index "
             "(use letters, digits, '.', '_' or '-')"
         )
@@ -178,6 +180,9 @@ def text_clause(request: SearchRequest) -> dict[str, Any]:
     over several fields (brand in ``brand``, noun in ``title``); and it is the ``dis_max``
     the tantivy backend builds, so both lexical backends rank the same way.
     """
+    weighted = es_weighted_clause(request, fields=TEXT_FIELDS, tie_breaker=TIE_BREAKER)
+    if weighted is not None:
+        return weighted
     fields = boosted_fields(request.boosts)
     if not request.text.strip() or not fields:
         return {"match_all": {}}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tools.catalog.product import Product, normalise_attribute_key
+from tools.errors import BadInput
 
 #: Fields a lexical request may boost. Backends map them onto their own schema.
 SEARCH_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description", "attributes")
@@ -18,6 +19,13 @@ DEFAULT_BOOSTS: dict[str, float] = {
     "attributes": 0.5,
 }
 MAX_SIZE = 1000
+#: Words an expansion may add, and the highest weight one may carry: added words rank
+#: alongside the shopper's own (weight 1), never above them.
+MAX_EXPANSIONS = 32
+MAX_EXPANSION_WEIGHT = 1.0
+
+#: ``(word, weight)``: a word searched next to the request text, its score scaled by weight.
+Expansion = tuple[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +41,7 @@ class SearchFilters:
     def __post_init__(self) -> None:
         low, high = self.min_price, self.max_price
         if low is not None and high is not None and low > high:
-            raise ValueError(f"min_price {low} is above max_price {high}")
+            raise BadInput(f"min_price {low} is above max_price {high}")
 
     def is_empty(self) -> bool:
         return not (
@@ -95,22 +103,41 @@ class SearchFilters:
 
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
-    """Free text plus field boosts, filters, size and an optional fuzzy flag."""
+    """Free text plus field boosts, filters, size, an optional fuzzy flag and expansions.
+
+    ``expansions`` keep the shopper's words and add to them: each ``(word, weight)`` is
+    searched in the same fields as ``text``, its score scaled by ``weight`` (0 < weight <= 1),
+    so ``text`` keeps weight 1 and an added word can only lift a product that has it. This is
+    the query that pseudo-relevance feedback (RM3), index-based typo correction and the
+    policy's ``add_terms`` produce; both lexical backends run it as one weighted disjunction
+    (``tools.search.weighted_query``). No expansions: exactly the plain request.
+    """
 
     text: str
     filters: SearchFilters = field(default_factory=SearchFilters)
     boosts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BOOSTS))
     size: int = 10
     fuzzy: bool = False
+    expansions: tuple[Expansion, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= MAX_SIZE:
-            raise ValueError(f"size must be between 1 and {MAX_SIZE}, got {self.size}")
+            raise BadInput(f"size must be between 1 and {MAX_SIZE}, got {self.size}")
         unknown = set(self.boosts) - set(SEARCH_FIELDS)
         if unknown:
-            raise ValueError(
+            raise BadInput(
                 f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}"
             )
+        if len(self.expansions) > MAX_EXPANSIONS:
+            raise BadInput(f"at most {MAX_EXPANSIONS} expansion words, got {len(self.expansions)}")
+        for word, weight in self.expansions:
+            if not isinstance(word, str) or not word.strip():
+                raise BadInput(f"an expansion word must be non-empty text, got {word!r}")
+            if not 0 < weight <= MAX_EXPANSION_WEIGHT:
+                raise BadInput(
+                    f"the weight of expansion {word!r} must be in (0, {MAX_EXPANSION_WEIGHT:g}], "
+                    f"got {weight}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +146,7 @@ class SearchRequest:
             "boosts": dict(self.boosts),
             "size": self.size,
             "fuzzy": self.fuzzy,
+            "expansions": [[word, weight] for word, weight in self.expansions],
         }
 
     @classmethod
@@ -129,6 +157,9 @@ class SearchRequest:
             boosts=dict(data.get("boosts") or DEFAULT_BOOSTS),
             size=int(data.get("size") or 10),
             fuzzy=bool(data.get("fuzzy", False)),
+            expansions=tuple(
+                (str(word), float(weight)) for word, weight in data.get("expansions") or ()
+            ),
         )
 
 

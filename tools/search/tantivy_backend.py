@@ -27,6 +27,7 @@ from tools.search.tantivy_schema import (
     build_schema,
     to_document,
 )
+from tools.search.weighted_query import tantivy_weighted_query
 
 #: ``dis_max`` tie breaker, as in Elasticsearch's ``best_fields`` with ``tie_breaker``.
 TIE_BREAKER = 0.3
@@ -160,7 +161,9 @@ class TantivyIndex:
         return list(dict.fromkeys(self.analyzer.analyze(text)))
 
     def build_query(self, request: SearchRequest) -> tantivy.Query:
-        text_query = self._text_query(request.text, request.boosts, fuzzy=request.fuzzy)
+        text_query = self._expanded_query(request) if request.expansions else None
+        if text_query is None:
+            text_query = self._text_query(request.text, request.boosts, fuzzy=request.fuzzy)
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
         clauses.extend((tantivy.Occur.Must, f) for f in self._filter_queries(request.filters))
         if len(clauses) == 1:
@@ -182,6 +185,25 @@ class TantivyIndex:
         if not per_field:
             return tantivy.Query.all_query()
         return tantivy.Query.disjunction_max_query(per_field, tie_breaker=TIE_BREAKER)
+
+    def _expanded_query(self, request: SearchRequest) -> tantivy.Query | None:
+        """The shopper's words plus weighted added words (``tools.search.weighted_query``)."""
+        return tantivy_weighted_query(
+            request,
+            schema=self.schema,
+            analyse=self.terms,
+            fields=TEXT_FIELDS,
+            tie_breaker=TIE_BREAKER,
+            own_term=lambda field, term: self._term(field, term, fuzzy=request.fuzzy),
+        )
+
+    def doc_freq(self, field: str, term: str) -> int:
+        """How many products hold the analysed ``term`` in the request field ``field``."""
+        return int(self._index.searcher().doc_freq(TEXT_FIELDS[field], term))
+
+    def vocabulary(self, field: str, prefix: str) -> list[tuple[str, int]]:
+        """Indexed terms of a request field that start with ``prefix``, with document counts."""
+        return list(self._index.searcher().terms_with_prefix(TEXT_FIELDS[field], prefix))
 
     def _term(self, field: str, term: str, *, fuzzy: bool) -> tantivy.Query:
         # Fuzzy edits follow Elasticsearch's AUTO: none under 3 chars, 1 under 6, else 2.

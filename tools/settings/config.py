@@ -14,6 +14,7 @@ from typing import Any
 
 import platformdirs
 
+from tools.errors import BadInput
 from tools.settings.llm import LLMSettings, load_llm_settings
 
 
@@ -70,14 +71,17 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     names = {f.name for f in fields(Settings)} - {"llm"}
     llm_table: dict[str, Any] | None = None
     if settings.config_file.exists():
-        with settings.config_file.open("rb") as handle:
-            from_file = tomllib.load(handle)
+        try:
+            with settings.config_file.open("rb") as handle:
+                from_file = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise BadInput(f"{settings.config_file}: not valid TOML ({error})") from None
         llm_table = from_file.pop("llm", None)
         if llm_table is not None and not isinstance(llm_table, dict):
-            raise ValueError(f"{settings.config_file}: [llm] must be a table")
+            raise BadInput(f"{settings.config_file}: [llm] must be a table")
         unknown = set(from_file) - names
         if unknown:
-            raise ValueError(f"{settings.config_file}: unknown settings {sorted(unknown)}")
+            raise BadInput(f"{settings.config_file}: unknown settings {sorted(unknown)}")
         settings = replace(settings, **_coerce(from_file))
     from_env = {name: os.environ[var] for name, var in _ENV.items() if os.environ.get(var)}
     settings = replace(settings, **_coerce(from_env))
@@ -94,5 +98,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     for key in ("home", "data_dir"):
         if out.get(key) is not None:
+            if not isinstance(out[key], str | Path):
+                raise BadInput(f"{key} must be a path, got {out[key]!r}")
             out[key] = Path(out[key]).expanduser()
     return out

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from tools.errors import BadInput
+
 DEFAULT_LOCAL_MODEL = "smollm2-135m"
 
 
@@ -82,13 +84,13 @@ def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     known = {f.name for f in fields(LLMSettings)}
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"{source}: unknown LLM settings {sorted(unknown)}")
+        raise BadInput(f"{source}: unknown LLM settings {sorted(unknown)}")
     out: dict[str, Any] = {}
     for name, value in values.items():
         try:
             out[name] = _CONVERT[name](value)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{source}: {name} {error}") from None
+            raise BadInput(f"{source}: {name} {error}") from None
     return out
 
 
