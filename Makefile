@@ -25,10 +25,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The lexical index is built first (seconds) and the concept index goes on in a detached,
+# resumable, low-priority process, so its minutes of embedding overlap the model conversion
+# and the chat; the concepts tool joins when it is ready (`shopagent chat` says how far).
 chat: $(STAMP)
 	@[ -n "$$SHOPAGENT_DATA_DIR" ] || $(BIN)/shopagent data fetch chorus
+	@$(BIN)/shopagent index --dataset chorus --if-missing --background
 	@$(BIN)/shopagent model init --if-missing
-	@$(BIN)/shopagent index --dataset chorus --if-missing
 	$(BIN)/shopagent chat --dataset chorus
 
 test: $(STAMP)

@@ -6,19 +6,21 @@ Each command is thin: it parses flags into settings and calls the library. Heavy
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from agent.terminal.render import console, error_line, products_table, progress_bar, styled
 from tools.errors import BadInput, ShopagentError
@@ -149,9 +151,22 @@ def index(
     if_missing: Annotated[
         bool, typer.Option("--if-missing", help="Do nothing when the indexes were already built.")
     ] = False,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Build the concept index in a detached process (resumable); chat meanwhile.",
+        ),
+    ] = False,
+    concepts_only: Annotated[
+        bool,
+        typer.Option("--concepts-only", help="Only the concept index, resuming a stopped build."),
+    ] = False,
 ) -> None:
     """Build the lexical and concept indexes of a dataset (progress and throughput shown)."""
     from tools.catalog.datasets import load_dataset
+    from tools.concept_build import build_concepts, concepts_ready, start_background_build
+    from tools.search.chroma_build_state import LOG_FILE, acquire_lock
     from tools.stores import (
         lexical_backend_name,
         open_concepts,
@@ -162,40 +177,78 @@ def index(
 
     settings = load_settings({"lexical_backend": backend})
     built = read_manifest(settings, dataset)
-    if if_missing and built.get("products") and (built.get("concepts") or not concepts):
-        console.print(
-            styled(
-                f"{dataset}: indexes exist ({built['products']:,} products, catalog "
-                f"version {built.get('catalog_version')}); skipping"
+    build_dir = settings.index_dir(dataset)
+    if if_missing and built.get("products") and not concepts_only:
+        if not concepts or concepts_ready(settings, dataset, built):
+            console.print(
+                styled(
+                    f"{dataset}: indexes exist ({built['products']:,} products, catalog "
+                    f"version {built.get('catalog_version')}); skipping"
+                )
             )
-        )
+            return
+        if background:
+            status = start_background_build(settings, dataset)
+            console.print(styled(f"{dataset}: lexical index exists; {status.describe()}"))
+            return
+    if background and concepts_only:
+        console.print(styled(f"{dataset}: {start_background_build(settings, dataset).describe()}"))
         return
+    if concepts and not background:
+        os.close(acquire_lock(build_dir))  # fail now, not after the lexical build
     source = load_dataset(dataset, settings)
     products = list(source.products())
     console.print(styled(f"{dataset}: {source.report.summary()}"))
     timings: dict[str, float] = {}
     with progress_bar() as bar:
-        targets = [
-            (lexical_backend_name(settings), lambda: open_lexical(settings, dataset, create=True))
-        ]
-        if concepts:
-            targets.append(("chroma concepts", lambda: open_concepts(settings, dataset)))
-        for label, opener in targets:
+        if not concepts_only:
+            label = lexical_backend_name(settings)
             task = bar.add_task(label, total=len(products))
             started = time.perf_counter()
-            opener().index(products, progress=lambda n, task=task: bar.advance(task, n))
+            open_lexical(settings, dataset, create=True).index(
+                products, progress=lambda n: bar.advance(task, n)
+            )
             timings[label] = time.perf_counter() - started
-    for label, seconds in timings.items():
-        rate = len(products) / seconds
-        console.print(f"{label}: {len(products):,} products in {seconds:.1f} s ({rate:,.0f}/s)")
-    write_manifest(
-        settings,
-        dataset,
-        products=len(products),
-        rejected_rows=source.report.rejected,
-        lexical_backend=lexical_backend_name(settings),
-        concepts=concepts,
+        if concepts and not background:
+            # The task starts at what a stopped build already stored, so speed and ETA
+            # count only this run's work.
+            tasks: list[TaskID] = []
+            embedded = [0]
+
+            def concept_progress(done: int, total: int) -> None:
+                if not tasks:
+                    tasks.append(bar.add_task("chroma concepts", total=total, completed=done))
+                    embedded[0] = total - done
+                bar.update(tasks[0], completed=done)
+
+            started = time.perf_counter()
+            build_concepts(
+                open_concepts(settings, dataset),
+                products,
+                build_dir,
+                fresh=not concepts_only,
+                progress=concept_progress,
+            )
+            timings["chroma concepts"] = time.perf_counter() - started
+    counts = {label: len(products) for label in timings} | (
+        {"chroma concepts": embedded[0]} if "chroma concepts" in timings else {}
     )
+    for label, seconds in timings.items():
+        rate = counts[label] / seconds
+        console.print(f"{label}: {counts[label]:,} products in {seconds:.1f} s ({rate:,.0f}/s)")
+    if not concepts_only:
+        write_manifest(
+            settings,
+            dataset,
+            products=len(products),
+            rejected_rows=source.report.rejected,
+            lexical_backend=lexical_backend_name(settings),
+            concepts=concepts,
+        )
+    if concepts and background:
+        status = start_background_build(settings, dataset)
+        log = build_dir / LOG_FILE
+        console.print(styled(f"{status.describe()} in the background (log: {log})"))
 
 
 @app.command()
@@ -274,8 +327,13 @@ def model_init(
     from agent.runtime.model_store import init_default_model
 
     settings = load_settings()
-    with console.status("dequantizing SmolLM2-135M-Instruct…"):
-        stored = init_default_model(settings, overwrite=not if_missing)
+    label = "dequantizing SmolLM2-135M-Instruct"
+    with console.status(f"{label}…") as status:
+        stored = init_default_model(
+            settings,
+            overwrite=not if_missing,
+            progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
+        )
     console.print(f"model {stored.name} at {stored.path}")
 
 
@@ -354,10 +412,12 @@ def chat(
     from agent.runtime.llm_client import chat_model
     from agent.runtime.model_server import llm_endpoint
     from agent.terminal.chat_loop import ChatLoop, input_lines
+    from tools.concept_build import concept_search_notice, resume_stopped_build
     from tools.stores import open_lexical
 
     settings = load_settings({"llm": {"model": model}})
     open_lexical(settings, dataset)  # a missing index is reported before a model starts
+    resume_stopped_build(settings, dataset)  # a killed background build carries on
     limits = AgentLimits(max_tool_calls=max_tool_calls, turn_timeout_s=turn_timeout)
     with ExitStack() as stack:
         with console.status(f"starting {settings.llm.model}…"):
@@ -366,13 +426,16 @@ def chat(
             ChatSession.open(
                 settings,
                 dataset,
-                chat_model(llm),
+                chat_model(llm, turn_timeout_s=turn_timeout),
                 limits=limits,
                 conversation_id=resume,
                 model_checkpoint=llm.model,
             )
         )
-        ChatLoop(session, console, quiet=quiet).run(input_lines(console))
+        notice = concept_search_notice(settings, dataset)
+        if notice:
+            console.print(styled((notice, "dim")))
+        ChatLoop(session, console, quiet=quiet, warm_up=True).run(input_lines(console))
 
 
 @app.command()
@@ -443,7 +506,10 @@ def eval_run(
     dataset: DatasetOption = "chorus",
     split: Annotated[str, typer.Option(help="all, dev, test (or train).")] = "all",
     strategy: Annotated[
-        str, typer.Option(help="raw, policy, concepts, dual, direct, hybrid or agent.")
+        str,
+        typer.Option(
+            help="raw, rm3, fuzzy, policy, expand, concepts, dual, direct, hybrid or agent."
+        ),
     ] = "raw",
     model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,
     limit: Annotated[
@@ -526,7 +592,17 @@ def collect(
     split: Annotated[str, typer.Option(help="Split to draw training requests from.")] = "train",
     n_queries: Annotated[int | None, typer.Option(help="First N requests of the split.")] = None,
     samples: Annotated[int, typer.Option(min=1, help="Candidate tool calls per request.")] = 8,
-    strategy: Annotated[str, typer.Option(help="policy (lexical query) or concepts.")] = "policy",
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="policy (lexical query), expand (the shopper's words + added words, from a "
+            "prompt with candidate words) or concepts."
+        ),
+    ] = "policy",
+    reward: Annotated[
+        str,
+        typer.Option(help="gain (NDCG@10 over the raw search's) or absolute (format + NDCG@10)."),
+    ] = "gain",
     model: Annotated[str | None, typer.Option(help="Stored model (the policy).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     temperature: float = 0.8,
@@ -551,6 +627,7 @@ def collect(
         strategy=strategy,
         temperature=temperature,
         batch_size=batch_size,
+        reward=reward,
     )
     with progress_bar() as bar:
         task = bar.add_task(f"collect {dataset}/{split}", total=None)
@@ -570,40 +647,129 @@ def collect(
     console.print_json(json.dumps(summary.to_dict()))
 
 
+#: Older or shorter spellings kept for run configs' flags (``--base`` predates ``--base-model``).
+TRAIN_FLAG_ALIASES = {"base_model": ("--base",)}
+
+
+def _with_run_config_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` plus one option per field of any algorithm's run config, as ``overrides``.
+
+    Typer reads options from a function's signature, so this one is generated from the config
+    dataclasses (``rl.config_builder``): a field added to a config is a flag at once, with its
+    ``metadata["help"]`` as the help. Every generated option defaults to None ("not given"), so
+    ``--config`` and the dataclass defaults keep anything the command line leaves alone, and a
+    flag of another algorithm is refused by ``build_config`` with a line saying whose it is.
+    """
+    from rl.config_builder import fields_by_algorithm
+
+    by_algo = fields_by_algorithm()
+    names = list(dict.fromkeys(name for fields in by_algo.values() for name in fields))
+    generated = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=_run_config_option(
+                {algo: fields[name] for algo, fields in by_algo.items() if name in fields},
+                every_algo=all(name in fields for fields in by_algo.values()),
+            ),
+        )
+        for name in names
+    ]
+    fixed = [
+        p
+        for p in inspect.signature(command, eval_str=True).parameters.values()
+        if p.name != "overrides"
+    ]
+
+    @functools.wraps(command)
+    def with_flags(**values: Any) -> None:
+        overrides = {name: values.pop(name) for name in names}
+        command(**values, overrides=overrides)
+
+    parameters = [*fixed, *generated]
+    with_flags.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_flags.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_flags
+
+
+def _run_config_option(owners: dict[str, Any], *, every_algo: bool) -> Any:
+    """The typer annotation of one config field, shared by the algorithms in ``owners``."""
+    first = next(iter(owners.values()))
+    kinds = {item.kind for item in owners.values()}
+    if len(kinds) != 1:  # a programming error: one flag cannot take two types
+        raise TypeError(f"{first.name} has different types across algorithms: {kinds}")
+    decls = [f"{first.flag}/--no-{first.flag[2:]}" if first.kind is bool else first.flag]
+    decls += TRAIN_FLAG_ALIASES.get(first.name, ())
+    helps: dict[str, list[str]] = {}
+    defaults: dict[str, list[str]] = {}
+    for algo, item in owners.items():
+        helps.setdefault(item.help, []).append(algo)
+        defaults.setdefault(_shown_default(item.default), []).append(algo)
+    if every_algo and len(helps) == 1:
+        text = first.help
+    else:
+        text = "; ".join(f"{'/'.join(a)}: {h.rstrip('.')}" for h, a in helps.items()) + "."
+    if len(defaults) > 1:
+        text += " Default: " + "; ".join(f"{'/'.join(a)} {d}" for d, a in defaults.items()) + "."
+    elif "unset" not in defaults:  # a field that may be unset says in its help what that means
+        text += f" Default: {next(iter(defaults))}."
+    value_type = str if first.kind is tuple else first.kind
+    return Annotated[
+        value_type | None,
+        typer.Option(
+            *decls,
+            help=text,
+            metavar="NAME,NAME,..." if first.kind is tuple else None,
+            rich_help_panel="Run config" if every_algo else "Algorithm settings",
+        ),
+    ]
+
+
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
 @app.command()
+@_with_run_config_flags
 def train(
-    algo: Annotated[str, typer.Option(help="dpo, kto, rwr or grpo.")],
+    *,
+    algo: Annotated[
+        str | None, typer.Option(help="dpo, kto, rwr or grpo (or algo = ... in --config).")
+    ] = None,
     from_trajectories: Annotated[
         Path, typer.Option(help="Rollout log written by `shopagent collect`.")
     ],
-    base: Annotated[str | None, typer.Option(help="Stored model to start from.")] = None,
-    run_name: Annotated[str | None, typer.Option(help="Run and model name.")] = None,
-    max_steps: Annotated[int, typer.Option(help="-1: one pass over the data.")] = -1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    learning_rate: float = 5e-5,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
-    overwrite: bool = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file of run settings (key = value; or a run's config.json). "
+            "Flags override it.",
+        ),
+    ] = None,
+    overrides: Mapping[str, Any],
 ) -> None:
-    """Train a LoRA on the trajectories (TRL), merge it, and register the servable model."""
+    """Train a LoRA on the trajectories (TRL), merge it, and register the servable model.
+
+    Every field of the algorithm's run config is an option below and a key of --config; the
+    run folder's config.json keeps the resolved config.
+    """
     import json
 
     import rl
+    from rl.config_builder import build_config
 
-    options = {
-        "base_model": base,
-        "run_name": run_name,
-        "max_steps": max_steps,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "device": device,
-        "threads": threads,
-        "overwrite": overwrite,
-    }
-    config = rl.config_class(algo)(**{k: v for k, v in options.items() if v is not None})
+    config = build_config(algo, path=config_file, flags=overrides)
     settings = load_settings()
-    with console.status(f"training {algo} on {from_trajectories}…"):
-        run = rl.train(settings, algo, from_trajectories, config)
+    with console.status(f"training {config.algo} on {from_trajectories}…"):
+        run = rl.train(settings, config.algo, from_trajectories, config)
     console.print(f"run {run.name} at {run.run_dir}")
     if run.model is not None:
         console.print(f"registered model {run.model.name}: `shopagent serve --model {run.name}`")

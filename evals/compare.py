@@ -24,7 +24,7 @@ from scipy import stats
 
 from evals.plots import plot_per_query_scatter
 from evals.records import METRIC_NAMES, EvalReport, resolve_report
-from evals.report import markdown_table, number
+from evals.report import markdown_table, number, terminal_table
 from tools.atomic_write import write_text
 from tools.errors import BadInput
 
@@ -245,12 +245,8 @@ def _comparison_rows(comparison: Comparison) -> list[list[str]]:
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    table = Table(title=f"A = {comparison.a}  ·  B = {comparison.b}", header_style="bold")
-    for header in COMPARISON_HEADERS:
-        table.add_column(header, justify="left" if header == "metric" else "right")
-    for cells in _comparison_rows(comparison):
-        table.add_row(*cells)
-    return table
+    title = f"A = {comparison.a}  ·  B = {comparison.b}"
+    return terminal_table(title, COMPARISON_HEADERS, _comparison_rows(comparison))
 
 
 def comparison_markdown(comparison: Comparison, plot: str | None = None) -> str:

@@ -41,7 +41,7 @@ from rich.table import Table
 from agent.protocol.writer_prompts import Prompt, QueryWriter
 from evals.plots import plot_per_query_scatter
 from evals.records import METRIC_NAMES, EvalReport
-from evals.report import markdown_table, number
+from evals.report import markdown_table, number, terminal_table
 from evals.strategies import WRITER_STRATEGIES, Strategy
 from evals.suite import (
     BATCH_SIZE,
@@ -226,8 +226,6 @@ def run_drift(
         raise BadInput(f"share must be between 0 and 1 (exclusive), got {share}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
     chosen = select_split(all_judgments, dataset, split, limit)
-    if not len(chosen):
-        raise BadInput(f"{dataset} {split}: no query with a positive judgment")
     if strategy in WRITER_STRATEGIES:
         writer = MemoWriter(writer if writer is not None else open_writer(settings, model))
     runs_root.mkdir(parents=True, exist_ok=True)
@@ -379,15 +377,8 @@ DRIFT_HEADERS = ("metric", "before", "after", "after (successor judgments)")
 
 
 def drift_table(drift: DriftReport) -> Table:
-    table = Table(
-        title=f"drift · {drift.strategy} · {drift.share:.0%} replaced (seed {drift.seed})",
-        header_style="bold",
-    )
-    for header in DRIFT_HEADERS:
-        table.add_column(header, justify="left" if header == "metric" else "right")
-    for cells in _drift_rows(drift):
-        table.add_row(*cells)
-    return table
+    title = f"drift · {drift.strategy} · {drift.share:.0%} replaced (seed {drift.seed})"
+    return terminal_table(title, DRIFT_HEADERS, _drift_rows(drift))
 
 
 def drift_markdown(drift: DriftReport) -> str:

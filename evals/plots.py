@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -10,8 +11,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 from evals.records import EvalReport
+from tools.atomic_write import atomic_path
 from tools.errors import BadInput
 
 
@@ -26,8 +29,7 @@ def plot_metric_by_strategy(reports: Sequence[EvalReport], metric: str, path: Pa
     ordered = sorted(reports, key=lambda r: r.means.get(metric, 0.0), reverse=True)
     labels = [_label(r) for r in ordered]
     values = [r.means.get(metric, 0.0) for r in ordered]
-    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(ordered) + 1.5), 3.6))
-    try:
+    with _figure(path, (max(4.0, 1.1 * len(ordered) + 1.5), 3.6)) as axes:
         bars = axes.bar(range(len(values)), values, color="#4477aa")
         axes.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=8)
         axes.set_xticks(range(len(labels)), labels, fontsize=8)
@@ -35,11 +37,6 @@ def plot_metric_by_strategy(reports: Sequence[EvalReport], metric: str, path: Pa
         axes.set_ylim(0, max(1e-9, max(values)) * 1.15)
         first = ordered[0]
         axes.set_title(f"{metric} by strategy · {first.dataset} {first.split}", fontsize=10)
-        figure.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=120)
-    finally:
-        plt.close(figure)
     return path
 
 
@@ -51,8 +48,7 @@ def plot_per_query_scatter(a: EvalReport, b: EvalReport, metric: str, path: Path
         raise BadInput("the two runs share no query")
     xs = [values_a[q] for q in shared]
     ys = [values_b[q] for q in shared]
-    figure, axes = plt.subplots(figsize=(4.6, 4.6))
-    try:
+    with _figure(path, (4.6, 4.6)) as axes:
         axes.plot([0, 1], [0, 1], color="#999999", linewidth=1, zorder=1)
         axes.scatter(xs, ys, s=14, alpha=0.6, color="#cc6677", zorder=2)
         axes.set_xlim(-0.02, 1.02)
@@ -61,9 +57,18 @@ def plot_per_query_scatter(a: EvalReport, b: EvalReport, metric: str, path: Path
         axes.set_ylabel(f"{metric} · {b.name}", fontsize=8)
         axes.set_title(f"per query, {len(shared)} queries", fontsize=10)
         axes.set_aspect("equal")
+    return path
+
+
+@contextmanager
+def _figure(path: Path, size: tuple[float, float]) -> Iterator[Axes]:
+    """Axes to draw on; the figure is saved to ``path`` (atomically, PNG) when the block ends
+    and closed either way, so a failed plot leaves neither a figure in memory nor half a file."""
+    figure, axes = plt.subplots(figsize=size)
+    try:
+        yield axes
         figure.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=120)
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(figure)
-    return path

@@ -25,6 +25,22 @@ def validity(report: EvalReport) -> str:
     return f"{report.tool_calls['valid']:.1%} (+{report.tool_calls['repaired']:.1%} repaired)"
 
 
+def terminal_table(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    text_columns: Sequence[str] = ("metric",),
+) -> Table:
+    """The terminal twin of ``markdown_table``: text columns left, numbers right-aligned."""
+    table = Table(title=title or None, header_style="bold")
+    for header in headers:
+        table.add_column(header, justify="left" if header in text_columns else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
@@ -100,13 +116,12 @@ def report_markdown(report: EvalReport) -> str:
 
 
 def reports_table(reports: Sequence[EvalReport], title: str = "") -> Table:
-    table = Table(title=title or None, header_style="bold")
-    for header in REPORT_HEADERS:
-        numeric = header not in ("strategy", "model", "tool calls valid")
-        table.add_column(header, justify="right" if numeric else "left")
-    for report in reports:
-        table.add_row(*_report_row(report))
-    return table
+    return terminal_table(
+        title,
+        REPORT_HEADERS,
+        [_report_row(r) for r in reports],
+        text_columns=("strategy", "model", "tool calls valid"),
+    )
 
 
 def summary_markdown(reports: Sequence[EvalReport], title: str, plot: str | None = None) -> str:

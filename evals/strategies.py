@@ -1,9 +1,14 @@
 """The retrieval strategies the eval suite compares, behind one small protocol.
 
-Without a model: ``raw`` (the shopper's text, as is, to the lexical index), ``dual`` (the
-text embedded once, a plain dual encoder), ``hybrid`` (RRF of those two).
+Without a model: ``raw`` (the shopper's text, as is, to the lexical index), ``rm3`` (raw
+plus pseudo-relevance feedback words from its top results, ``tools.search.prf``), ``fuzzy``
+(raw plus index-vocabulary typo corrections, ``tools.search.spelling``), ``dual`` (the text
+embedded once, a plain dual encoder), ``hybrid`` (RRF of raw and dual). ``rm3`` and ``fuzzy``
+are the baselines a trained policy has to beat: they expand the query without a model.
 With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
-filters for the lexical index), ``concepts`` (a ``search_concepts`` call: concepts for
+filters for the lexical index), ``expand`` (the same call from a prompt that shows candidate
+words from the top raw results; the model keeps the shopper's words and adds some),
+``concepts`` (a ``search_concepts`` call: concepts for
 Chroma), ``direct`` (a ``search_titles`` call: imagined product titles matched to real ones).
 ``agent`` runs the full agent graph (``AgentStrategy``) with a chat model.
 
@@ -19,18 +24,20 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.protocol.tool_calls import parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH_TITLES, schema_for
 from agent.protocol.tool_search import search_tool_call
-from agent.protocol.writer_prompts import QueryWriter, build_prompt
+from agent.protocol.writer_prompts import STRATEGY_STYLES, QueryWriter, strategy_prompt
 from tools.catalog.product import Product
 from tools.errors import BackendError, BadInput
+from tools.search.prf import FeedbackIndex, RelevanceModel, RM3Config
 from tools.search.request import SearchRequest
 from tools.search.results import SearchResults, ranked
+from tools.search.spelling import VocabularyIndex, with_corrections
 from tools.search_tools import SearchToolbox
 
 if TYPE_CHECKING:
@@ -39,12 +46,23 @@ if TYPE_CHECKING:
     from agent.conversation.state import AgentLimits
     from agent.trajectory.log import EpisodeRecord
 
-STRATEGY_NAMES = ("raw", "policy", "concepts", "dual", "direct", "hybrid", "agent")
-MODEL_STRATEGIES = frozenset({"policy", "concepts", "direct", "agent"})
+STRATEGY_NAMES = (
+    "raw",
+    "rm3",
+    "fuzzy",
+    "policy",
+    "expand",
+    "concepts",
+    "dual",
+    "direct",
+    "hybrid",
+    "agent",
+)
+MODEL_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct", "agent"})
 #: The strategies whose search a ``QueryWriter`` writes (the agent has its own chat model).
-WRITER_STRATEGIES = frozenset({"policy", "concepts", "direct"})
+WRITER_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct"})
 #: Retrieval without a model: what ``evals.perf.bench_eval`` times.
-PLAIN_STRATEGIES = ("raw", "dual", "hybrid")
+PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "dual", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +129,46 @@ class ToolboxStrategy:
     indexes: frozenset[str]
     toolbox: SearchToolbox = field(repr=False)
 
+    def request_for(self, query_text: str, size: int) -> SearchRequest:
+        """What is searched for ``query_text`` (``evals.perf.bench_eval`` times it bare)."""
+        return SearchRequest(query_text, size=size)
+
     def retrieve(self, query_text: str, size: int) -> Retrieved:
         started = time.perf_counter()
-        results = self.toolbox.run(self.tool, SearchRequest(query_text, size=size))
+        results = self.toolbox.run(self.tool, self.request_for(query_text, size))
         trace = StrategyTrace(
             query_text, written=query_text, search_ms=(time.perf_counter() - started) * 1000
+        )
+        return results, trace
+
+
+@dataclass(slots=True)
+class ExpandedStrategy:
+    """The shopper's text plus words chosen without a model, on the lexical index.
+
+    ``expand`` turns the raw request into the expanded one (its own searches included, e.g.
+    RM3's feedback search); its time counts as search time. The trace's ``written`` shows the
+    added words and their weights.
+    """
+
+    name: str
+    expand: Callable[[SearchRequest], SearchRequest] = field(repr=False)
+    toolbox: SearchToolbox = field(repr=False)
+    tool: str = "lexical"
+    indexes: frozenset[str] = frozenset({"lexical"})
+
+    def request_for(self, query_text: str, size: int) -> SearchRequest:
+        return self.expand(SearchRequest(query_text, size=size))
+
+    def retrieve(self, query_text: str, size: int) -> Retrieved:
+        started = time.perf_counter()
+        request = self.request_for(query_text, size)
+        results = self.toolbox.run(self.tool, request)
+        added = " ".join(f"{word}^{weight:g}" for word, weight in request.expansions)
+        trace = StrategyTrace(
+            query_text,
+            written=f"{query_text} + {added}" if added else query_text,
+            search_ms=(time.perf_counter() - started) * 1000,
         )
         return results, trace
 
@@ -130,6 +183,28 @@ def dual_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
 
 def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     return ToolboxStrategy("hybrid", "hybrid", frozenset({"lexical", "concepts"}), toolbox)
+
+
+def rm3_strategy(toolbox: SearchToolbox, config: RM3Config | None = None) -> ExpandedStrategy:
+    """Raw plus RM3 feedback words (``tools.search.prf``; needs the embedded index's statistics)."""
+    model = RelevanceModel(_statistics_index(toolbox, "rm3", FeedbackIndex), config)
+    return ExpandedStrategy("rm3", model.expand, toolbox)
+
+
+def fuzzy_strategy(toolbox: SearchToolbox) -> ExpandedStrategy:
+    """Raw plus corrections of words no product holds (``tools.search.spelling``)."""
+    index = _statistics_index(toolbox, "fuzzy", VocabularyIndex)
+    return ExpandedStrategy("fuzzy", lambda request: with_corrections(index, request), toolbox)
+
+
+def _statistics_index(toolbox: SearchToolbox, name: str, protocol: type) -> Any:
+    index = toolbox.lexical
+    if not isinstance(index, protocol):
+        raise BadInput(
+            f"the {name!r} strategy reads term statistics that only the embedded tantivy index "
+            f"exposes; {index.name} has none (use SHOPAGENT_LEXICAL_BACKEND=tantivy)"
+        )
+    return index
 
 
 # -- strategies where a model writes the search -----------------------------------------------
@@ -151,7 +226,8 @@ class WrittenSearchStrategy:
     def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]:
         if not query_texts:
             return []
-        prompts = [build_prompt(self.tool, text) for text in query_texts]
+        index = self.toolbox.lexical if STRATEGY_STYLES[self.name][1] == "expand" else None
+        prompts = [strategy_prompt(self.name, text, index) for text in query_texts]
         started = time.perf_counter()
         replies = self.writer(prompts)
         generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)
@@ -290,16 +366,18 @@ def build_strategy(
         return dual_strategy(toolbox)
     if name == "hybrid":
         return hybrid_strategy(toolbox)
+    if name == "rm3":
+        return rm3_strategy(toolbox)
+    if name == "fuzzy":
+        return fuzzy_strategy(toolbox)
     if name == "agent":
         if llm is None:
             raise BadInput("the 'agent' strategy needs a chat model to drive the agent")
         return AgentStrategy(llm, toolbox, dataset=dataset)
     if writer is None:
         raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
-    if name == "policy":
-        return WrittenSearchStrategy(
-            "policy", SEARCH_PRODUCTS, frozenset({"lexical"}), writer, toolbox
-        )
+    if name in ("policy", "expand"):
+        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, frozenset({"lexical"}), writer, toolbox)
     if name == "concepts":
         return WrittenSearchStrategy(
             "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox

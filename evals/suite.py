@@ -349,8 +349,6 @@ def run_eval(
         raise BadInput(f"unknown strategy {strategy!r}; choose one of {list(STRATEGY_NAMES)}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
     chosen = select_split(all_judgments, dataset, split, limit)
-    if not len(chosen):
-        raise BadInput(f"{dataset} {split}: no query with a positive judgment")
     toolbox = SearchToolbox(settings, dataset)
     with opened_strategy(
         settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm

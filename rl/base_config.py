@@ -10,7 +10,7 @@ adapter at the end), and nothing reported to any service.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import BadInput
@@ -20,38 +20,59 @@ DEVICES = ("cpu", "cuda", "auto")
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
+def setting(default: Any, help: str) -> Any:
+    """A config field with its help text in ``metadata["help"]`` (TRL's convention).
+
+    ``shopagent train`` turns every field into a flag with this text as its help, so a new
+    field is settable from the command line and from ``--config`` without touching the CLI.
+    """
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(slots=True)
 class RunConfig:
-    #: A stored model's name or a model directory.
-    base_model: str = DEFAULT_LOCAL_MODEL
-    #: The run's directory name and the trained model's name in the store (default: algo-time).
-    run_name: str | None = None
-    #: ``cpu``, ``cuda`` or ``auto`` (cuda when torch sees a GPU).
-    device: str = "cpu"
-    seed: int = 0
-    #: Optimiser steps; -1 means ``num_train_epochs`` passes over the data.
-    max_steps: int = -1
-    num_train_epochs: float = 1.0
-    learning_rate: float = 5e-5
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.05
-    #: Prompt plus completion tokens (the policy prompt is ~170 tokens, a call ~30).
-    max_length: int = 320
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: tuple[str, ...] = LLAMA_PROJECTIONS
-    bf16: bool = False
-    #: torch CPU threads for this run (None: torch's default, one per core). On a machine
-    #: shared with other busy processes, 1 avoids OpenMP threads spin-waiting on each other.
-    threads: int | None = None
-    logging_steps: int = 5
-    #: Keep only rollouts of this policy (default: every rollout in the file).
-    rollout_model: str | None = None
-    #: Register the merged model in the store under the run name.
-    register: bool = True
-    overwrite: bool = False
+    base_model: str = setting(
+        DEFAULT_LOCAL_MODEL, "A stored model's name or a model directory to start from."
+    )
+    run_name: str | None = setting(
+        None, "The run's folder and the trained model's name in the store (default: ALGO-TIME)."
+    )
+    device: str = setting("cpu", "cpu, cuda or auto (cuda when torch sees a GPU).")
+    seed: int = setting(0, "Seed of LoRA's initialisation, data order and sampling.")
+    max_steps: int = setting(-1, "Optimiser steps; -1 runs num_train_epochs passes over the data.")
+    num_train_epochs: float = setting(1.0, "Passes over the data when max_steps is -1.")
+    learning_rate: float = setting(
+        5e-5, "Peak learning rate of the linear schedule (LoRA's usual 5e-5, not TRL's 1e-6)."
+    )
+    batch_size: int = setting(8, "Examples per device and step.")
+    gradient_accumulation_steps: int = setting(
+        1, "Steps whose gradients add up before one optimiser update (a larger batch in memory)."
+    )
+    warmup_ratio: float = setting(0.05, "Share of the steps over which the learning rate ramps up.")
+    max_length: int = setting(
+        320, "Prompt plus completion tokens (the policy prompt is ~170 tokens, a call ~30)."
+    )
+    lora_r: int = setting(16, "LoRA rank: the adapter's capacity.")
+    lora_alpha: int = setting(32, "LoRA scale numerator: updates are scaled by alpha / r.")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA path.")
+    lora_target_modules: tuple[str, ...] = setting(
+        LLAMA_PROJECTIONS,
+        "Modules that get an adapter (comma-separated on the command line).",
+    )
+    bf16: bool = setting(
+        False, "bf16 autocast: for GPUs; CPUs gain little and a 135M model loses precision."
+    )
+    threads: int | None = setting(
+        None,
+        "torch CPU threads (default: one per core); on a machine shared with busy processes, "
+        "1 avoids OpenMP threads spin-waiting on each other.",
+    )
+    logging_steps: int = setting(5, "Log the loss (and reward) every N steps.")
+    rollout_model: str | None = setting(
+        None, "Keep only rollouts of this policy (default: every rollout in the file)."
+    )
+    register: bool = setting(True, "Register the merged model in the store under the run name.")
+    overwrite: bool = setting(False, "Replace a run and a stored model of the same name.")
 
     algo = "base"
 

@@ -35,6 +35,7 @@ from rl.checkpoints import (
     merge_and_register,
     rows_sha256,
 )
+from rl.curves import plot_learning_curves
 from rl.datasets import RolloutData
 from tools.errors import BadInput
 from tools.settings.config import Settings
@@ -118,6 +119,26 @@ def data_facts(trajectories: Path, data: RolloutData, dataset: Any, **more: Any)
     }
 
 
+def config_record(
+    config: RunConfig, *, run_name: str, base_model_dir: Path, device: str
+) -> dict[str, Any]:
+    """What a run's ``config.json`` holds: every field as this run resolved it, and provenance.
+
+    The run name and device are the resolved ones (not "unset" and "auto"). The provenance keys
+    (``algo``, ``base_model_dir``, ``versions``, ``created_at``) are skipped by
+    ``rl.config_builder``, so the file is a valid ``shopagent train --config``: a run can be
+    repeated from its folder.
+    """
+    return {
+        **config.to_dict(),
+        "run_name": run_name,
+        "base_model_dir": str(base_model_dir),
+        "device": device,
+        "versions": library_versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def run_training(
     config: RunConfig,
     settings: Settings,
@@ -134,17 +155,8 @@ def run_training(
     base_dir = resolve_model_dir(settings, config.base_model)
     run = RunDirectory(settings, name, overwrite=config.overwrite)
     try:
-        run.write_json(
-            CONFIG_FILE,
-            {
-                **config.to_dict(),
-                "run_name": name,
-                "base_model_dir": str(base_dir),
-                "device": device,
-                "versions": library_versions(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
+        record = config_record(config, run_name=name, base_model_dir=base_dir, device=device)
+        run.write_json(CONFIG_FILE, record)
         run.write_json(DATA_FILE, facts)
         started = time.perf_counter()
         timer = StepTimer()
@@ -179,6 +191,7 @@ def run_training(
             "model_dir": str(stored.path) if stored else None,
         }
         run.write_json(METRICS_FILE, metrics)
+        plot_learning_curves(metrics["log_history"], run.path, title=f"{config.algo} {name}")
         shutil.rmtree(run.path / "trainer", ignore_errors=True)
         final = run.finish()
     except BaseException:

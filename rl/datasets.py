@@ -14,11 +14,17 @@ generation and ``shopagent eval`` see:
   ``(r - mean) / std``; at least ``threshold`` is desirable, at most ``-threshold``
   undesirable, the rest (and groups without spread) carry no signal and are left out.
 - RWR (``prompt``, ``completion``, ``weight``): samples with a reward above ``min_reward``
-  (by default: usable and found something relevant), weighted ``exp(advantage / beta)``,
+  (with the ``gain`` reward: better than the raw search), weighted ``exp(advantage / beta)``,
   capped at ``max_weight``.
-- GRPO (``prompt``, ``tools``, ``judged``): one row per request, with its judged gains as a
-  JSON object for the live reward; by default only requests whose samples disagreed (a group
+- GRPO (``prompt``, ``tools``, ``judged``, ``query_text``): one row per request, with its
+  judged gains as a JSON object and the shopper's words for the live reward (the ``gain``
+  reward searches them raw); by default only requests whose samples disagreed (a group
   without reward spread gives GRPO zero advantage, so zero gradient).
+
+Groups whose samples all scored the same (spread below ``MIN_STD``) teach nothing and are left
+out of every dataset. With the ``gain`` reward (``rl.rewards``; what ``shopagent collect``
+records by default) the pairs and labels are gain pairs: a sample's reward is its NDCG over
+the raw search's.
 
 Extra columns (``query_id``, rewards, advantages) are kept for inspection; TRL drops them.
 """
@@ -81,6 +87,7 @@ GRPO_FEATURES = Features(
         "tools": Value("string"),
         "judged": Value("string"),
         "query_id": Value("string"),
+        "query_text": Value("string"),
     }
 )
 
@@ -273,6 +280,8 @@ def build_rwr_dataset(
         raise BadInput("beta and max_weight must be positive")
     rows = []
     for group in groups:
+        if group.spread() < MIN_STD:  # all samples alike: no preference to learn
+            continue
         for rollout, advantage in zip(group.rollouts, group.advantages(), strict=True):
             if rollout.reward <= min_reward:
                 continue
@@ -312,6 +321,7 @@ def build_grpo_dataset(
                 "tools": group.tools_json,
                 "judged": json.dumps(dict(gains), sort_keys=True),
                 "query_id": group.key.query_id,
+                "query_text": group.query_text,
             }
         )
     return _dataset(rows, GRPO_FEATURES)

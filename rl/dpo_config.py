@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl.base_config import RunConfig
+from rl.base_config import RunConfig, setting
 
 
 @dataclass(slots=True)
 class DPORunConfig(RunConfig):
-    beta: float = 0.1
-    #: Least reward difference between the chosen and rejected sample of a pair.
-    margin: float = 0.1
-    loss_type: str = "sigmoid"
+    beta: float = setting(0.1, "How far the policy may move from the base (TRL's default).")
+    margin: float = setting(
+        0.1, "Least reward difference between the chosen and the rejected sample of a pair."
+    )
+    loss_type: str = setting("sigmoid", "TRL's DPO loss: sigmoid, hinge, ipo, robust, ...")
 
     algo = "dpo"
 

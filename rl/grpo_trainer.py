@@ -5,7 +5,8 @@ tools. Why not conversational prompts: GRPOTrainer renders those with trainer-le
 callables, which also switches on its multi-turn tool-execution loop; here a reply is one
 search call that the reward function runs and scores itself. The rendered text is exactly
 what ``agent.runtime.generation`` feeds the model (it is checked that tokenizing adds no special
-tokens), so GRPO samples from the same distribution that eval measures.
+tokens), so GRPO samples from the same distribution that eval measures. Groups whose samples
+all scored the same are masked out of each step's loss (``rl.grpo_groups``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 from datasets import Dataset
 
+from agent.protocol.tool_search import SearchBackends
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_grpo_dataset, read_rollouts
 from rl.grpo_config import GRPORunConfig
-from rl.rewards import LiveSearch, SearchFn, SearchRewardFunc
+from rl.grpo_groups import informative_grpo_trainer_class
+from rl.rewards import LiveSearch, RawBaseline, SearchFn, SearchRewardFunc
 from tools.catalog.judgments import Judgments
 from tools.errors import BadInput
 from tools.settings.config import Settings
@@ -70,12 +73,12 @@ def build_grpo_trainer(
     search_fn: SearchFn,
     *,
     k: int,
+    baseline: RawBaseline | None = None,
 ) -> Any:
-    from trl import GRPOTrainer
-
-    return GRPOTrainer(
+    trainer_class = informative_grpo_trainer_class()
+    return trainer_class(
         model=model,
-        reward_funcs=[SearchRewardFunc(search_fn, k=k)],
+        reward_funcs=[SearchRewardFunc(search_fn, k=k, baseline=baseline)],
         args=args,
         train_dataset=render_prompts(train_dataset, tokenizer),
         processing_class=tokenizer,
@@ -90,25 +93,37 @@ def train_grpo(
     *,
     judgments: Judgments | None = None,
     search_fn: SearchFn | None = None,
+    backends: SearchBackends | None = None,
 ) -> TrainedRun:
     """GRPO on the requests of ``trajectories``, rewarded by the live index of their dataset.
 
     ``judgments`` and ``search_fn`` default to the dataset's own judgments and a
-    ``LiveSearch`` over its ``SearchToolbox``.
+    ``LiveSearch`` over its ``SearchToolbox``; with ``config.reward == "gain"`` the reward
+    subtracts the raw search's NDCG, run on ``backends`` (default: that toolbox).
     """
     data = read_rollouts(trajectories, model_id=config.rollout_model)
     dataset_name, dataset = grpo_dataset(data, config, judgments, settings)
-    if search_fn is None:
+    if search_fn is None or (backends is None and config.reward == "gain"):
         from tools.search_tools import SearchToolbox
 
-        search_fn = LiveSearch(SearchToolbox(settings, dataset_name), size=config.k)
+        toolbox = SearchToolbox(settings, dataset_name)
+        backends = backends or toolbox
+        search_fn = search_fn or LiveSearch(toolbox, size=config.k)
+    baseline = RawBaseline(backends, k=config.k) if config.reward == "gain" else None
     live_search = search_fn
     return run_training(
         config,
         settings,
         train_dataset=dataset,
         make_trainer=lambda model, tokenizer, rows, output_dir, peft: build_grpo_trainer(
-            model, tokenizer, rows, config.to_trl(output_dir), peft, live_search, k=config.k
+            model,
+            tokenizer,
+            rows,
+            config.to_trl(output_dir),
+            peft,
+            live_search,
+            k=config.k,
+            baseline=baseline,
         ),
         facts=data_facts(
             trajectories,

@@ -12,18 +12,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rl.base_config import RunConfig
+from rl.base_config import RunConfig, setting
 from tools.errors import BadInput
 
 
 @dataclass(slots=True)
 class KTORunConfig(RunConfig):
-    beta: float = 0.1
-    #: |advantage| from which a sample is labelled (desirable above, undesirable below minus).
-    threshold: float = 0.5
-    #: None: balance the two labels by their counts (see the module doc).
-    desirable_weight: float | None = None
-    undesirable_weight: float | None = None
+    beta: float = setting(0.1, "How far the policy may move from the base (TRL's default).")
+    threshold: float = setting(
+        0.5,
+        "|advantage| from which a sample is labelled: desirable above +it, undesirable below -it.",
+    )
+    desirable_weight: float | None = setting(
+        None,
+        "Loss weight of desirable samples; set with undesirable_weight (default: the rarer "
+        "label is up-weighted until both labels weigh the same).",
+    )
+    undesirable_weight: float | None = setting(
+        None, "Loss weight of undesirable samples; set with desirable_weight."
+    )
 
     algo = "kto"
 

@@ -7,6 +7,7 @@ one group's samples.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ def train_kto(settings: Settings, trajectories: Path, config: KTORunConfig) -> T
     data = read_rollouts(trajectories, model_id=config.rollout_model)
     dataset = kto_dataset(data, config)
     desirable = sum(dataset["label"]) if len(dataset) else 0
+    # The balancing weights depend on the data: settle them now, so that the run's
+    # config.json records the weights the loss used, not "balance them".
+    weights = config.label_weights(desirable, len(dataset) - desirable)
+    config = replace(config, desirable_weight=weights[0], undesirable_weight=weights[1])
     return run_training(
         config,
         settings,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
-from agent.protocol.writer_prompts import Prompt, build_prompt
+from agent.protocol.writer_prompts import Prompt, strategy_prompt
 from agent.runtime.generation import Generation
 from agent.trajectory.log import (
     EpisodeRecord,
@@ -40,14 +40,26 @@ from agent.trajectory.log import (
     TrajectoryLog,
     utc_now,
 )
-from rl.rewards import NDCG_K, LiveSearch, RewardBreakdown, search_reward
+from rl.rewards import (
+    DEFAULT_REWARD_SHAPE,
+    NDCG_K,
+    REWARD_SHAPES,
+    LiveSearch,
+    RawBaseline,
+    RewardBreakdown,
+    search_reward,
+)
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BackendError, BadInput
 from tools.settings.config import Settings
 
 ROLLOUT_SOURCE = "rollout"
 #: ``shopagent eval`` strategy -> the one tool its prompt offers.
-STRATEGY_TOOLS: dict[str, str] = {"policy": SEARCH_PRODUCTS, "concepts": SEARCH_CONCEPTS}
+STRATEGY_TOOLS: dict[str, str] = {
+    "policy": SEARCH_PRODUCTS,
+    "expand": SEARCH_PRODUCTS,
+    "concepts": SEARCH_CONCEPTS,
+}
 #: A rollout is a single model step: its budget is used up by that step.
 ROLLOUT_STOP_REASON = "budget"
 
@@ -97,6 +109,8 @@ class CollectConfig:
     greedy_first: bool = True
     seed: int = 0
     k: int = NDCG_K
+    #: ``gain`` (NDCG over the raw search's, the default) or ``absolute`` (``rl.rewards``).
+    reward: str = DEFAULT_REWARD_SHAPE
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_TOOLS:
@@ -112,6 +126,8 @@ class CollectConfig:
             raise BadInput("sampling several candidates needs a temperature above 0")
         if not 0 < self.top_p <= 1:
             raise BadInput(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.reward not in REWARD_SHAPES:
+            raise BadInput(f"unknown reward {self.reward!r}; choose one of {REWARD_SHAPES}")
 
     @property
     def tool(self) -> str:
@@ -212,6 +228,7 @@ def collect(
     )
     if progress is not None:
         progress(summary.skipped, summary.planned)
+    baseline = RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
     for start in range(0, len(pending), config.batch_size):
         batch = pending[start : start + config.batch_size]
         greedy = [item for item in batch if config.greedy_first and item[1] == 0]
@@ -230,6 +247,7 @@ def collect(
                     model_id=model_id,
                     model_checkpoint=model_checkpoint,
                     catalog_version=catalog_version,
+                    baseline=baseline,
                 )
         if progress is not None:
             progress(summary.skipped + summary.written, summary.planned)
@@ -250,8 +268,10 @@ def _generate_and_log(
     model_id: str,
     model_checkpoint: str | None,
     catalog_version: str | None,
+    baseline: RawBaseline | None = None,
 ) -> None:
-    prompts = [build_prompt(config.tool, query.text) for query, _ in items]
+    index = search.backends.lexical if config.strategy == "expand" else None  # type: ignore[attr-defined]
+    prompts = [strategy_prompt(config.strategy, query.text, index) for query, _ in items]
     first_query, first_index = items[0]
     seed = zlib.crc32(f"{config.seed}:{first_query.id}:{first_index}".encode())
     began_at = utc_now()
@@ -271,7 +291,9 @@ def _generate_and_log(
     model_ms = generation_s * 1000 / len(items)
     for (query, index), prompt, generation in zip(items, prompts, generations, strict=True):
         search_started = time.perf_counter()
-        breakdown = search_reward(generation.parsed, judgments.gains(query.id), search, k=config.k)
+        gains = judgments.gains(query.id)
+        raw = baseline(query.text, gains) if baseline is not None else None
+        breakdown = search_reward(generation.parsed, gains, search, k=config.k, raw_ndcg=raw)
         tool_ms = (time.perf_counter() - search_started) * 1000
         summary.search_s += tool_ms / 1000
         hits = _hits(search) if generation.parsed.calls and breakdown.error is None else []
@@ -416,12 +438,10 @@ def collect_rollouts(
 
     judgments = load_dataset(config.dataset, settings).judgments()
     chosen = select_split(judgments, config.dataset, config.split, config.n_queries)
-    if not len(chosen):
-        raise BadInput(f"{config.dataset} {config.split}: no query with a positive judgment")
     model_dir = resolve_model_dir(settings, model)
     toolbox = SearchToolbox(settings, config.dataset)
     search = LiveSearch(toolbox, size=config.k)
-    if config.strategy == "policy":
+    if config.strategy in ("policy", "expand"):
         _ = toolbox.lexical  # a missing index fails here, before the model loads
     log = TrajectoryLog(log_path or default_rollout_log(settings, config.dataset, config.split))
     with torch_threads(threads):

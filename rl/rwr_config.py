@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl.base_config import RunConfig
+from rl.base_config import RunConfig, setting
 
 
 @dataclass(slots=True)
 class RWRRunConfig(RunConfig):
-    beta: float = 1.0
-    min_reward: float = 0.0
-    max_weight: float = 4.0
+    beta: float = setting(
+        1.0, "Temperature of the weights exp(advantage / beta): lower favours the best more."
+    )
+    min_reward: float = setting(0.0, "Only samples with a reward above this are imitated.")
+    max_weight: float = setting(4.0, "Cap on a sample's weight, so that no sample dominates.")
 
     algo = "rwr"
 

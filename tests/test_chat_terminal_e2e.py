@@ -1,12 +1,20 @@
-"""`shopagent chat` end to end in a real pseudo-terminal, with the real local model served by
-`transformers serve`: a turn runs, products come from the index, /buy N becomes reward in the
-trajectory log, /history and /quit work.
+"""`shopagent chat` end to end in a real pseudo-terminal, with the real local model (the
+embedded SmolLM2-135M) served by `transformers serve`.
+
+One five-turn conversation, the same one ``tests/test_conversation_fake_llm.py`` runs with a
+fake model: a negated budget, "only Logitech", "the second one", "compare 1 and 2",
+"cheaper". Whatever the 135M model writes, every request turn searches and shows products
+from the index within the budget, references are answered from the catalog, no reply is
+printed twice; then /buy N becomes reward in the trajectory log, and /filters, /clear,
+/history and /quit work. Each turn's latency is recorded in the log and printed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pexpect
@@ -19,6 +27,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TURN_TIMEOUT_S = 420
 
 pytestmark = pytest.mark.slow
+
+FIVE_TURNS = [
+    "I want a wireless mouse that should not cost more than 60 dollars",
+    "only Logitech",
+    "the second one",
+    "compare 1 and 2",
+    "cheaper",
+]
 
 
 def run_cli(home: Path, *args: str) -> None:
@@ -38,39 +54,47 @@ def run_cli(home: Path, *args: str) -> None:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("chat-home")
-    catalog = str(FIXTURES / "generic" / "catalog.jsonl")
-    run_cli(home, "data", "import", catalog, "--format", "jsonl", "--name", "mini")
-    run_cli(home, "index", "--dataset", "mini", "--no-concepts")
+    catalog = str(FIXTURES / "chat" / "catalog.jsonl")
+    run_cli(home, "data", "import", catalog, "--format", "jsonl", "--name", "shop")
+    run_cli(home, "index", "--dataset", "shop", "--no-concepts")
     run_cli(home, "model", "init", "--if-missing")
     return home
 
 
-def test_chat_in_a_real_terminal_with_the_local_model(home: Path) -> None:
+def test_five_turn_chat_in_a_real_terminal_with_the_local_model(home: Path) -> None:
     # TERM=dumb: rich writes no escape codes, so the screen text can be matched as written.
     env = {**os.environ, "SHOPAGENT_HOME": str(home), "TERM": "dumb", "COLUMNS": "160"}
-    env.pop("SHOPAGENT_LLM_BASE_URL", None)
+    for name in ("SHOPAGENT_LLM_BASE_URL", "SHOPAGENT_LLM_PROSE"):
+        env.pop(name, None)  # the embedded model, with prose = auto (composed)
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "cli", "chat", "--dataset", "mini", "--turn-timeout", str(TURN_TIMEOUT_S)],
+        ["-m", "cli", "chat", "--dataset", "shop", "--turn-timeout", str(TURN_TIMEOUT_S)],
         cwd=str(PROJECT_ROOT),
         env=env,
         encoding="utf-8",
         timeout=TURN_TIMEOUT_S + 120,
         dimensions=(50, 160),
     )
+    screens: list[str] = []
     try:
         child.expect("conversation ")
         child.expect("you> ")
-        child.sendline("I want a wireless mouse")
-        child.expect("assistant>")
-        child.expect("you> ")
-        turn = child.before
-        # Whatever the 135M model wrote, products shown come from the index, with catalog prices.
-        if "/buy N" in turn:
-            assert "Mouse" in turn
-            child.sendline("/buy 1")
-            child.expect("episode reward")
+        for message in FIVE_TURNS:
+            child.sendline(message)
+            child.expect("assistant>")
             child.expect("you> ")
+            screens.append(child.before)
+        child.sendline("/buy 1")
+        child.expect(r"bought (.+?) · episode reward")
+        bought = child.match.group(1)
+        child.expect("you> ")
+        child.sendline("/filters")
+        child.expect(r"filters: (.+)\r?\n")
+        filters = child.match.group(1).strip()
+        child.expect("you> ")
+        child.sendline("/clear")
+        child.expect("filters cleared")
+        child.expect("you> ")
         child.sendline("/history")
         child.expect(r"1\. you> I want a wireless mouse")
         child.expect("you> ")
@@ -79,11 +103,39 @@ def test_chat_in_a_real_terminal_with_the_local_model(home: Path) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+    first, only, second, compare, cheaper = screens
+    # every request turn shows products and the constraints they were searched with
+    assert "searched: wireless mouse · under $60" in first and "/buy N" in first
+    assert "searched: wireless mouse · Logitech · under $60" in only and "/buy N" in only
+    assert "#2 Logitech" in second and "Comparing #1 and #2." in compare
+    assert "searched: wireless mouse · Logitech · under $" in cheaper and "/buy N" in cheaper
+    for screen in screens:  # the shopper never reads the same reply twice
+        replies = re.findall(r"assistant> (.+)", screen)
+        assert len(replies) == 1 and "assistant (thinking)>" not in screen
+    assert filters.startswith("wireless mouse · Logitech · under $")
+
     records = TrajectoryLog(default_log_path(home)).latest()
-    assert records, "the turn was not logged"
-    episode = records[-1]
-    assert episode["model_id"] and episode["user_text"] == "I want a wireless mouse"
-    assert episode["latency"]["model_ms"] > 0
-    if "/buy N" in turn:
-        assert [f["kind"] for f in episode["feedback"]] == ["buy"]
-        assert episode["reward"]["components"]
+    assert [r["user_text"] for r in records] == FIVE_TURNS
+    search_turns = [records[i] for i in (0, 1, 4)]
+    for record in search_turns:
+        calls = [c for step in record["steps"] for c in step["tool_calls"]]
+        assert calls, record["user_text"]  # every request searched
+        assert record["recommended"], record["user_text"]
+        for product in record["recommended"]:
+            assert Decimal(product["price"]) <= 60
+    assert {p["brand"] for r in search_turns[1:] for p in r["recommended"]} == {"Logitech"}
+    before = sorted(Decimal(p["price"]) for p in records[1]["recommended"])
+    half = len(before) // 2
+    median = before[half] if len(before) % 2 else (before[half - 1] + before[half]) / 2
+    assert all(Decimal(p["price"]) < median for p in records[4]["recommended"])
+    for record in records[2:4]:  # references: answered from the catalog, no model, no search
+        assert record["stop_reason"] == "reference" and record["steps"] == []
+    bought_record = records[-1]
+    assert [f["kind"] for f in bought_record["feedback"]] == ["buy"]
+    assert bought_record["recommended"][0]["title"] == bought
+    assert bought_record["reward"]["components"]["feedback"] == 1.0
+    for record in records:
+        assert record["model_id"] and record["latency"]["total_ms"] > 0
+    latencies = [round(r["latency"]["total_ms"] / 1000, 1) for r in records]
+    print(f"turn latencies (s): {latencies}")

@@ -20,10 +20,11 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from tests.catalog_samples import sample_products
+from tests.index_contract import assert_keeps_the_product_index_contract
 from tools.catalog.chorus import iter_products
 from tools.catalog.import_report import ImportReport
 from tools.catalog.product import Product
-from tools.search.backend import IndexMissing, ProductIndex, SearchBackend, SearchError
+from tools.search.backend import IndexMissing, SearchError
 from tools.search.chroma_concepts import CONCEPT_DEPTH, ConceptIndex
 from tools.search.fusion import reciprocal_rank_fusion
 from tools.search.request import SearchFilters, SearchRequest
@@ -56,10 +57,11 @@ def samples_index(tmp_path: Path) -> Iterator[ConceptIndex]:
     yield index
 
 
-def test_it_is_a_product_index_and_a_search_backend(chorus_index: ConceptIndex) -> None:
-    assert isinstance(chorus_index, ProductIndex)
-    assert isinstance(chorus_index, SearchBackend)
-    assert chorus_index.name == "concepts"
+def test_keeps_the_product_index_contract(tmp_path: Path) -> None:
+    products = sample_products()
+    fresh = ConceptIndex("contract", path=tmp_path / "chroma")
+    assert fresh.name == "concepts"
+    assert_keeps_the_product_index_contract(fresh, products, products[0].title)
 
 
 def test_every_product_comes_back_exactly(

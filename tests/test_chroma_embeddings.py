@@ -9,6 +9,7 @@ from chromadb.utils.embedding_functions import (
     known_embedding_functions,
 )
 
+from tools.errors import NotFound
 from tools.search.embeddings import (
     BUNDLED_MODEL,
     DIMENSIONS,
@@ -62,5 +63,5 @@ def test_config_mistakes_are_refused() -> None:
 
 
 def test_a_model_path_without_a_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(FileNotFoundError, match="no sentence-transformers model at"):
+    with pytest.raises(NotFound, match="no sentence-transformers model at"):
         MiniLMEmbeddingFunction(model=str(tmp_path))(["anything"])

@@ -12,6 +12,7 @@ from scipy import stats
 
 from evals.compare import compare_reports, compare_runs, compare_values
 from evals.records import METRIC_NAMES, EvalReport
+from tools.errors import NotFound
 
 
 def make_report(name: str, values: dict[str, float], split: str = "all") -> EvalReport:
@@ -112,5 +113,5 @@ def test_compare_runs_writes_markdown_json_and_scatter(tmp_path: Path) -> None:
 
 
 def test_an_unknown_run_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no eval report for 'nope'"):
+    with pytest.raises(NotFound, match="no eval report for 'nope'"):
         compare_runs("nope", "other", runs_root=tmp_path)

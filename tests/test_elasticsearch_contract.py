@@ -29,10 +29,11 @@ from elasticsearch import Elasticsearch
 
 from tests.catalog_samples import sample_products
 from tests.conftest import FIXTURES
+from tests.index_contract import assert_signatures_match_the_protocol
 from tools.catalog.chorus import iter_products
 from tools.catalog.import_report import ImportReport
 from tools.catalog.product import Product
-from tools.search.backend import BackendUnavailable, IndexMissing, ProductIndex, SearchError
+from tools.search.backend import BackendUnavailable, IndexMissing, SearchError
 from tools.search.elasticsearch_backend import ElasticsearchIndex
 from tools.search.es_mapping import filter_clauses, index_name_for, to_document
 from tools.search.request import SearchFilters, SearchRequest
@@ -105,6 +106,10 @@ class StubCluster:
     ) -> StubCluster:
         body = (FIXTURES / "es" / fixture).read_bytes() if fixture else b""
         self._replies.append((status, body, ES_HEADERS if headers is None else headers))
+        return self
+
+    def reply_json(self, status: int, data: Any) -> StubCluster:
+        self._replies.append((status, json.dumps(data).encode(), ES_HEADERS))
         return self
 
     def fail(self, error: Exception) -> StubCluster:
@@ -325,13 +330,46 @@ EXPECTED_TEMPLATE = {
 # -- query bodies ------------------------------------------------------------------------------
 
 
-def test_backend_keeps_the_product_index_protocol(backend: ElasticsearchIndex) -> None:
-    assert isinstance(backend, ProductIndex)
-    assert backend.name == "elasticsearch"
-    assert backend.index_name == "shopagent-chorus"
+def test_stub_backend_keeps_the_product_index_protocol(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
+    """Every protocol method, through the stub, in the order a build and a drift use them."""
+    assert_signatures_match_the_protocol(ElasticsearchIndex)
+    assert (backend.name, backend.index_name) == ("elasticsearch", "shopagent-chorus")
+    (
+        cluster.reply(200, "acknowledged.json")
+        .reply(200, "acknowledged.json")
+        .reply(200, "index_created.json")
+        .reply(200, "bulk_created.json")
+        .reply(200, "refresh.json")
+        .reply(200, "search_two_hits.json")
+        .reply(200, "get_found.json")
+        .reply(200)
+        .reply(200, "bulk_updated.json")
+        .reply(200, "refresh.json")
+        .reply(200)
+        .reply(200, "bulk_deleted.json")
+        .reply(200, "refresh.json")
+        .reply(404, "get_missing_document.json")
+    )
+
+    assert backend.index([MOUSE, HEADPHONES]) == 2
+    results = backend.search(SearchRequest("wireless mouse"))
+    assert results.hits[0].product == MOUSE and results.hits[0].rank == 1
+    assert backend.get(MOUSE.id) == MOUSE
+    assert backend.upsert([replace(MOUSE, price=Decimal("39.99"))]) == 1
+    assert backend.delete([MOUSE.id]) == 1
+    assert backend.get(MOUSE.id) is None
+
+    cluster.assert_all_served()
+    assert {r.path.split("/")[1] for r in cluster.requests if not r.path.startswith("/_")} == {
+        "shopagent-chorus"
+    }
 
 
-def test_plain_text_query_body_and_hits(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
+def test_stub_plain_text_query_body_and_hits(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
     cluster.reply(200, "search_two_hits.json")
 
     results = backend.search(SearchRequest("wireless mouse"))
@@ -353,7 +391,7 @@ def test_plain_text_query_body_and_hits(backend: ElasticsearchIndex, cluster: St
                             "fields": DEFAULT_FIELDS,
                             "operator": "or",
                             "tie_breaker": 0.3,
-                            "zero_terms_query": "all",
+                            "zero_terms_query": "none",
                         }
                     }
                 ]
@@ -376,7 +414,7 @@ def test_plain_text_query_body_and_hits(backend: ElasticsearchIndex, cluster: St
     assert results.hits[1].product == HEADPHONES
 
 
-def test_every_filter_kind_and_custom_boosts(
+def test_stub_every_filter_kind_and_custom_boosts(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200, "search_two_hits.json")
@@ -426,7 +464,7 @@ def test_every_filter_kind_and_custom_boosts(
     }
 
 
-def test_one_sided_price_range(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
+def test_stub_one_sided_price_range(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
     cluster.reply(200, "search_no_hits.json")
 
     backend.search(SearchRequest("toner", filters=SearchFilters(max_price=Decimal("0.07"))))
@@ -436,7 +474,7 @@ def test_one_sided_price_range(backend: ElasticsearchIndex, cluster: StubCluster
     ]
 
 
-def test_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
+def test_stub_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
     cluster.reply(200, "search_two_hits.json")
 
     backend.search(SearchRequest("logitek mouse", fuzzy=True))
@@ -451,7 +489,7 @@ def test_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: StubClu
                         "fields": DEFAULT_FIELDS,
                         "operator": "or",
                         "tie_breaker": 0.3,
-                        "zero_terms_query": "all",
+                        "zero_terms_query": "none",
                         "fuzziness": "AUTO",
                     }
                 }
@@ -460,7 +498,7 @@ def test_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: StubClu
     }
 
 
-def test_empty_text_matches_all_but_filters_still_apply(
+def test_stub_empty_text_matches_all_but_filters_still_apply(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200, "search_no_hits.json")
@@ -484,7 +522,7 @@ def test_empty_text_matches_all_but_filters_still_apply(
     assert results.total == 0
 
 
-def test_query_syntax_in_user_text_stays_plain_text(
+def test_stub_query_syntax_in_user_text_stays_plain_text(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200, "search_no_hits.json")
@@ -503,7 +541,7 @@ def test_query_syntax_in_user_text_stays_plain_text(
 # -- index template and bulk writes ------------------------------------------------------------
 
 
-def test_index_installs_template_recreates_index_and_bulk_loads(
+def test_stub_index_installs_template_recreates_index_and_bulk_loads(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     (
@@ -539,7 +577,7 @@ def test_index_installs_template_recreates_index_and_bulk_loads(
     ]
 
 
-def test_upsert_reindexes_by_id_and_refreshes(
+def test_stub_upsert_reindexes_by_id_and_refreshes(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200).reply(200, "bulk_updated.json").reply(200, "refresh.json")
@@ -557,7 +595,7 @@ def test_upsert_reindexes_by_id_and_refreshes(
     assert cluster.requests[1].ndjson() == [{"index": {"_id": "7201185"}}, expected]
 
 
-def test_delete_counts_existing_ids_and_refreshes_before_returning(
+def test_stub_delete_counts_existing_ids_and_refreshes_before_returning(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200).reply(200, "bulk_deleted.json").reply(200, "refresh.json")
@@ -572,7 +610,7 @@ def test_delete_counts_existing_ids_and_refreshes_before_returning(
 
 
 @pytest.mark.parametrize("write", ["upsert", "delete"])
-def test_writes_to_a_missing_index_name_the_build_command(
+def test_stub_writes_to_a_missing_index_name_the_build_command(
     backend: ElasticsearchIndex, cluster: StubCluster, write: str
 ) -> None:
     cluster.reply(404)
@@ -584,7 +622,7 @@ def test_writes_to_a_missing_index_name_the_build_command(
     assert cluster.calls() == [("HEAD", "/shopagent-chorus")]
 
 
-def test_rejected_documents_fail_with_one_line_naming_them(
+def test_stub_rejected_documents_fail_with_one_line_naming_them(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200).reply(200, "bulk_rejected.json").reply(200, "refresh.json")
@@ -603,7 +641,7 @@ def test_rejected_documents_fail_with_one_line_naming_them(
 # -- read side ---------------------------------------------------------------------------------
 
 
-def test_get_rebuilds_the_product_or_returns_none(
+def test_stub_get_rebuilds_the_product_or_returns_none(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200, "get_found.json").reply(404, "get_missing_document.json")
@@ -617,11 +655,18 @@ def test_get_rebuilds_the_product_or_returns_none(
     assert cluster.requests[0].params == {"_source": ["doc"]}
 
 
-def test_count(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
-    cluster.reply(200, "count.json")
+def test_stub_count_reads_the_clusters_answer_for_the_whole_index(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
+    cluster.reply(200, "count.json").reply_json(200, {"count": 0, "_shards": {"total": 1}})
 
-    assert backend.count() == 19406
-    assert cluster.calls() == [("POST", "/shopagent-chorus/_count")]
+    first, second = backend.count(), backend.count()
+
+    assert (first, second) == (19406, 0)  # read from each reply, never remembered
+    assert type(first) is int
+    assert cluster.calls() == [("POST", "/shopagent-chorus/_count")] * 2
+    assert cluster.requests[0].body is None  # no query: every document counts
+    assert cluster.requests[0].params == {}
 
 
 @pytest.mark.parametrize(
@@ -633,7 +678,7 @@ def test_count(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
     ],
     ids=["search", "get", "count"],
 )
-def test_missing_index_names_the_build_command(
+def test_stub_missing_index_names_the_build_command(
     backend: ElasticsearchIndex, cluster: StubCluster, call: Any
 ) -> None:
     cluster.reply(404, "index_not_found.json")
@@ -646,7 +691,7 @@ def test_missing_index_names_the_build_command(
     )
 
 
-def test_server_error_is_one_line_with_the_root_cause(
+def test_stub_server_error_is_one_line_with_the_root_cause(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(400, "search_phase_error.json")
@@ -665,7 +710,7 @@ def test_server_error_is_one_line_with_the_root_cause(
 # -- unreachable or wrong servers --------------------------------------------------------------
 
 
-def test_connection_failure_is_backend_unavailable(
+def test_stub_connection_failure_is_backend_unavailable(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.fail(
@@ -684,14 +729,16 @@ def test_connection_failure_is_backend_unavailable(
     )
 
 
-def test_timeout_is_backend_unavailable(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
+def test_stub_timeout_is_backend_unavailable(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
     cluster.fail(ConnectionTimeout("Connection timed out during request"))
 
     with pytest.raises(BackendUnavailable, match=r"^Elasticsearch at http://es.test:9200 did not"):
         backend.count()
 
 
-def test_a_server_that_is_not_elasticsearch_is_refused(
+def test_stub_a_server_that_is_not_elasticsearch_is_refused(
     backend: ElasticsearchIndex, cluster: StubCluster
 ) -> None:
     cluster.reply(200, "count.json", headers={"content-type": "application/json"})

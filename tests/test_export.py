@@ -22,6 +22,7 @@ from agent.trajectory.export import (
 from agent.trajectory.log import TrajectoryLog, default_log_path
 from tests.catalog_samples import sample_products
 from tests.test_agent_graph_fake_llm import FakeConceptIndex, FakeScriptedChatModel, call, say
+from tools.errors import NotFound
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
@@ -29,7 +30,7 @@ from tools.settings.config import Settings
 
 @pytest.fixture(scope="module")
 def chat_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two turns of a fake-model chat (a search, then a question) and a purchase."""
+    """Two turns of a fake-model chat (a search, then a question back) and a purchase."""
     settings = Settings(home=tmp_path_factory.mktemp("export") / "home")
     lexical = TantivyIndex(None, create=True)
     lexical.index(sample_products())
@@ -43,10 +44,10 @@ def chat_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
             say("Which size of room?"),
         ]
     )
-    session = ChatSession.open(settings, "samples", model, toolbox=toolbox)
-    list(session.send("a bluetooth speaker"))
+    session = ChatSession.open(settings, "samples", model, toolbox=toolbox, prose="model")
+    list(session.send("a bluetooth speaker under 150"))
     session.buy(1)
-    list(session.send("and something bigger?"))
+    list(session.send("start over"))  # nothing to search for: the graph asks, no model
     session.close()
     return default_log_path(settings.home)
 
@@ -59,7 +60,7 @@ def test_jsonl_holds_the_latest_revision_of_each_episode(chat_log: Path, tmp_pat
     report = export_trajectories(chat_log, tmp_path / "out.jsonl", "jsonl")
     assert (report.exported, report.filtered_out, report.damaged_lines) == (2, 0, 0)
     first, second = lines(tmp_path / "out.jsonl")
-    assert (first["turn"], first["revision"], first["reward"]["total"]) == (1, 1, 1.5)
+    assert (first["turn"], first["revision"], first["reward"]["total"]) == (1, 1, 1.0)
     assert [f["kind"] for f in first["feedback"]] == ["buy"]
     assert second["stop_reason"] == "clarify"
 
@@ -69,7 +70,7 @@ def test_parquet_rows_are_flat_and_typed(chat_log: Path, tmp_path: Path) -> None
     rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [r["turn"] for r in rows] == [1, 2]
     first = rows[0]
-    assert first["reward"] == 1.5 and json.loads(first["reward_components"])["feedback"] == 1.0
+    assert first["reward"] == 1.0 and json.loads(first["reward_components"])["feedback"] == 1.0
     assert first["tool_names"] == ["search_products"] and first["recommended_ids"] == ["s1"]
     assert first["parse_classes"] == ["valid", "invalid"]  # the answer step has no tool call
     assert first["finished_at"].tzinfo is not None and first["model_ms"] >= 0
@@ -111,9 +112,9 @@ def test_openai_chat_lines_validate_as_fine_tuning_records(chat_log: Path, tmp_p
         tool["role"] == "tool"
         and tool["tool_call_id"] == first["messages"][2]["tool_calls"][0]["id"]
     )
-    # turn 2 carries turn 1 as context, with its assistant messages weighted 0
+    # turn 2 asked back without the model: its one assistant message is the question
     weights = [m.get("weight") for m in second["messages"] if m["role"] == "assistant"]
-    assert weights == [0, 0, 1]
+    assert weights == [1]
 
 
 def test_a_turn_that_ended_on_a_tool_round_keeps_that_round(chat_log: Path) -> None:
@@ -204,7 +205,7 @@ def test_bad_requests_fail_with_one_clear_line_and_write_nothing(
 ) -> None:
     with pytest.raises(ValueError, match="unknown export format 'csv'"):
         export_trajectories(chat_log, tmp_path / "x.csv", "csv")
-    with pytest.raises(FileNotFoundError, match="no trajectory log at"):
+    with pytest.raises(NotFound, match="no trajectory log at"):
         export_trajectories(tmp_path / "missing.jsonl", tmp_path / "x.jsonl", "jsonl")
     existing = tmp_path / "exists.jsonl"
     existing.write_text("keep me\n")

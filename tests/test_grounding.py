@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.conversation.grounding import GroundedAnswer, ground_answer
+from agent.conversation.graph import _VisibleText
+from agent.conversation.grounding import GroundedAnswer, ground_answer, prose_end
 from tests.catalog_samples import sample_products
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable
@@ -164,3 +165,25 @@ def test_a_looping_answer_keeps_each_sentence_once() -> None:
     """What SmolLM2-135M wrote on Chorus: the same sentence until max_tokens ran out."""
     looping = "It is a gaming mouse. It has RGB. " + "It is a gaming mouse. It has RGB. " * 6
     assert ground(looping, ["m1"]).text == "It is a gaming mouse. It has RGB."
+
+
+def test_the_stream_and_the_answer_cut_prose_at_the_same_place() -> None:
+    """One markup rule: what the chat streams is what grounding keeps (``prose_end``)."""
+    texts = [
+        "Under $50: the JBL speaker. <tool_call>{}</tool_call>",
+        'Here it is {"id": "x"} more',
+        "Prices < $50 and <3 hearts are prose. ```json\n{}```",
+        "All prose, no markup at all.",
+        "Ends on a tag <|im_end|>",
+    ]
+    for text in texts:
+        streamed = _VisibleText()
+        shown = "".join(streamed.feed(text[i : i + 3]) for i in range(0, len(text), 3))
+        assert shown == text[: prose_end(text)], text
+    assert prose_end("Prices < $50 and <3 hearts are prose.") == len(
+        "Prices < $50 and <3 hearts are prose."
+    )
+    assert prose_end("a <tool_call>") == 2
+    assert prose_end("still open <", streaming=True) == len("still open ")
+    assert prose_end("still open {  ", streaming=True) == len("still open ")
+    assert prose_end("still open {  ") == len("still open {  ")

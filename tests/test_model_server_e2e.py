@@ -42,6 +42,7 @@ from agent.runtime.model_store import (
     init_default_model,
     write_tools_gguf,
 )
+from tools.errors import NotFound
 from tools.settings.config import Settings
 from tools.settings.llm import LLMSettings
 
@@ -152,7 +153,7 @@ def test_a_server_that_cannot_load_its_model_fails_with_its_log(tmp_path: Path) 
 
 
 def test_bad_model_directories_are_refused_before_starting(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"no config\.json"), serve_model_dir(tmp_path):
+    with pytest.raises(NotFound, match=r"no config\.json"), serve_model_dir(tmp_path):
         pass
     odd = tmp_path / "a@b"
     odd.mkdir()

@@ -149,10 +149,11 @@ def test_rwr_weights_good_samples_by_advantage_and_replicates(trajectory_file: P
     assert weights[(TILE.id, valid("porcelain tile"))] == pytest.approx(2.0423, abs=1e-3)
     assert weights[(TILE.id, repaired("porcelain floor tile"))] == pytest.approx(2.7183, abs=1e-3)
     assert weights[(OIL.id, valid("fuel oil"))] == 4.0  # e^1.73, capped
-    assert [row["weight"] for row in weighted if row["query_id"] == PLIERS.id] == [1.0] * 4
+    # pliers: all four samples scored the same, so the group teaches nothing and is left out
+    assert PLIERS.id not in weighted["query_id"]
     replicated = replicate_by_weight(weighted, seed=0)
-    assert len(replicated) == 2 + 3 + 4 * 1 + 4
-    assert sorted(replicated["query_id"]) == sorted([TILE.id] * 5 + [PLIERS.id] * 4 + [OIL.id] * 4)
+    assert len(replicated) == 2 + 3 + 4
+    assert sorted(replicated["query_id"]) == sorted([TILE.id] * 5 + [OIL.id] * 4)
 
 
 def test_grpo_prompts_carry_the_judged_gains(trajectory_file: Path) -> None:
@@ -249,7 +250,12 @@ def test_collect_scores_logs_and_resumes_fake_generator(tmp_path: Path) -> None:
     assert RolloutKey.parse(greedy_mouse["conversation_id"]) == RolloutKey(
         MODEL, "policy", queries[0].id
     )
-    assert greedy_mouse["reward"]["total"] == pytest.approx(1.1)  # the two gaming mice on top
+    # the gain reward: copying the query is the raw search (the two gaming mice on top, NDCG 1),
+    # so it earns the format part only
+    assert greedy_mouse["reward"]["total"] == pytest.approx(0.1)
+    components = greedy_mouse["reward"]["components"]
+    assert components["raw_ndcg@10"] == pytest.approx(1.0)
+    assert components["gain@10"] == 0.0
     call = greedy_mouse["steps"][0]["tool_calls"][0]
     assert {hit["product_id"] for hit in call["attempts"][0]["hits"][:2]} == {"m1", "m2"}
     assert call["ndcg_at_10"] == pytest.approx(1.0)

@@ -112,3 +112,12 @@ def test_unknown_split_names_the_choices() -> None:
         split_queries(judged(["drill"]), "chorus", "train")
     with pytest.raises(ValueError, match="limit"):
         select_split(judged(["drill"]), "chorus", "all", limit=0)
+
+
+def test_a_split_with_nothing_to_score_is_refused() -> None:
+    """eval, drift and collect all run a split; none can do anything with an empty one."""
+    nothing_relevant = Judgments()
+    nothing_relevant.add(Query.from_text("hammer"), "p2", 0)
+    with pytest.raises(ValueError, match="chorus all: no query with a positive judgment"):
+        select_split(nothing_relevant, "chorus", "all")
+    assert len(select_split(judged(["drill"]), "chorus", "all")) == 1

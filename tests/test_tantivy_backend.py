@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.catalog_samples import sample_products
-from tools.search.backend import IndexMissing, ProductIndex
+from tests.index_contract import assert_keeps_the_product_index_contract
+from tools.search.backend import IndexMissing
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.tantivy_backend import TantivyIndex
 
@@ -25,9 +26,10 @@ def search(index: TantivyIndex, text: str, **filters: object) -> list[str]:
     return index.search(request).ids
 
 
-def test_satisfies_the_index_protocol(index: TantivyIndex) -> None:
-    assert isinstance(index, ProductIndex)
-    assert index.count() == len(sample_products())
+def test_keeps_the_product_index_contract(tmp_path: Path) -> None:
+    products = sample_products()
+    fresh = TantivyIndex(tmp_path / "contract", create=True)
+    assert_keeps_the_product_index_contract(fresh, products, products[0].title)
 
 
 def test_ranks_title_matches_first_with_stemming(index: TantivyIndex) -> None:

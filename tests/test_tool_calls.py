@@ -156,8 +156,22 @@ def test_any_text_parses_without_raising(text: str) -> None:
     )
 )
 def test_json_like_noise_parses_without_raising(text: str) -> None:
-    parse_tool_calls(text, TOOL_SCHEMAS)
-    parse_tool_calls(text)
+    checked, unchecked = parse_tool_calls(text, TOOL_SCHEMAS), parse_tool_calls(text)
+    known = {schema["function"]["name"] for schema in TOOL_SCHEMAS}
+    for parsed in (checked, unchecked):
+        expected = (
+            ParseClass.INVALID
+            if not parsed.calls
+            else ParseClass.REPAIRED
+            if parsed.problems
+            else ParseClass.VALID
+        )
+        assert parsed.parse_class is expected
+        assert parsed.parse_class is ParseClass.VALID or parsed.problems  # a reason is given
+        assert [c.id for c in parsed.calls] == [f"call_{i}" for i in range(len(parsed.calls))]
+        assert all(isinstance(c.arguments, dict) for c in parsed.calls)
+    assert {c.name for c in checked.calls} <= known  # schemas let no unknown tool through
+    assert len(checked.calls) <= len(unchecked.calls)
 
 
 _prices = st.one_of(

@@ -9,6 +9,7 @@ embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -68,9 +69,7 @@ class SearchToolbox:
         from tools.search.fusion import reciprocal_rank_fusion
 
         depth = max(request.size, FUSION_DEPTH)
-        deep = SearchRequest(
-            request.text, request.filters, request.boosts, size=depth, fuzzy=request.fuzzy
-        )
+        deep = replace(request, size=depth)  # expansions and fuzziness travel with it
         lexical = self.lexical.search(deep)
         dense = self.concepts.search_dense(request.text, request.filters, depth)
         return reciprocal_rank_fusion([lexical, dense], size=request.size)

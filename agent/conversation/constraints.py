@@ -1,83 +1,549 @@
-"""Price limits the shopper states in words ("under 50", "between $20 and $40").
+"""What the shopper is after, as structured constraints carried from turn to turn.
 
-A stated budget is a hard constraint, so the agent enforces it even when a small model forgets
-to put it in its tool call: the search then never shows a product the shopper ruled out.
+A 135M model cannot keep track of a conversation, so the graph does: each message updates a
+``Constraints`` value (kept in the checkpointed state), and every search of the turn runs with
+it, whatever the model wrote. The update reads the shopper's own words:
+
+- prices (``agent.conversation.prices``: negations, ranges, "around", other languages),
+  and "cheaper" / "more expensive": below / above the median price shown last;
+- brands and categories, matched against the catalog's own facet values
+  (``tools.search.facets``), never a list in the code; a brand typed with one slip
+  ("logitec") is still found; "only X" / "X" replace the brands, "not X" / "without X" /
+  "except X" exclude one;
+- features: "with X", "that has X" and measurements ("27 inch", "64GB") become attributes;
+  "without X" / "no X" an exclusion;
+- content words: what remains once filler ("I'm looking for", "please", "a gift for my dad")
+  is gone. New content words start a new product (its terms and features), but prices,
+  brands and exclusions carry over; a message with none ("cheaper", "only Logitech",
+  "something with bluetooth") keeps the product; a pronoun ("a wireless one") adds them as
+  features instead;
+- "start over" (or ``/clear``) drops everything.
+
+The model's tool arguments may add a brand, category or price only when the shopper named it
+(a small model invents filters), and the state always wins over the call: see
+``absorb_call`` and ``apply_to_call``.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-#: A number glued to a unit ("16gb", "27in") is not an amount of money.
-_AMOUNT = (
-    r"[$€£]?\s*(\d{1,7}(?:[.,]\d{1,2})?)(?![\w%\"'.])"
-    r"(?:\s*(?:dollars|usd|eur|euros?|bucks)\b)?"
+from agent.conversation.prices import price_bounds, without_prices, words_to_digits
+from tools.search.facets import Facets
+
+#: Words that say how someone asks, not what they want: never searched.
+FILLER = frozenset(
+    re.split(
+        r"\s+",
+        """
+    i i'm im i'd i'll i've me my mine myself we us our you your yours he him his she her hers
+    they them their it its this that these those there here who whom whose what which when
+    where why how a an the some any all each every both either neither no yes not nor and or
+    but so if then than as of to in on at by for from with without about into onto over under
+    up down out off again also too very really just only still even quite rather maybe
+    perhaps please pls plz thanks thank thx hi hello hey ok okay sure well now today
+    is are was were be been being am do does did done doing have has had having can could
+    would should will shall may might must need needs needed want wants wanted wanting wish
+    like likes liked love loves enjoy enjoys prefer prefers looking look looks searching search
+    find finding get getting buy buying purchase show showing give recommend recommendation
+    suggest suggestion see help tell let lets let's got go going take something anything
+    someone somebody thing things stuff kind sort type one ones other another else more less
+    most least same similar such own lot lots bit little much many few good great nice best
+    better decent cool awesome new use using used uses item items product products option
+    options choice choices available store shop sells sell gift gifts present presents
+    birthday christmas anniversary dad father mom mother mum parents wife husband son daughter
+    kid kids child children friend boyfriend girlfriend grandma grandpa colleague boss
+    brother sister uncle aunt cousin nephew niece partner teacher instead actually
+    price prices priced cost costs costing budget money dollars dollar bucks euros euro
+    pounds cheap cheaper cheapest expensive pricier affordable something's would've idea
+    """.strip(),
+    )
 )
-_BETWEEN = re.compile(rf"\bbetween\s+{_AMOUNT}\s+(?:and|to|-)\s+{_AMOUNT}", re.IGNORECASE)
-_RANGE = re.compile(rf"(?<![\w.]){_AMOUNT}\s*(?:-|to)\s*{_AMOUNT}(?![\w.])", re.IGNORECASE)
-_MAX = re.compile(
-    rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|at most|up to|no more than)\s*"
-    rf"{_AMOUNT}",
-    re.IGNORECASE,
+#: Where the product's name ends and its use begins ("a monitor for photo editing").
+_USE = re.compile(r"\b(?:for|to|that|which|who|so|because)\b", re.I)
+#: A pronoun standing for the product already sought: its content words are features.
+_PRONOUN = re.compile(r"\b(?:one|ones|it|them|those|these)\b", re.I)
+_RESTART = re.compile(
+    r"\b(?:start(?:ing)?\s+(?:over|again|afresh)|from\s+scratch|new\s+search|reset|"
+    r"forget\s+(?:it|that|everything|all\s+that))\b",
+    re.I,
 )
-_MIN = re.compile(
-    rf"\b(?:over|above|more than|at least|min(?:imum)?|from)\s*{_AMOUNT}", re.IGNORECASE
+_NO_BUDGET = re.compile(
+    r"\b(?:any\s+price|no\s+budget|price\s+(?:doesn't|does\s+not|don't)\s+matter|"
+    r"whatever\s+(?:it\s+)?costs?|money\s+is\s+no\s+object)\b",
+    re.I,
 )
+_CHEAPER = re.compile(
+    r"\b(?:cheaper|less\s+expensive|lower\s+price[ds]?|more\s+affordable|too\s+expensive|"
+    r"too\s+pricey|moins\s+cher|billiger|g[üu]nstiger|m[áa]s\s+barato)\b",
+    re.I,
+)
+_PRICIER = re.compile(
+    r"\b(?:more\s+expensive|pricier|higher[\s-]end|high[\s-]end|premium|too\s+cheap|"
+    r"plus\s+cher|teurer|m[áa]s\s+caro)\b",
+    re.I,
+)
+_ONLY = re.compile(r"\b(?:only|just|exclusively|from|by|prefer|made\s+by)\s*$", re.I)
+_NOT = re.compile(
+    r"\b(?:not|no|without|except|excluding|avoid|but\s+not|other\s+than|anything\s+but|"
+    r"non|never|hate|sans|ohne|sin)\s*$",
+    re.I,
+)
+_POSSESSIVE = re.compile(r"\b(?:my|his|her|our|your|their)\s*$", re.I)
+_WITH = re.compile(
+    r"\b(?:with|has|having|have|supports?|supporting|including|featuring|avec|mit|con)\s+"
+    r"(?:a\s+|an\s+|the\s+|some\s+|built[\s-]in\s+)?"
+    r"(?P<what>[\w.+\"-]+(?:\s+[\w.+\"-]+){0,2})",
+    re.I,
+)
+_WITHOUT = re.compile(
+    r"\b(?:without|no|not|except|excluding|avoid|non|sans|ohne|sin)\s+"
+    r"(?:a\s+|an\s+|the\s+|any\s+)?(?P<what>[\w+-]{3,})",
+    re.I,
+)
+#: Where a "with X" phrase ends.
+_PHRASE_END = re.compile(
+    r"\b(?:and|or|under|below|over|for|from|that|which|please|but|at|in|to|than|by)\b.*$", re.I
+)
+_MEASURE = re.compile(
+    r"\b(\d+(?:[.,]\d+)?)\s*[-\s]?\s*(inch(?:es)?|in\b|\"|”|''|cm|mm|gb|tb|mb|ghz|mhz|hz|"
+    r"w\b|watts?|mah|mp|megapixels?|k\b|p\b|dpi|port|ports|tb)(?=\W|$)",
+    re.I,
+)
+_WORD = re.compile(r"[\w][\w.'+!&-]*[\w!+]|[\w]", re.UNICODE)
+_CENT = Decimal("0.01")
+BRAND_TYPO_CUTOFF = 0.85
 
 
 @dataclass(frozen=True, slots=True)
-class PriceBounds:
+class Constraints:
+    """What the shopper wants, as the search needs it. Immutable; ``to_dict`` is what the
+    checkpointer stores (prices as strings, so nothing rounds)."""
+
+    #: Content words of the product sought, in the shopper's order ("wireless", "mouse").
+    terms: tuple[str, ...] = ()
+    #: The product type: the last content word before "for ..." ("a 27 inch monitor for
+    #: photo editing" -> "monitor"). Shown products name it when any result does.
+    product: str = ""
     min_price: Decimal | None = None
     max_price: Decimal | None = None
+    #: Wanted brands, as the catalog spells them (a filter when there is one).
+    brands: tuple[str, ...] = ()
+    excluded_brands: tuple[str, ...] = ()
+    #: A category level the catalog has ("Mice"), when the shopper named one.
+    category: str | None = None
+    #: Features asked for: "bluetooth", "27 inch", "64gb". Searched as words.
+    attributes: tuple[str, ...] = ()
+    #: Words ruled out ("without cable" -> "cable"): a product mentioning one is not shown.
+    exclusions: tuple[str, ...] = ()
+
+    def names_product(self, product: Mapping[str, Any]) -> bool:
+        """Does a product's title or category name the product type ("headphone" for
+        "headphones", "mouse" for "mouse")? True when no type is known."""
+        if not self.product:
+            return True
+        stem = self.product[: max(4, len(self.product) - 2)]
+        text = f"{product.get('title') or ''} {product.get('category') or ''}"
+        text += " " + " ".join(product.get("category_path") or ())
+        return re.search(rf"\b{re.escape(stem)}", text.lower()) is not None
 
     def is_empty(self) -> bool:
-        return self.min_price is None and self.max_price is None
+        return self == Constraints()
 
+    def has_filters(self) -> bool:
+        return bool(
+            self.brands or self.category or self.min_price is not None or self.max_price is not None
+        )
 
-def price_bounds(text: str) -> PriceBounds:
-    """The price range a message states, if any. Amounts need a price word or a currency sign
-    next to them, so "a 27 inch monitor" or "USB 3.0" state nothing."""
-    for pattern in (_BETWEEN, _RANGE):
-        match = pattern.search(text)
-        if match and _is_priced(text, match):
-            low, high = sorted((_decimal(match.group(1)), _decimal(match.group(2))))
-            return PriceBounds(low, high)
-    most = _MAX.search(text)
-    least = _MIN.search(text)
-    return PriceBounds(
-        _decimal(least.group(1)) if least else None,
-        _decimal(most.group(1)) if most else None,
-    )
+    def query(self) -> str:
+        """The words the graph searches when the model writes no usable query."""
+        return " ".join(dict.fromkeys([*self.terms, *self.attributes]))
 
+    def describe(self) -> str:
+        """One line for the shopper: ``mouse · bluetooth · Logitech · under $20``."""
+        parts = [" ".join(self.terms)] if self.terms else []
+        parts.extend(self.attributes)
+        if self.brands:
+            parts.append(" or ".join(self.brands))
+        if self.category:
+            parts.append(f"in {self.category}")
+        price = describe_price(self.min_price, self.max_price)
+        if price:
+            parts.append(price)
+        parts.extend(f"not {brand}" for brand in self.excluded_brands)
+        parts.extend(f"without {word}" for word in self.exclusions)
+        return " · ".join(p for p in parts if p)
 
-def _is_priced(text: str, match: re.Match[str]) -> bool:
-    """A bare range like "2-3" is only a price when money is mentioned around it."""
-    if match.re is _BETWEEN:
+    def allows(self, product: Mapping[str, Any]) -> bool:
+        """Does a shown-product dict (or ``Product.to_dict()``) respect every hard constraint?"""
+        brand = str(product.get("brand") or "").lower()
+        if self.brands and brand not in {b.lower() for b in self.brands}:
+            return False
+        if brand and brand in {b.lower() for b in self.excluded_brands}:
+            return False
+        price = _decimal(product.get("price"))
+        if self.min_price is not None and (price is None or price < self.min_price):
+            return False
+        if self.max_price is not None and (price is None or price > self.max_price):
+            return False
+        if self.exclusions:
+            title = " ".join(_words(str(product.get("title") or "")))
+            if any(re.search(rf"\b{re.escape(word)}\b", title) for word in self.exclusions):
+                return False
         return True
-    window = text[max(0, match.start() - 12) : match.end() + 12].lower()
-    return any(sign in window for sign in ("$", "€", "£", "price", "dollar", "budget", "usd"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terms": list(self.terms),
+            "product": self.product,
+            "min_price": None if self.min_price is None else str(self.min_price),
+            "max_price": None if self.max_price is None else str(self.max_price),
+            "brands": list(self.brands),
+            "excluded_brands": list(self.excluded_brands),
+            "category": self.category,
+            "attributes": list(self.attributes),
+            "exclusions": list(self.exclusions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Constraints:
+        data = data or {}
+        return cls(
+            terms=tuple(data.get("terms") or ()),
+            product=str(data.get("product") or ""),
+            min_price=_decimal(data.get("min_price")),
+            max_price=_decimal(data.get("max_price")),
+            brands=tuple(data.get("brands") or ()),
+            excluded_brands=tuple(data.get("excluded_brands") or ()),
+            category=data.get("category") or None,
+            attributes=tuple(data.get("attributes") or ()),
+            exclusions=tuple(data.get("exclusions") or ()),
+        )
 
 
-def _decimal(amount: str) -> Decimal:
-    return Decimal(amount.replace(",", "."))
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A message's effect on the constraints."""
+
+    constraints: Constraints
+    #: What changed, for the trajectory ("max_price 20", "brand Logitech", "restart").
+    changes: list[str] = field(default_factory=list)
+    #: The message named a new product (its content words replaced the terms).
+    new_product: bool = False
 
 
-def without_prices(text: str) -> str:
-    """The message minus its price phrases: what is left is what to search for."""
-    for pattern in (_BETWEEN, _MAX, _MIN):
-        text = pattern.sub(" ", text)
-    return " ".join(text.split())
+def update_constraints(
+    current: Constraints,
+    text: str,
+    facets: Facets | None = None,
+    shown_prices: Sequence[Decimal] = (),
+) -> Update:
+    """Fold one shopper message into the constraints (see the module docstring)."""
+    facets = facets or Facets()
+    changes: list[str] = []
+    message = words_to_digits(" ".join(text.split()))
+    if _RESTART.search(message):
+        current = Constraints()
+        changes.append("restart")
+        message = _RESTART.sub(" ", message)
+    state = current
+    # -- prices -------------------------------------------------------------------------
+    bounds = price_bounds(message)
+    rest = without_prices(message)
+    if _NO_BUDGET.search(rest):
+        state = replace(state, min_price=None, max_price=None)
+        changes.append("no price limit")
+        rest = _NO_BUDGET.sub(" ", rest)
+    if not bounds.is_empty():
+        low, high = bounds.min_price, bounds.max_price
+        if low is None and state.min_price is not None and high is not None:
+            low = state.min_price if state.min_price <= high else None
+        if high is None and state.max_price is not None and low is not None:
+            high = state.max_price if state.max_price >= low else None
+        state = replace(state, min_price=low, max_price=high)
+        changes.append(f"price {describe_price(low, high)}")
+    elif _CHEAPER.search(rest) and shown_prices:
+        high = max(_median(shown_prices) - _CENT, Decimal(0))
+        low = state.min_price if state.min_price is not None and state.min_price <= high else None
+        state = replace(state, max_price=high, min_price=low)
+        changes.append(f"cheaper: {describe_price(low, high)}")
+    elif _PRICIER.search(rest) and shown_prices:
+        low = _median(shown_prices) + _CENT
+        high = state.max_price if state.max_price is not None and state.max_price >= low else None
+        state = replace(state, min_price=low, max_price=high)
+        changes.append(f"more expensive: {describe_price(low, high)}")
+    rest = _CHEAPER.sub(" ", _PRICIER.sub(" ", rest))
+    # -- brands and categories ----------------------------------------------------------
+    rest, wanted, unwanted = _brands(rest, facets)
+    if wanted:
+        state = replace(
+            state,
+            brands=tuple(wanted),
+            excluded_brands=tuple(b for b in state.excluded_brands if b not in wanted),
+        )
+        changes.append(f"brand {' or '.join(wanted)}")
+    if unwanted:
+        state = replace(
+            state,
+            brands=tuple(b for b in state.brands if b not in unwanted),
+            excluded_brands=tuple(dict.fromkeys([*state.excluded_brands, *unwanted])),
+        )
+        changes.append(f"not {', '.join(unwanted)}")
+    category = _category(rest, facets)
+    if category and category != state.category:
+        state = replace(state, category=category)
+        changes.append(f"category {category}")
+    # -- features and exclusions --------------------------------------------------------
+    excluded = [m.group("what").lower() for m in _WITHOUT.finditer(rest)]
+    excluded = [w for w in excluded if w not in FILLER and not w.isdigit()]
+    rest = _WITHOUT.sub(" ", rest)
+    features: list[str] = []
+    for match in _WITH.finditer(rest):
+        phrase = _PHRASE_END.sub("", match.group("what"))
+        words = [w for w in _words(phrase) if w not in FILLER]
+        if words:
+            features.append(" ".join(words))
+    rest = _WITH.sub(" ", rest)
+    for match in _MEASURE.finditer(rest):
+        features.append(_measure(match))
+    rest = _MEASURE.sub(" ", rest)
+    content = [w for w in _words(rest) if w not in FILLER and not _is_number(w)]
+    head = [w for w in _words(_USE.split(rest)[0]) if w in content]
+    # -- what is sought ----------------------------------------------------------------
+    new_product = bool(content) and not _PRONOUN.search(rest)
+    if new_product:
+        state = replace(
+            state,
+            terms=tuple(dict.fromkeys(content)),
+            product=(head or content)[-1],
+            attributes=tuple(dict.fromkeys(features)),
+            exclusions=tuple(dict.fromkeys(excluded)),
+        )
+        changes.append(f"looking for {' '.join(state.terms)}")
+    else:
+        added = [*content, *features]
+        attributes = [a for a in state.attributes if a not in excluded]
+        state = replace(
+            state,
+            attributes=tuple(dict.fromkeys([*attributes, *added])),
+            exclusions=tuple(dict.fromkeys([*state.exclusions, *excluded])),
+        )
+        if added:
+            changes.append(f"with {', '.join(added)}")
+    if excluded:
+        state = replace(state, terms=tuple(t for t in state.terms if t not in excluded))
+        changes.append(f"without {', '.join(excluded)}")
+    return Update(state, changes, new_product)
 
 
-def enforce_stated_prices(arguments: dict[str, object], user_text: str) -> list[str]:
-    """Add the shopper's stated price limits to a search call's arguments when the model left
-    them out; returns a note per limit added (recorded as a problem of the model's reply)."""
-    bounds = price_bounds(user_text)
+def absorb_call(
+    state: Constraints, arguments: Mapping[str, Any], shopper_text: str, facets: Facets | None
+) -> tuple[Constraints, list[str]]:
+    """Filters from the model's call that the shopper's words back up (a brand, a category or
+    a price limit they named and the state does not have yet); notes name the ones ignored."""
+    facets = facets or Facets()
+    said = " ".join(_words(words_to_digits(shopper_text)))
     notes: list[str] = []
-    for key, value in (("max_price", bounds.max_price), ("min_price", bounds.min_price)):
-        if value is not None and arguments.get(key) in (None, ""):
-            arguments[key] = float(value)
-            notes.append(f"{key} {value} added from the shopper's words")
-    return notes
+    brand = str(arguments.get("brand") or "").strip()
+    if brand and not state.brands:
+        known = facets.brand(brand)
+        if known and _mentions(said, known.name) and known.name not in state.excluded_brands:
+            state = replace(state, brands=(known.name,))
+        else:
+            notes.append(f"brand {brand!r} from the model ignored: the shopper did not ask")
+    category = str(arguments.get("category") or "").strip()
+    if category and not state.category:
+        known = facets.category(category)
+        if known and _mentions(said, known.name):
+            state = replace(state, category=known.name)
+        else:
+            notes.append(f"category {category!r} from the model ignored: the shopper did not ask")
+    stated = state.min_price is not None or state.max_price is not None
+    for key in ("min_price", "max_price"):
+        value = _decimal(arguments.get(key))
+        if value is None:
+            continue
+        if stated:  # the shopper's own limits were read from their words: they stand
+            notes.append(f"{key} {value} from the model ignored: the shopper's limits stand")
+            continue
+        amount = format(value.normalize(), "f")
+        if re.search(rf"(?<![\d.]){re.escape(amount)}(?![\d])", said):
+            candidate = replace(state, **{key: value})
+            low, high = candidate.min_price, candidate.max_price
+            if low is None or high is None or low <= high:
+                state = candidate
+                continue
+        notes.append(f"{key} {amount} from the model ignored: the shopper did not say it")
+    return state, notes
+
+
+def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str, Any]:
+    """A search call's arguments with the state's filters (the state wins), its features added
+    to the query when missing, and excluded words taken out of it."""
+    args = {k: v for k, v in arguments.items() if k not in ("brand", "category")}
+    args.pop("min_price", None)
+    args.pop("max_price", None)
+    if state.brands:
+        args["brand"] = state.brands[0]
+    if state.category:
+        args["category"] = state.category
+    if state.min_price is not None:
+        args["min_price"] = float(state.min_price)
+    if state.max_price is not None:
+        args["max_price"] = float(state.max_price)
+    if "query" in args:
+        words = str(args.get("query") or "").split()
+        lowered = {w.lower() for w in words}
+        banned = set(state.exclusions)
+        words = [w for w in words if w.lower() not in banned]
+        words += [w for a in state.attributes for w in a.split() if w.lower() not in lowered]
+        args["query"] = " ".join(words) or state.query()
+    if "concepts" in args and state.attributes:
+        concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]
+        args["concepts"] = [*concepts, *[a for a in state.attributes if a not in concepts]]
+    return args
+
+
+def describe_price(low: Decimal | None, high: Decimal | None) -> str:
+    if low is not None and high is not None:
+        return f"${_money(low)} to ${_money(high)}"
+    if high is not None:
+        return f"under ${_money(high)}"
+    if low is not None:
+        return f"over ${_money(low)}"
+    return ""
+
+
+def _median(prices: Sequence[Decimal]) -> Decimal:
+    """The middle price of a shown list: "cheaper" means cheaper than most of what was shown
+    (below the cheapest would often leave nothing; below the dearest changes little)."""
+    ordered = sorted(prices)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return ((ordered[middle - 1] + ordered[middle]) / 2).quantize(_CENT)
+
+
+def _money(value: Decimal) -> str:
+    text = f"{value:,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def _brands(text: str, facets: Facets) -> tuple[str, list[str], list[str]]:
+    """Brand names in ``text`` (wanted, unwanted) and the text without them."""
+    if not facets.brands:
+        return text, [], []
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    spans: list[tuple[int, int]] = []
+    tokens = list(re.finditer(r"[\w][\w.'!&-]*", text))
+    i = 0
+    while i < len(tokens):
+        matched = None
+        for size in (3, 2, 1):
+            if i + size > len(tokens):
+                continue
+            start, end = tokens[i].start(), tokens[i + size - 1].end()
+            value = facets.brand(text[start:end].rstrip(".'"))
+            if value is None and size == 1:
+                value = _typo_brand(tokens[i].group(0), facets)
+            if value is not None:
+                matched = (value.name, start, end, size)
+                break
+        if matched is None:
+            i += 1
+            continue
+        name, start, end, size = matched
+        before = text[:start]
+        if _POSSESSIVE.search(before):  # "a gift for my brother": a person, not the brand
+            i += size
+            continue
+        (unwanted if _NOT.search(before) else wanted).append(name)
+        spans.append((start, end))
+        i += size
+    for start, end in reversed(spans):
+        text = text[:start] + " " + text[end:]
+    text = re.sub(r"\b(?:only|just|exclusively|made\s+by)\b", " ", text, flags=re.I)
+    return text, list(dict.fromkeys(wanted)), list(dict.fromkeys(unwanted))
+
+
+def _typo_brand(token: str, facets: Facets) -> Any:
+    word = token.lower()
+    if len(word) < 5 or word in FILLER:
+        return None
+    names = [v.name.lower() for v in facets.brands if " " not in v.name and len(v.name) >= 5]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=BRAND_TYPO_CUTOFF)
+    return facets.brand(close[0]) if close else None
+
+
+_CATEGORY_CUE = re.compile(
+    r"\b(?:categor(?:y|ies)|section|department|aisle|in|among|under)\s+(?:the\s+)?"
+    r"(?P<what>[\w&'-]+(?:\s+[\w&'-]+){0,2})",
+    re.I,
+)
+
+
+def _category(text: str, facets: Facets) -> str | None:
+    """A category the shopper names as one ("in Monitors", "the Mice category"): a product
+    word alone stays a search word, since many catalogs leave products uncategorised."""
+    if not facets.categories:
+        return None
+    for match in _CATEGORY_CUE.finditer(text):
+        found = _category_in(match.group("what"), facets)
+        if found:
+            return found
+    before = re.search(
+        r"([\w&'-]+(?:\s+[\w&'-]+){0,2})\s+(?:category|section|department)\b", text, re.I
+    )
+    return _category_in(before.group(1), facets) if before else None
+
+
+def _category_in(text: str, facets: Facets) -> str | None:
+    words = _words(text)
+    for size in (3, 2, 1):
+        for i in range(len(words) - size + 1):
+            phrase = " ".join(words[i : i + size])
+            for candidate in (phrase, phrase + "s", phrase.removesuffix("s")):
+                value = facets.category(candidate)
+                if value is not None:
+                    return value.name
+    return None
+
+
+def _measure(match: re.Match[str]) -> str:
+    number, unit = match.group(1).replace(",", "."), match.group(2).lower()
+    if unit in ('"', "”", "''", "in", "inches"):
+        unit = "inch"
+    return f"{number} {unit}" if unit in ("inch", "port", "ports", "watts") else f"{number}{unit}"
+
+
+def _mentions(said: str, name: str) -> bool:
+    return " ".join(_words(name)) in said
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().strip(".'") for w in _WORD.findall(text) if w.strip(".'")]
+
+
+def _is_number(word: str) -> bool:
+    return bool(re.fullmatch(r"[\d.,]+", word))
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip().lstrip("$€£").replace(",", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def shown_prices(products: Iterable[Mapping[str, Any]]) -> list[Decimal]:
+    """The prices of a shown list ("cheaper" is relative to them)."""
+    return [p for p in (_decimal(item.get("price")) for item in products) if p is not None]

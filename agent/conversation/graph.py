@@ -1,17 +1,28 @@
-"""The shopping agent as a LangGraph ``StateGraph``: start -> plan -> tools -> observe -> respond.
+"""The shopping agent as a LangGraph ``StateGraph``. The graph owns the conversation; the model
+owns the query.
 
-- ``plan``: the model decides: call tools (a lexical query with filters, concepts, or both),
-  ask a clarifying question, or answer. Native ``tool_calls`` are used when the server parsed
-  them; otherwise the reply text goes through ``agent.protocol.tool_calls.parse_tool_calls``. Either
-  way the calls are checked against the schemas and the parse class is recorded.
-- ``tools``: a ``ToolNode`` over the search tools (see ``agent.conversation.tool_node``).
-- ``observe``: records each tool result (ids, ranks, scores, NDCG@10 against the turn's
-  judgments when it has them) and decides whether there is time for another round.
-- ``respond``: grounds the answer (``agent.conversation.grounding``), scores the episode
-  (``agent.conversation.episode_reward``) and appends it to the trajectory log.
+- ``start`` folds the shopper's message into the conversation's ``Constraints``
+  (``agent.conversation.constraints``: product words, prices, brands, features, exclusions)
+  and resolves references to the last list shown (``agent.conversation.references``).
+  "the second one" and "compare 1 and 3" go to ``refer``; a message with nothing to search
+  for gets a question back; everything else is a request, and every request searches.
+- ``plan`` asks the model for the search. With composed prose (the embedded model) the model
+  sees the writer prompt the RL loop trains (``agent.protocol.writer_prompts``: one system
+  line, the request as words, one tool) and may spend ``call_max_tokens`` on it; with model
+  prose it sees the conversation and all tools. A usable call runs with the state's filters
+  (the state wins over the call: ``apply_to_call``); otherwise, or when the model fails, the
+  graph searches the state's words itself. When a search found nothing, ``plan`` drops one
+  constraint (``agent.conversation.relax``) and searches again, up to ``max_relaxations``.
+- ``tools`` is a ``ToolNode`` over the search tools (``agent.conversation.tool_node``): every
+  search, the model's or the graph's, goes through ``agent.protocol.tool_search``.
+- ``observe`` records each result (ids, ranks, NDCG@10 against the turn's judgments) and keeps
+  the products that respect the constraints.
+- ``refer`` answers a reference from the catalog: one product's details or a side-by-side table.
+- ``respond`` writes the reply: the model's prose when configured and it passes the checks
+  (grounded, no repeated sentence, not cut mid-sentence), else a reply composed from the
+  results (``agent.conversation.compose``); then scores the episode and logs it.
 
-A turn never exceeds ``max_tool_calls`` tool calls or ``turn_timeout_s`` of wall time: past
-either, the agent answers with what it found so far.
+A turn never exceeds ``max_tool_calls`` model tool calls or ``turn_timeout_s`` of wall time.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -31,6 +43,7 @@ from langchain_core.messages import (
     AnyMessage,
     BaseMessage,
     HumanMessage,
+    SystemMessage,
     ToolMessage,
     convert_to_openai_messages,
     message_chunk_to_message,
@@ -41,15 +54,33 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.conversation.constraints import enforce_stated_prices, without_prices
+from agent.conversation.compose import (
+    compose_clarify,
+    compose_comparison,
+    compose_details,
+    compose_missing,
+    compose_nothing,
+    compose_results,
+)
+from agent.conversation.constraints import (
+    FILLER,
+    Constraints,
+    absorb_call,
+    apply_to_call,
+    shown_prices,
+    update_constraints,
+)
 from agent.conversation.episode_reward import episode_reward, judged_ndcg
-from agent.conversation.grounding import ground_answer
+from agent.conversation.grounding import ground_answer, prose_end
 from agent.conversation.prompts import BUDGET_NOTE, build_prompt, fallback_answer
+from agent.conversation.references import Reference, find_reference
+from agent.conversation.relax import next_relaxation
 from agent.conversation.state import (
     AgentLimits,
     AgentState,
     FinalAnswer,
     ProductsShown,
+    ProseMode,
     TextChunk,
     shown_from_dict,
 )
@@ -59,8 +90,17 @@ from agent.conversation.tool_node import (
     build_tool_node,
     call_with_timeout,
 )
+from agent.protocol.control_tokens import strip_control_tokens
 from agent.protocol.tool_calls import ParsedToolCall, parse_openai_message, parse_tool_calls
-from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS, tool_schemas
+from agent.protocol.tool_schemas import (
+    GET_PRODUCT,
+    SEARCH_CONCEPTS,
+    SEARCH_PRODUCTS,
+    TOOL_SCHEMAS,
+    schema_for,
+    tool_schemas,
+)
+from agent.protocol.writer_prompts import build_prompt as writer_prompt
 from agent.trajectory.log import (
     EpisodeRecord,
     HitRecord,
@@ -73,9 +113,14 @@ from agent.trajectory.log import (
 )
 from tools.catalog.product import Product
 from tools.errors import BadInput
+from tools.search.facets import Facets
 
 #: Seconds a catalog re-read may take at answer time before the tool's copy is used.
 CATALOG_REREAD_TIMEOUT_S = 5.0
+#: Seconds of the turn kept for the graph's own search when the model is slow.
+SEARCH_RESERVE_S = 3.0
+_SEARCHES = (SEARCH_PRODUCTS, SEARCH_CONCEPTS)
+_WORDS = re.compile(r"[\w][\w'-]*")
 
 
 @dataclass(slots=True)
@@ -90,6 +135,10 @@ class AgentDeps:
     dataset: str = ""
     catalog_version: Callable[[], str | None] = lambda: None
     source: str = "chat"
+    #: Who writes the reply (see ``ProseMode``); resolve ``[llm] prose`` before serving.
+    prose: ProseMode = "composed"
+    #: The catalog's brands and categories; by default read once from the lexical index.
+    facets: Callable[[], Facets] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +147,9 @@ class EpisodeRecorded:
 
     record: EpisodeRecord
     log_error: str | None = None
+    #: How this turn follows the previous one: "refinement" (same product, changed
+    #: constraints), "reference" (pointed at the last list), "new" or None (first turn).
+    follows: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +217,16 @@ def build_graph(
     graph.add_node("plan", nodes.plan)
     graph.add_node("tools", build_tool_node(nodes.tools))
     graph.add_node("observe", nodes.observe)
+    graph.add_node("refer", nodes.refer)
     graph.add_node("respond", nodes.respond)
     graph.add_edge(START, "start")
-    graph.add_edge("start", "plan")
+    graph.add_conditional_edges(
+        "start", _after_start, {"plan": "plan", "refer": "refer", "respond": "respond"}
+    )
     graph.add_conditional_edges("plan", _after_plan, {"tools": "tools", "respond": "respond"})
     graph.add_edge("tools", "observe")
     graph.add_conditional_edges("observe", _after_observe, {"plan": "plan", "respond": "respond"})
+    graph.add_edge("refer", "respond")
     graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpointer)
 
@@ -183,7 +239,35 @@ def model_id_of(llm: BaseChatModel) -> str:
     return type(llm).__name__
 
 
+class FacetCache:
+    """The catalog's facets, read once on first use (``tools.search.facets``); empty when the
+    index cannot be read, so a broken index never breaks a chat."""
+
+    def __init__(self, toolbox: AgentToolbox) -> None:
+        self.toolbox = toolbox
+        self._facets: Facets | None = None
+
+    def __call__(self) -> Facets:
+        if self._facets is None:
+            from tools.search.facets import read_facets
+
+            try:
+                self._facets = read_facets(getattr(self.toolbox, "lexical", None))
+            except Exception:  # a missing or failing index: match no facet values
+                self._facets = Facets()
+        return self._facets
+
+
 # -- routing ---------------------------------------------------------------------------------
+
+
+def _after_start(state: AgentState) -> str:
+    if state.get("composed_text") is not None:
+        return "respond"
+    reference = state.get("reference")
+    if reference and reference["kind"] in ("details", "compare"):
+        return "refer"
+    return "plan"
 
 
 def _after_plan(state: AgentState) -> str:
@@ -205,17 +289,25 @@ class _Nodes:
         self.llm = llm
         self.deps = deps
         self.limits = deps.limits
+        self.prose = deps.prose
+        self.facets = deps.facets or FacetCache(deps.toolbox)
         self.tools = AgentTools(deps.toolbox, deps.limits)
-        self.llm_with_tools: Runnable = _bind_tools(llm)
+        self.llm_with_tools: Runnable = _bind_tools(llm, tool_schemas())
+        self.query_writer: Runnable = _bind_tools(llm, [schema_for(SEARCH_PRODUCTS)]).bind(
+            max_tokens=deps.limits.call_max_tokens
+        )
 
     def start(self, state: AgentState) -> dict[str, Any]:
         now = time.time()
         last_human = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
-        return {
+        text = last_human.text
+        constraints = Constraints.from_dict(state.get("constraints"))
+        last_shown = list(state.get("last_shown") or [])
+        update: dict[str, Any] = {
             "messages": _close_interrupted_calls(state["messages"]),
             "conversation_id": state.get("conversation_id") or "",
             "turn": int(state.get("turn") or 0) + 1,
-            "user_text": last_human.text,
+            "user_text": text,
             "judged": state.get("judged") or {},
             "query_id": state.get("query_id"),
             "turn_started_at": now,
@@ -225,67 +317,215 @@ class _Nodes:
             "turn_product_ids": [],
             "stop_reason": None,
             "answer_text": None,
+            "reference": None,
+            "changes": [],
+            "new_product": False,
+            "relaxed": [],
+            "rounds": [],
+            "composed_text": None,
+            "last_shown": last_shown,
         }
+        reference = find_reference(text, len(last_shown))
+        if reference is not None and reference.kind in ("details", "compare"):
+            update["reference"] = asdict(reference)
+            update["constraints"] = constraints.to_dict()
+            update["active"] = constraints.to_dict()
+            return update
+        if reference is not None:  # "more like 2": that product's words, the same filters
+            position = reference.positions[0]
+            if not 1 <= position <= len(last_shown):
+                update["reference"] = {"kind": "details", "positions": [position]}
+                return update
+            source = last_shown[position - 1]
+            words = [w for w in _content_words(str(source.get("title") or ""))][:6]
+            constraints = replace(constraints, terms=tuple(words), attributes=())
+            update["reference"] = asdict(reference)
+            update["changes"] = [f"more like #{position}"]
+        else:
+            change = update_constraints(constraints, text, self.facets(), shown_prices(last_shown))
+            constraints = change.constraints
+            update["changes"] = change.changes
+            update["new_product"] = change.new_product
+        update["constraints"] = constraints.to_dict()
+        update["active"] = constraints.to_dict()
+        if not constraints.terms and not constraints.attributes:
+            update["composed_text"] = compose_clarify(constraints)
+            update["stop_reason"] = "clarify"
+        return update
 
     def plan(self, state: AgentState) -> dict[str, Any]:
         if time.time() >= state["turn_deadline"]:
             return {"stop_reason": "timeout"}
+        rounds = list(state.get("rounds") or [])
         steps = list(state.get("steps") or [])
+        active = Constraints.from_dict(state.get("active"))
+        searched_words = any(s["decision"] in ("fallback_search", "relax") for s in steps)
+        nothing_yet = bool(rounds) and not state.get("turn_product_ids")
+        if nothing_yet and not searched_words:
+            # the model's call found nothing (or failed): the request's own words first
+            call = _graph_call(active, f"call_t{state['turn']}_words")
+            decision = Decision("fallback_search", [call], ["the model's call found nothing"])
+            steps.append(_graph_step(len(state["messages"]), decision))
+            return {"steps": steps, "messages": [_call_message("", [call])]}
+        if nothing_yet:
+            relaxed = list(state.get("relaxed") or [])
+            step = next_relaxation(active) if len(relaxed) < self.limits.max_relaxations else None
+            if step is not None:
+                label, loosened = step
+                call = _graph_call(loosened, f"call_t{state['turn']}r{len(relaxed)}")
+                decision = Decision("relax", [call], [f"nothing matched: dropped {label}"])
+                steps.append(_graph_step(len(state["messages"]), decision))
+                return {
+                    "steps": steps,
+                    "active": loosened.to_dict(),
+                    "relaxed": [*relaxed, label],
+                    "messages": [_call_message("", [call])],
+                }
+        if rounds and (self.prose == "composed" or state.get("model_problem")):
+            return {"stop_reason": "answered"}
+        return self._ask_model(state, rounds, steps, active)
+
+    def _ask_model(
+        self,
+        state: AgentState,
+        rounds: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+        active: Constraints,
+    ) -> dict[str, Any]:
         budget_left = self.limits.max_tool_calls - int(state.get("tool_calls_used") or 0)
-        note = None if budget_left > 0 else BUDGET_NOTE
         messages = state["messages"]
-        prompt = build_prompt(messages, self.limits.history_turns, note)
-        model = self.llm_with_tools if budget_left > 0 else self.llm
+        if self.prose == "composed":
+            request = writer_prompt(SEARCH_PRODUCTS, active.query())
+            prompt: list[AnyMessage] = [
+                SystemMessage(request.messages[0]["content"]),
+                HumanMessage(request.messages[1]["content"]),
+            ]
+            model, note, show = self.query_writer, None, False
+        else:
+            note = f"The shopper wants: {active.describe()}." if not active.is_empty() else None
+            if budget_left <= 0:
+                note = f"{note}\n\n{BUDGET_NOTE}" if note else BUDGET_NOTE
+            prompt = build_prompt(messages, self.limits.history_turns, note)
+            model = self.llm_with_tools if budget_left > 0 else self.llm
+            show = True
         started = time.perf_counter()
-        try:
-            reply, timed_out = _generate(model, prompt, state["turn_deadline"])
-        except Exception as error:  # the model server is down or refused: answer, don't crash
-            problem = _one_line(error)
-            failed = Decision("model_error", [], [problem], "model_error", None)
-            steps.append(_step(len(messages), note, AIMessage(""), None, failed, started))
-            return {"steps": steps, "stop_reason": "model_error", "answer_text": None}
+        deadline = state["turn_deadline"]
+        if not rounds and deadline - time.time() > 2 * SEARCH_RESERVE_S:
+            deadline -= SEARCH_RESERVE_S  # keep time to search the shopper's words
         call_prefix = f"call_t{state['turn']}s{len(steps)}"
-        parse = parse_reply(reply, id_prefix=call_prefix)
-        decision = _decide(parse, state, budget_left=budget_left, timed_out=timed_out)
-        steps.append(_step(len(messages), note, reply, parse, decision, started))
+        try:
+            reply, timed_out = _generate(model, prompt, deadline, show=show)
+            parse: ReplyParse | None = parse_reply(reply, id_prefix=call_prefix)
+            failure = None
+        except Exception as error:  # the model server is down or refused: search anyway
+            reply, timed_out, parse, failure = AIMessage(""), False, None, _one_line(error)
+        decision = self._decide(state, parse, active, rounds, budget_left, timed_out, failure)
+        step = _step(len(messages), prompt, reply, parse, decision, started)
+        steps.append(step)
         update: dict[str, Any] = {
             "steps": steps,
             "stop_reason": decision.stop_reason,
             "answer_text": decision.answer_text,
+            "constraints": decision.constraints.to_dict() if decision.constraints else None,
         }
+        if update["constraints"] is None:
+            del update["constraints"]
+        else:
+            update["active"] = update["constraints"]
         if decision.calls:
-            used = int(state.get("tool_calls_used") or 0)
-            update["tool_calls_used"] = used + len(decision.calls)
-            content = parse.content if decision.kind == "tool_calls" else ""
-            tool_calls = [
-                {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"}
-                for c in decision.calls
-            ]
-            update["messages"] = [AIMessage(content=content, tool_calls=tool_calls)]
+            if decision.kind == "tool_calls":
+                used = int(state.get("tool_calls_used") or 0)
+                update["tool_calls_used"] = used + len(decision.calls)
+            content = parse.content if parse is not None and decision.kind == "tool_calls" else ""
+            update["messages"] = [_call_message(content, decision.calls)]
         elif decision.answer_text is not None:
             update["messages"] = [AIMessage(content=decision.answer_text, id=_new_id())]
+        if failure is not None:
+            update["model_problem"] = failure
         return update
+
+    def _decide(
+        self,
+        state: AgentState,
+        parse: ReplyParse | None,
+        active: Constraints,
+        rounds: list[dict[str, Any]],
+        budget_left: int,
+        timed_out: bool,
+        failure: str | None,
+    ) -> Decision:
+        problems = list(parse.problems) if parse is not None else [f"model error: {failure}"]
+        usable = [c for c in (parse.calls if parse is not None else []) if _usable(c)]
+        if self.prose == "composed":
+            usable = [c for c in usable if c.name == SEARCH_PRODUCTS]
+        if timed_out:
+            problems.append("the model ran out of time")
+        if usable and budget_left > 0 and not timed_out:
+            if len(usable) > budget_left:
+                problems.append(f"over budget: {len(usable) - budget_left} call(s) dropped")
+            state_after = active
+            calls: list[ParsedToolCall] = []
+            for call in usable[:budget_left]:
+                if call.name in _SEARCHES:
+                    state_after, notes = absorb_call(
+                        state_after, call.arguments, _shopper_words(state), self.facets()
+                    )
+                    problems.extend(notes)
+            for call in usable[:budget_left]:
+                if call.name in _SEARCHES:
+                    arguments = apply_to_call(call.arguments, state_after)
+                    problems.extend(_overridden(call.arguments, arguments))
+                    if (
+                        self.prose == "composed"
+                        and call.name == SEARCH_PRODUCTS
+                        and not _shares_words(str(arguments.get("query") or ""), state_after)
+                    ):
+                        problems.append(
+                            f"query {arguments.get('query')!r} shares no word with the request: "
+                            "searched the request's words instead"
+                        )
+                        arguments = apply_to_call({"query": state_after.query()}, state_after)
+                    call = ParsedToolCall(call.name, arguments, call.id)
+                calls.append(call)
+            changed = state_after if state_after != active else None
+            return Decision("tool_calls", calls, problems, constraints=changed)
+        if not rounds:
+            # No usable call (a small model often chats instead of searching), a model error or
+            # a slow model: the graph searches the request's words, so every request searches.
+            call = _graph_call(active, f"call_t{state['turn']}_fallback")
+            return Decision("fallback_search", [call], problems)
+        if timed_out:
+            return Decision("timeout", [], problems, "timeout")
+        text = parse.content.strip() if parse is not None else ""
+        stop = "answered" if budget_left > 0 else "budget"
+        return Decision("answer", [], problems, stop, text)
 
     def observe(self, state: AgentState) -> dict[str, Any]:
         messages = state["messages"]
         last_ai = max(i for i, m in enumerate(messages) if isinstance(m, AIMessage))
         requested = {c["id"]: c for c in messages[last_ai].tool_calls}  # type: ignore[union-attr]
         judged = state.get("judged") or {}
+        active = Constraints.from_dict(state.get("active"))
+        skip = _similar_source(state)
         records: list[ToolCallRecord] = []
         found: dict[str, Any] = {}
         turn_ids = list(state.get("turn_product_ids") or [])
+        total = kept = 0
+        raw: list[str] = []
         for message in messages[last_ai + 1 :]:
             if not isinstance(message, ToolMessage):
                 continue
             call = requested.get(message.tool_call_id, {"name": message.name or "", "args": {}})
             record = _tool_record(message, call)
-            products = (
-                (message.artifact or {}).get("products")
-                if isinstance(message.artifact, dict)
-                else None
-            )
-            for product in products or []:
+            artifact = message.artifact if isinstance(message.artifact, dict) else {}
+            products = artifact.get("products") or []
+            total += int(artifact.get("total") or 0)
+            for product in products:
                 found.setdefault(product["id"], product)
+                raw.append(product["id"])
+                if product["id"] == skip or not active.allows(product):
+                    continue
+                kept += 1
                 if product["id"] not in turn_ids:
                     turn_ids.append(product["id"])
             if judged and record.attempts:
@@ -300,29 +540,103 @@ class _Nodes:
                 "tool_calls": [asdict(r) for r in records],
                 "tools_wall_ms": round(tools_wall_ms, 3),
             }
-        update: dict[str, Any] = {"steps": steps, "retrieved": found, "turn_product_ids": turn_ids}
+        typed = [
+            i for i in turn_ids if active.names_product(found.get(i) or retrieved_of(state, i))
+        ]
+        if typed:  # "only Logitech" keeps showing mice: the results that name the product
+            turn_ids = typed
+        rounds = [*(state.get("rounds") or []), {"total": total, "kept": kept, "raw": raw}]
+        update: dict[str, Any] = {
+            "steps": steps,
+            "retrieved": found,
+            "turn_product_ids": turn_ids,
+            "rounds": rounds,
+        }
         if time.time() >= state["turn_deadline"]:
             update["stop_reason"] = "timeout"
         return update
 
+    def refer(self, state: AgentState) -> dict[str, Any]:
+        reference = Reference(state["reference"]["kind"], tuple(state["reference"]["positions"]))
+        shown = list(state.get("last_shown") or [])
+        valid = [p for p in reference.positions if 1 <= p <= len(shown)]
+        missing = [p for p in reference.positions if p not in valid]
+        products: list[tuple[int, Product]] = []
+        for position in valid:
+            product = self._current(shown[position - 1])
+            if product is not None:
+                products.append((position, product))
+        if missing or not products:
+            text = compose_missing(missing or list(reference.positions), len(shown))
+        elif reference.kind == "compare" and len(products) > 1:
+            text = compose_comparison(products)
+        else:
+            asked = _question_words(state["user_text"])
+            text = "\n\n".join(compose_details(pos, p, asked) for pos, p in products)
+        return {"composed_text": text, "stop_reason": "reference"}
+
     def respond(self, state: AgentState) -> dict[str, Any]:
         writer = get_stream_writer()
         stop_reason = state.get("stop_reason") or "answered"
+        model_problem = state.get("model_problem")
+        if model_problem and stop_reason == "answered":
+            stop_reason = "model_error"
+        active = Constraints.from_dict(state.get("active"))
+        relaxed = list(state.get("relaxed") or [])
         retrieved = state.get("retrieved") or {}
         turn_ids = list(state.get("turn_product_ids") or [])
-        grounded = ground_answer(
-            state.get("answer_text") or "",
-            turn_ids=turn_ids,
-            retrieved=retrieved,
-            lookup=self._catalog_lookup,
-            limit=self.limits.shown_products,
-        )
-        text = grounded.text or fallback_answer(stop_reason, len(grounded.products))
-        if stop_reason == "model_error":
-            error = (state.get("steps") or [{}])[-1].get("problems", ["unknown error"])[0]
-            text = f"The model is unavailable ({error}). {text}"
-        shown = [shown_from_dict(p) for p in grounded.products]
-        record = self._record(state, text, grounded.products, grounded.violations, stop_reason)
+        last_shown = list(state.get("last_shown") or [])
+        violations: list[str] = []
+        written_by = "composed"
+        if state.get("composed_text") is not None:
+            text = str(state["composed_text"])
+            products = self._reread(last_shown) if stop_reason == "reference" else []
+        else:
+            grounded = ground_answer(
+                state.get("answer_text") or "",
+                turn_ids=turn_ids,
+                retrieved=retrieved,
+                lookup=self._catalog_lookup,
+                limit=self.limits.shown_products,
+                shopper_text=_shopper_words(state),
+            )
+            violations = list(grounded.violations)
+            passes = self.prose == "model" and prose_passes(
+                state.get("answer_text") or "", grounded.text, violations
+            )
+            if not passes and grounded.cited_ids:  # the list follows the reply the shopper reads
+                grounded = ground_answer(
+                    "",
+                    turn_ids=turn_ids,
+                    retrieved=retrieved,
+                    lookup=self._catalog_lookup,
+                    limit=self.limits.shown_products,
+                )
+            products = _renumber([p for p in grounded.products if active.allows(p)])
+            if passes:
+                text, written_by = grounded.text, "model"
+            elif products:
+                total = max((r["total"] for r in state.get("rounds") or []), default=0)
+                text = compose_results(
+                    active, products, total=max(total, len(products)), relaxed=relaxed
+                )
+            elif stop_reason == "timeout" or (
+                stop_reason in ("model_error", "budget") and not state.get("rounds")
+            ):
+                text = fallback_answer(stop_reason, 0)
+            else:
+                facets = [retrieved[i] for i in _last_raw(state) if i in retrieved]
+                brands = [(v.name, v.count) for v in self.facets().brands[:5]]
+                text = compose_nothing(
+                    active, relaxed=relaxed, facets=facets, catalog_brands=brands
+                )
+            if stop_reason == "timeout" and products:
+                text = f"{fallback_answer('timeout', len(products))} {text}"
+            if model_problem:
+                text = f"The model is unavailable ({model_problem}); I searched your words. {text}"
+        shown = [shown_from_dict(p) for p in products]
+        follows = _follows(state)
+        record = self._record(state, text, products, violations, stop_reason, active, relaxed)
         log_error = None
         if self.deps.log is not None:
             try:
@@ -338,10 +652,13 @@ class _Nodes:
                 stop_reason=stop_reason,
                 episode_id=record.episode_id,
                 reward=record.reward.total,
-                violations=list(grounded.violations),
+                violations=violations,
+                filters=active.describe() if state.get("composed_text") is None else "",
+                relaxed=relaxed,
+                written_by=written_by,
             )
         )
-        writer(EpisodeRecorded(record, log_error))
+        writer(EpisodeRecorded(record, log_error, follows))
         messages = state["messages"]
         last = messages[-1]
         answer = AIMessage(content=text, id=last.id if _is_answer(last) else _new_id())
@@ -350,15 +667,48 @@ class _Nodes:
             "episode_id": record.episode_id,
             "user_text": state["user_text"],
             "answer": text,
-            "products": grounded.products,
+            "products": products,
             "stop_reason": stop_reason,
+            "filters": active.describe(),
         }
-        return {"messages": [answer], "turns": [*(state.get("turns") or []), summary]}
+        update: dict[str, Any] = {
+            "messages": [answer],
+            "turns": [*(state.get("turns") or []), summary],
+            "model_problem": None,
+        }
+        if products and stop_reason != "reference":
+            update["last_shown"] = products
+        return update
+
+    # -- catalog -----------------------------------------------------------------------------
 
     def _catalog_lookup(self, product_id: str) -> Product | None:
         return call_with_timeout(
             lambda: self.deps.toolbox.get(product_id), CATALOG_REREAD_TIMEOUT_S
         )
+
+    def _current(self, shown: Mapping[str, Any]) -> Product | None:
+        """A shown product as the catalog has it now (``None`` once it is gone)."""
+        try:
+            return self._catalog_lookup(str(shown["id"]))
+        except Exception:  # the catalog is down: what was shown is still the best we have
+            copy = {"title": shown.get("title") or str(shown["id"]), **shown}
+            copy.pop("position", None)
+            copy.pop("category", None)
+            return Product.from_dict(copy)
+
+    def _reread(self, shown: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The last list again, same positions, with the catalog's current titles and prices."""
+        from agent.conversation.grounding import shown_dict
+
+        out = []
+        for item in shown:
+            product = self._current(item)
+            if product is not None:
+                out.append(shown_dict(int(item["position"]), product))
+        return out
+
+    # -- the episode record ------------------------------------------------------------------
 
     def _record(
         self,
@@ -367,18 +717,27 @@ class _Nodes:
         products: list[dict[str, Any]],
         violations: list[str],
         stop_reason: str,
+        active: Constraints,
+        relaxed: list[str],
     ) -> EpisodeRecord:
         messages = state["messages"]
         raw_steps = list(state.get("steps") or [])
         ends = [s["prompt_count"] for s in raw_steps[1:]] + [len(messages)]
         steps = [
-            self._model_step(step, messages, end) for step, end in zip(raw_steps, ends, strict=True)
+            self._model_step(step, messages, end)
+            for step, end in zip(raw_steps, ends, strict=False)
         ]
         model_ms = sum(s.model_ms for s in steps)
         tool_ms = sum(s.get("tools_wall_ms", 0.0) for s in raw_steps)
         total_ms = (time.time() - state["turn_started_at"]) * 1000
+        searched = bool(state.get("rounds"))
         reward = episode_reward(
-            steps, judged=state.get("judged"), shown_count=len(products), violations=violations
+            steps,
+            judged=state.get("judged"),
+            shown_count=len(products),
+            violations=violations,
+            relaxed=len(relaxed),
+            searched=searched,
         )
         return EpisodeRecord(
             conversation_id=state.get("conversation_id") or "",
@@ -410,9 +769,8 @@ class _Nodes:
         self, step: Mapping[str, Any], messages: Sequence[AnyMessage], end: int
     ) -> ModelStep:
         count = step["prompt_count"]
-        prompt = build_prompt(messages[:count], self.limits.history_turns, step["note"])
         return ModelStep(
-            prompt_messages=to_openai(prompt),
+            prompt_messages=list(step.get("prompt") or []),
             raw_output=step["raw_output"],
             raw_tool_calls=step["raw_tool_calls"],
             parsed_calls=step["parsed_calls"],
@@ -426,6 +784,21 @@ class _Nodes:
         )
 
 
+# -- checks on model prose -------------------------------------------------------------------
+
+
+def prose_passes(raw: str, grounded: str, violations: Sequence[str]) -> bool:
+    """May the shopper read the model's own prose? Only when grounding removed nothing (no
+    violation), no sentence repeats, it was not cut mid-sentence, and some of it is left."""
+    prose = raw[: prose_end(raw)].strip()
+    if violations or not grounded.strip() or prose != raw.strip():
+        return False
+    sentences = [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+", prose) if s]
+    if len(sentences) != len(set(sentences)):
+        return False
+    return grounded.rstrip().endswith((".", "!", "?", ")", '"'))
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -433,54 +806,118 @@ class _Nodes:
 class Decision:
     """What the plan node makes of a reply (``kind`` is recorded as the step's decision)."""
 
-    kind: str  # tool_calls | fallback_search | answer | clarify | timeout | model_error
+    kind: str  # tool_calls | fallback_search | relax | answer | timeout
     calls: list[ParsedToolCall]
     problems: list[str]
-    stop_reason: str | None
-    answer_text: str | None
+    stop_reason: str | None = None
+    answer_text: str | None = None
+    #: The constraints after the model's call added what the shopper backed up.
+    constraints: Constraints | None = None
 
 
-def _decide(parse: ReplyParse, state: AgentState, *, budget_left: int, timed_out: bool) -> Decision:
-    problems = list(parse.problems)
-    if timed_out:
-        return Decision("timeout", [], problems, "timeout", None)
-    if parse.calls and budget_left > 0:
-        if len(parse.calls) > budget_left:
-            problems.append(f"over budget: {len(parse.calls) - budget_left} call(s) dropped")
-        calls = _with_stated_prices(parse.calls[:budget_left], state["user_text"], problems)
-        return Decision("tool_calls", calls, problems, None, None)
-    found_any = bool(state.get("turn_product_ids"))
-    never_searched = not state.get("retrieved")
-    text = parse.content.strip()
-    asks = text.endswith("?") and not found_any
-    if (
-        budget_left > 0
-        and not found_any
-        and (parse.attempted_call or (never_searched and not asks))
-    ):
-        # An unusable tool call, or an answer with nothing found yet in the whole conversation
-        # (a small model often chats instead of searching): search the shopper's own words, so
-        # an answer always rests on real products rather than on what the model imagines.
-        query = {"query": without_prices(state["user_text"]) or state["user_text"]}
-        call = ParsedToolCall(SEARCH_PRODUCTS, query, f"call_t{state['turn']}_fallback")
-        calls = _with_stated_prices([call], state["user_text"], problems)
-        return Decision("fallback_search", calls, problems, None, None)
-    stop = ("clarify" if asks else "answered") if budget_left > 0 else "budget"
-    return Decision("clarify" if asks else "answer", [], problems, stop, text)
+def _usable(call: ParsedToolCall) -> bool:
+    if call.name == SEARCH_PRODUCTS:
+        return bool(_WORDS.search(str(call.arguments.get("query") or "")))
+    if call.name == SEARCH_CONCEPTS:
+        concepts = call.arguments.get("concepts")
+        return bool(concepts) and bool(_WORDS.search(json.dumps(concepts)))
+    return call.name == GET_PRODUCT and bool(call.arguments.get("product_id"))
 
 
-def _with_stated_prices(
-    calls: Sequence[ParsedToolCall], user_text: str, problems: list[str]
-) -> list[ParsedToolCall]:
-    """Search calls carry the shopper's stated budget even when the model left it out."""
-    fixed: list[ParsedToolCall] = []
-    for call in calls:
-        if call.name in (SEARCH_PRODUCTS, SEARCH_CONCEPTS):
-            arguments = dict(call.arguments)
-            problems.extend(enforce_stated_prices(arguments, user_text))
-            call = ParsedToolCall(call.name, arguments, call.id)
-        fixed.append(call)
-    return fixed
+def _graph_call(constraints: Constraints, call_id: str) -> ParsedToolCall:
+    """The graph's own search: the state's words with the state's filters."""
+    return ParsedToolCall(
+        SEARCH_PRODUCTS, apply_to_call({"query": constraints.query()}, constraints), call_id
+    )
+
+
+def _call_message(content: str, calls: Sequence[ParsedToolCall]) -> AIMessage:
+    return AIMessage(
+        content=content,
+        tool_calls=[
+            {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"} for c in calls
+        ],
+    )
+
+
+def _overridden(model: Mapping[str, Any], applied: Mapping[str, Any]) -> list[str]:
+    """The model's filters the state replaced: each is a constraint the policy got wrong."""
+    notes = []
+    for key in ("brand", "category", "min_price", "max_price"):
+        said, kept = model.get(key), applied.get(key)
+        if said in (None, "") or _same(said, kept):
+            continue
+        notes.append(f"overridden: the model's {key} {said!r} (the shopper's: {kept!r})")
+    return notes
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return Decimal(str(a).lstrip("$")) == Decimal(str(b))
+    except Exception:
+        return str(a).strip().lower() == str(b).strip().lower()
+
+
+def _shares_words(query: str, constraints: Constraints) -> bool:
+    """Does a model query share a word (first four letters) with the request? A query that
+    shares none is not about what the shopper asked for."""
+    wanted = {w[:4] for w in _content_words(constraints.query())}
+    if not wanted:
+        return True
+    return any(w[:4] in wanted for w in _content_words(query))
+
+
+def _content_words(text: str) -> list[str]:
+    words = [w.lower() for w in _WORDS.findall(strip_control_tokens(text))]
+    return [w for w in dict.fromkeys(words) if w not in FILLER and not w.isdigit() and len(w) > 1]
+
+
+def _question_words(text: str) -> list[str]:
+    """What a reference asks about ("is the second one wireless?" -> ["wireless"])."""
+    skip = {
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth", "last", "number", "details", "detail", "about", "tell", "more", "compare",
+        "option", "item", "pick", "result",
+    }  # fmt: skip
+    return [
+        w for w in _content_words(re.sub(r"#?\d+\w*", " ", text)) if w not in skip and len(w) > 2
+    ]
+
+
+def _shopper_words(state: AgentState) -> str:
+    return " ".join(str(m.content) for m in state["messages"] if isinstance(m, HumanMessage))
+
+
+def _similar_source(state: AgentState) -> str | None:
+    reference = state.get("reference")
+    if not reference or reference["kind"] != "similar":
+        return None
+    shown = state.get("last_shown") or []
+    position = reference["positions"][0]
+    return str(shown[position - 1]["id"]) if 1 <= position <= len(shown) else None
+
+
+def retrieved_of(state: AgentState, product_id: str) -> dict[str, Any]:
+    return dict((state.get("retrieved") or {}).get(product_id) or {})
+
+
+def _last_raw(state: AgentState) -> list[str]:
+    rounds = state.get("rounds") or []
+    return list(rounds[-1].get("raw") or []) if rounds else []
+
+
+def _follows(state: AgentState) -> str | None:
+    if int(state.get("turn") or 1) <= 1:
+        return None
+    if state.get("reference"):
+        return "reference"
+    if state.get("new_product") or "restart" in (state.get("changes") or []):
+        return "new"
+    return "refinement" if state.get("changes") else "new"
+
+
+def _renumber(products: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{**p, "position": i} for i, p in enumerate(products, start=1)]
 
 
 def to_openai(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
@@ -488,15 +925,19 @@ def to_openai(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
     return list(convert_to_openai_messages(list(messages)))
 
 
-def _generate(model: Runnable, prompt: list[AnyMessage], deadline: float) -> tuple[AIMessage, bool]:
-    """Stream the reply, showing text as it comes (never tool-call markup); stop at the deadline."""
+def _generate(
+    model: Runnable, prompt: list[AnyMessage], deadline: float, *, show: bool = True
+) -> tuple[AIMessage, bool]:
+    """Stream the reply, stopping at the deadline; with ``show``, stream its prose as it comes
+    (never tool-call markup). Without it nothing is streamed: the shopper will not see it."""
     writer = get_stream_writer()
     visible = _VisibleText()
     merged: AIMessageChunk | AIMessage | None = None
     timed_out = False
-    for chunk in model.stream(prompt):
+    # The request may take only what is left of the turn (an OpenAI request option).
+    for chunk in model.stream(prompt, timeout=max(1.0, deadline - time.time())):
         merged = chunk if merged is None else merged + chunk  # type: ignore[operator]
-        if isinstance(chunk.content, str) and chunk.content:
+        if show and isinstance(chunk.content, str) and chunk.content:
             shown = visible.feed(chunk.content)
             if shown:
                 writer(TextChunk(shown))
@@ -511,9 +952,8 @@ def _generate(model: Runnable, prompt: list[AnyMessage], deadline: float) -> tup
 
 
 class _VisibleText:
-    """The part of streamed text that is prose: everything before the first ``<`` (tool-call
-    markup, parroted tool data) or ``{"`` (bare JSON calls); grounding cuts the answer there too.
-    """
+    """The part of streamed text that is prose, cut by grounding's own rule (``prose_end``):
+    tool-call markup, parroted tool data and bare JSON calls are never shown."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -521,37 +961,31 @@ class _VisibleText:
 
     def feed(self, chunk: str) -> str:
         self.text += chunk
-        stops = [i for i in (self.text.find("<"), self.text.find("```")) if i >= 0]
-        json_start = re.search(r"\{\s*\"", self.text)
-        if json_start:
-            stops.append(json_start.start())
-        safe = min(stops, default=len(self.text))
-        if safe == len(self.text):  # a trailing "{" or "`" may start a JSON object or a fence
-            safe = len(self.text.rstrip("{`"))
+        safe = prose_end(self.text, streaming=True)
         out = self.text[self.emitted : safe] if safe > self.emitted else ""
         self.emitted = max(self.emitted, safe)
         return out
 
 
-def _bind_tools(llm: BaseChatModel) -> Runnable:
+def _bind_tools(llm: BaseChatModel, schemas: Sequence[Mapping[str, Any]]) -> Runnable:
     try:
-        return llm.bind_tools(tool_schemas())
+        return llm.bind_tools(list(schemas))
     except NotImplementedError:  # tools then come back as text, which plan parses anyway
         return llm
 
 
 def _step(
     prompt_count: int,
-    note: str | None,
+    prompt: Sequence[BaseMessage],
     reply: AIMessage,
     parse: ReplyParse | None,
     decision: Decision,
     started: float,
 ) -> dict[str, Any]:
-    """A model step as kept in state; ``respond`` rebuilds the prompt from ``prompt_count``."""
+    """A model step as kept in state, with the exact prompt the model read."""
     return {
         "prompt_count": prompt_count,
-        "note": note,
+        "prompt": to_openai(prompt),
         "raw_output": reply.text,
         "raw_tool_calls": parse.raw_tool_calls if parse else [],
         "parsed_calls": [
@@ -562,6 +996,26 @@ def _step(
         "problems": decision.problems,
         "decision": decision.kind,
         "model_ms": round((time.perf_counter() - started) * 1000, 3),
+        "ended_at": time.time(),
+        "tool_calls": [],
+    }
+
+
+def _graph_step(prompt_count: int, decision: Decision) -> dict[str, Any]:
+    """A step the graph took without the model (a relaxed search)."""
+    return {
+        "prompt_count": prompt_count,
+        "prompt": [],
+        "raw_output": "",
+        "raw_tool_calls": [],
+        "parsed_calls": [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in decision.calls
+        ],
+        "parse_class": "valid",
+        "parse_source": "graph",
+        "problems": decision.problems,
+        "decision": decision.kind,
+        "model_ms": 0.0,
         "ended_at": time.time(),
         "tool_calls": [],
     }

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from agent.conversation.claims import claim_problems
 from tools.catalog.product import Product
 from tools.search.backend import SearchError
 
@@ -31,6 +32,8 @@ Lookup = Callable[[str], Product | None]
 #: Where prose ends and markup begins: a tag (``<tool_data>``, ``</tool_call>``, ``<|im_end|>``),
 #: a code fence, or a JSON object. A small model often parrots tool data back as its answer.
 _MARKUP = re.compile(r"<\|?/?[A-Za-z_][\w|-]*>?|```|\{\s*\"")
+#: A streamed tail that is not markup yet but the next characters may make it so.
+_MARKUP_PREFIX = re.compile(r"(?:<\|?/?|\{\s*|`{1,2})$")
 _JSON_ID = re.compile(r'"id"\s*:\s*"([^"]{1,64})"')
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?=\s)|(?=\n)")
 _BRACKET = re.compile(r"\[\s*(#?)([\w.-]{1,64})\s*\]")
@@ -60,6 +63,22 @@ class GroundedAnswer:
     notes: list[str] = field(default_factory=list)
 
 
+def prose_end(text: str, *, streaming: bool = False) -> int:
+    """Where the prose of ``text`` ends: at the first markup (``_MARKUP``), else at its end.
+
+    The one markup cut: grounding cuts the answer here and the chat stream (``graph``) shows
+    text only up to here, so the shopper never watches prose appear that the grounded answer
+    then drops, or the reverse. ``streaming`` also holds back a tail the next characters could
+    turn into markup (a lone ``<``, ``{`` or backtick); ``< $50`` is prose once it is whole.
+    """
+    found = _MARKUP.search(text)
+    if found is not None:
+        return found.start()
+    if streaming and (tail := _MARKUP_PREFIX.search(text)) is not None:
+        return tail.start()
+    return len(text)
+
+
 def ground_answer(
     text: str,
     *,
@@ -67,8 +86,13 @@ def ground_answer(
     retrieved: Mapping[str, dict[str, Any]],
     lookup: Lookup | None,
     limit: int,
+    shopper_text: str = "",
 ) -> GroundedAnswer:
     """Check ``text`` against what the tools returned and build the product list.
+
+    Besides citations and cited prices, every sentence goes through
+    ``agent.conversation.claims.claim_problems`` (store-wide claims, prices no result has,
+    names no result has; ``shopper_text`` holds words the shopper used, which are fine).
 
     The returned text may be empty (nothing survived the checks): the caller then writes a
     neutral lead for the product list.
@@ -98,8 +122,11 @@ def ground_answer(
             subject = found[0]
         elif found:
             subject = None
-        if subject is not None and len(found) <= 1:
+        priced = subject is not None and len(found) <= 1
+        if priced:
             problems.extend(_price_problems(sentence, catalog.current(subject), subject))
+        # prices of one product are checked just above; other prices against every result
+        problems.extend(claim_problems(sentence, retrieved, shopper_text, prices=not priced))
         if problems:
             violations.extend(problems)
             continue

@@ -16,6 +16,8 @@ from typing import Any
 
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 
+from agent.protocol.control_tokens import strip_control_tokens
+
 TOOL_DATA_OPEN = "<tool_data>"
 TOOL_DATA_CLOSE = "</tool_data>"
 
@@ -43,8 +45,20 @@ def safe_json(data: Any) -> str:
 
 
 def tool_data_block(payload: dict[str, Any]) -> str:
-    """A tool result as the model sees it: one delimited, escaped JSON object."""
-    return f"{TOOL_DATA_OPEN}\n{safe_json(payload)}\n{TOOL_DATA_CLOSE}"
+    """A tool result as the model sees it: one delimited, escaped JSON object, with every
+    chat-template control token taken out of its text (``strip_control_tokens``)."""
+    return f"{TOOL_DATA_OPEN}\n{safe_json(without_control_tokens(payload))}\n{TOOL_DATA_CLOSE}"
+
+
+def without_control_tokens(data: Any) -> Any:
+    """``data`` (JSON-shaped) with ``strip_control_tokens`` applied to every string in it."""
+    if isinstance(data, str):
+        return strip_control_tokens(data)
+    if isinstance(data, dict):
+        return {key: without_control_tokens(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [without_control_tokens(item) for item in data]
+    return data
 
 
 def parse_tool_data(content: str) -> dict[str, Any]:
@@ -91,4 +105,6 @@ def fallback_answer(stop_reason: str, shown: int) -> str:
         return "Here is what I found:"
     if stop_reason == "timeout":
         return "I ran out of time before finding anything. Could you try again or rephrase?"
+    if stop_reason == "model_error":  # the search may never have run: claim nothing about it
+        return "I have no products to show for this turn. Please try again in a moment."
     return "I couldn't find matching products. Could you describe what you need differently?"

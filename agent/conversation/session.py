@@ -3,12 +3,20 @@
 One ``ChatSession`` is one shopper at a terminal. Conversations persist in a SQLite
 checkpointer (``$SHOPAGENT_HOME/conversations.sqlite``) keyed by conversation id, so any of
 them can be resumed; every turn is appended to the trajectory log, and feedback (``like``,
-``buy``) re-appends that turn's episode as a new revision with the reward updated.
+``buy``) re-appends that turn's episode as a new revision with the reward updated, as does a
+next message that refines the turn's results (the ``refined`` component).
+
+The conversation's constraints live in the checkpointed state: ``filters`` shows them,
+``edit_filters`` folds words into them ("under 30", "only Logitech", "not HP") without a
+search, ``clear_filters`` drops them. ``warm_up`` sends the model a one-token request in the
+background, so the first turn does not pay for loading it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -19,15 +27,24 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.conversation.episode_reward import with_feedback
+from agent.conversation.constraints import Constraints, shown_prices, update_constraints
+from agent.conversation.episode_reward import REFINED, with_component, with_feedback
 from agent.conversation.graph import (
     AgentDeps,
     EpisodeRecorded,
+    FacetCache,
     build_graph,
     model_id_of,
     turn_input,
 )
-from agent.conversation.state import AgentLimits, ChatEvent, Notice, ShownProduct, shown_from_dict
+from agent.conversation.state import (
+    AgentLimits,
+    ChatEvent,
+    Notice,
+    ProseMode,
+    ShownProduct,
+    shown_from_dict,
+)
 from agent.conversation.tool_node import AgentToolbox
 from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
@@ -88,10 +105,13 @@ class ChatSession:
         catalog_version: Callable[[], str | None] = lambda: None,
         source: str = "chat",
         conversation_id: str | None = None,
+        prose: ProseMode = "composed",
     ) -> None:
+        self.llm = llm
         self.log = log
         self.judgments = judgments
         self.checkpointer = checkpointer
+        self.facets = FacetCache(toolbox)
         deps = AgentDeps(
             toolbox=toolbox,
             limits=limits or AgentLimits(),
@@ -101,10 +121,14 @@ class ChatSession:
             dataset=dataset,
             catalog_version=catalog_version,
             source=source,
+            prose=prose,
+            facets=self.facets,
         )
         self.graph = build_graph(llm, deps, checkpointer)
         self.conversation_id = conversation_id or new_conversation_id()
         self._last_record: EpisodeRecord | None = None
+        #: The last turn that searched: a refining message lowers its reward.
+        self._last_results: EpisodeRecord | None = None
 
     @classmethod
     def open(
@@ -118,9 +142,12 @@ class ChatSession:
         limits: AgentLimits | None = None,
         model_checkpoint: str | None = None,
         conversation_id: str | None = None,
+        prose: ProseMode | None = None,
     ) -> ChatSession:
-        """The standard wiring: search backends, checkpointer and log under ``settings.home``."""
+        """The standard wiring: search backends, checkpointer and log under ``settings.home``;
+        the prose mode from ``settings.llm`` unless given (``[llm] prose``)."""
         from tools.search_tools import SearchToolbox
+        from tools.settings.llm import prose_mode
         from tools.stores import read_manifest
 
         session = cls(
@@ -133,6 +160,7 @@ class ChatSession:
             judgments=judgments,
             model_checkpoint=model_checkpoint,
             catalog_version=lambda: read_manifest(settings, dataset).get("catalog_version"),
+            prose=prose or prose_mode(settings.llm),
         )
         if conversation_id is not None:
             session.resume(conversation_id)
@@ -157,13 +185,54 @@ class ChatSession:
         graph_input = turn_input(
             user_text, conversation_id=self.conversation_id, judged=judged, query_id=query_id
         )
+        refined = self._last_results
         for event in self.graph.stream(graph_input, self._config(), stream_mode="custom"):
             if isinstance(event, EpisodeRecorded):
                 self._last_record = event.record
                 if event.log_error:
                     yield Notice(event.log_error)
+                if event.follows == "refinement" and refined is not None:
+                    notice = self._mark_refined(refined)
+                    if notice:
+                        yield Notice(notice)
+                if event.record.stop_reason not in ("reference", "clarify"):
+                    self._last_results = event.record
                 continue
             yield event
+
+    # -- constraints -------------------------------------------------------------------------
+
+    def filters(self) -> Constraints:
+        """The conversation's current constraints."""
+        values = self.graph.get_state(self._config()).values
+        return Constraints.from_dict(values.get("constraints"))
+
+    def edit_filters(self, text: str) -> Constraints:
+        """Fold ``text`` ("under 30", "only Logitech", "not HP", "with bluetooth") into the
+        constraints without searching; the next request searches with them."""
+        values = self.graph.get_state(self._config()).values
+        current = Constraints.from_dict(values.get("constraints"))
+        prices = shown_prices(values.get("last_shown") or [])
+        updated = update_constraints(current, text, self.facets(), prices).constraints
+        self._store_constraints(updated)
+        return updated
+
+    def clear_filters(self) -> None:
+        """Drop every constraint (what "start over" does inside a message)."""
+        self._store_constraints(Constraints())
+
+    def warm_up(self) -> threading.Thread:
+        """Load the model in the background (a one-token request) while the shopper types;
+        the first turn then does not pay for it. Failures are ignored: the turn reports them."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # the turn will say what is wrong, in one line
+                self.llm.invoke("hi", max_tokens=1)
+            self.facets()
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def like(self, position: int) -> FeedbackResult:
         """The shopper likes product ``position`` (1-based) of the last answer: +0.5 reward."""
@@ -179,6 +248,7 @@ class ChatSession:
         """Start a new conversation (the old one stays resumable); returns the new id."""
         self.conversation_id = new_conversation_id()
         self._last_record = None
+        self._last_results = None
         return self.conversation_id
 
     def resume(self, conversation_id: str) -> None:
@@ -188,6 +258,7 @@ class ChatSession:
             raise NotFound(f"no conversation with id {conversation_id!r}")
         self.conversation_id = conversation_id
         self._last_record = None
+        self._last_results = None
 
     def history(self) -> list[TurnSummary]:
         """The finished turns of this conversation, oldest first."""
@@ -223,6 +294,30 @@ class ChatSession:
             "recursion_limit": RECURSION_LIMIT,
         }
 
+    def _store_constraints(self, constraints: Constraints) -> None:
+        self.graph.update_state(
+            self._config(),
+            {"constraints": constraints.to_dict(), "active": constraints.to_dict()},
+            as_node="respond",
+        )
+
+    def _mark_refined(self, record: EpisodeRecord) -> str | None:
+        """The previous turn's results were refined: re-append it with the ``refined`` reward."""
+        if record.reward.components.get("refined") == REFINED:
+            return None
+        updated = replace(
+            record,
+            reward=with_component(record.reward, "refined", REFINED),
+            revision=record.revision + 1,
+            record_id=uuid.uuid4().hex,
+        )
+        if self.log is not None:
+            try:
+                self.log.append(updated)
+            except OSError as error:
+                return f"trajectory not saved: {' '.join(str(error).split())[:200]}"
+        return None
+
     def _feedback(self, kind: str, position: int) -> FeedbackResult:
         record = self._last_episode()
         if record is None:
@@ -244,6 +339,8 @@ class ChatSession:
         if self.log is not None:
             self.log.append(updated)
         self._last_record = updated
+        if self._last_results is not None and self._last_results.episode_id == record.episode_id:
+            self._last_results = updated
         return FeedbackResult(
             kind=kind,
             product=product,

@@ -15,7 +15,10 @@ from langgraph.graph.message import add_messages
 
 from tools.errors import BadInput
 
-StopReason = Literal["answered", "clarify", "budget", "timeout", "model_error"]
+StopReason = Literal["answered", "clarify", "budget", "timeout", "model_error", "reference"]
+#: Who writes the reply: the model (checked, shown only if it passes) or the graph, from the
+#: results (``agent.conversation.compose``). See ``tools.settings.llm.LLMSettings.prose``.
+ProseMode = Literal["model", "composed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,11 @@ class AgentLimits:
     history_turns: int = 4
     #: Description characters sent to the model per product.
     description_chars: int = 200
+    #: Most tokens the model may spend on the step that writes the search. A call is about 40
+    #: tokens; a small model that chats instead would otherwise ramble for seconds.
+    call_max_tokens: int = 64
+    #: Searches the graph may add when nothing matched, each dropping one more constraint.
+    max_relaxations: int = 3
 
     def __post_init__(self) -> None:
         if self.max_tool_calls < 1:
@@ -58,6 +66,11 @@ class AgentState(TypedDict, total=False):
     retrieved: Annotated[dict[str, Any], merge_products]
     #: One summary per finished turn (user text, answer, shown products): what history() shows.
     turns: list[dict[str, Any]]
+    #: What the shopper is after (``Constraints.to_dict()``), updated by every message.
+    constraints: dict[str, Any]
+    #: The list the shopper last saw (``ShownProduct``-shaped dicts): "the second one" and
+    #: "compare 1 and 3" point into it, "cheaper" is relative to its prices.
+    last_shown: list[dict[str, Any]]
     # -- per turn (reset by ``start``) ------------------------------------------------------
     user_text: str
     #: Judged gains for this turn's query (product id -> gain); empty when there are none.
@@ -73,6 +86,23 @@ class AgentState(TypedDict, total=False):
     stop_reason: StopReason | None
     #: The model's answer text when it wrote one (no tool call).
     answer_text: str | None
+    #: This turn's reference to the last list (``references.Reference`` as a dict), if any.
+    reference: dict[str, Any] | None
+    #: What this message changed in the constraints (for the trajectory and the reward).
+    changes: list[str]
+    #: The message named a new product rather than refining the last one.
+    new_product: bool
+    #: The constraints this turn's searches run with: ``constraints`` minus any relaxed.
+    active: dict[str, Any]
+    #: Constraints dropped because nothing matched them, in order ("brand Razer").
+    relaxed: list[str]
+    #: Per search round: how many products matched in all (the backend's count) and how
+    #: many of the returned ones respect the constraints.
+    rounds: list[dict[str, int]]
+    #: A reply the graph wrote without searching (reference answers, clarifying questions).
+    composed_text: str | None
+    #: Why the model could not write this turn's search (the graph searched instead).
+    model_problem: str | None
 
 
 # -- events a turn streams to the terminal ---------------------------------------------------
@@ -129,6 +159,13 @@ class FinalAnswer:
     episode_id: str
     reward: float
     violations: list[str] = field(default_factory=list)
+    #: The constraints the products were searched with, as one line
+    #: ("mouse · Logitech · under $20"); empty when there are none.
+    filters: str = ""
+    #: Constraints dropped because nothing matched them ("brand Razer").
+    relaxed: list[str] = field(default_factory=list)
+    #: Who wrote ``text``: "model" (it passed the checks) or "composed" (from the results).
+    written_by: str = "composed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,10 @@ class AgentTools:
         hits: list[SearchHit] = list(results.hits) if results is not None else []
         products = [hit.product for hit in hits]
         payload["results"] = [self._for_model(p) for p in products]
-        return tool_data_block(payload), _artifact(name, search.arguments, attempts, products)
+        artifact = _artifact(name, search.arguments, attempts, products)
+        total = results.total if results is not None else None
+        artifact["total"] = len(products) if total is None else max(int(total), len(products))
+        return tool_data_block(payload), artifact
 
     def _attempt(
         self, tool: str, arguments: dict[str, Any], call: Callable[[], T]

@@ -42,6 +42,15 @@ TOOL_SCHEMAS: tuple[dict[str, Any], ...] = (
         "Keyword search of the product catalog.",
         {
             "query": {"type": "string", "description": "Keywords describing the product."},
+            "add_terms": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Extra words the right products use, added to the query.",
+            },
+            "fix": {
+                "type": "object",
+                "description": "Misspelled query words and their fixes, e.g. {'vaccum': 'vacuum'}.",
+            },
             "brand": _BRAND,
             "max_price": _PRICE_MAX,
             "min_price": _PRICE_MIN,

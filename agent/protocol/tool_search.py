@@ -15,6 +15,14 @@ How arguments are read, once for everyone:
   the same thing. The list is searched as a list, never joined and split again.
 - ``query``: whitespace-collapsed; empty (or nothing but punctuation) is refused. An empty
   query would otherwise rank the first products of the catalog, which is not a search.
+- ``add_terms`` (``search_products``): the words the model adds to its query, a list or a
+  ``,``/``;`` string like ``concepts``; each is searched at ``ADD_TERM_WEIGHT`` next to the
+  query at weight 1 (``SearchRequest.expansions``), so a call that adds nothing is exactly the
+  plain search and an added word can only lift products that hold it. At most
+  ``MAX_ADD_TERMS``; blank, duplicate and query words are dropped.
+- ``fix`` (``search_products``): ``{"misspeled": "misspelled"}``; each key found as a whole
+  word of the query (any case) is replaced by its value before searching. Keys that are not
+  in the query are ignored, so a fix can never add words the shopper did not write.
 - prices: ``tools.catalog.product.parse_price`` (``"$1,299"`` is 1299; ``"abc"``, ``-5``,
   ``NaN`` and values above the ceiling are refused); ``brand`` / ``category``: blank means none.
 - unknown arguments are ignored and named in ``ToolSearch.ignored``, so a trace can show them.
@@ -52,6 +60,13 @@ TOOL_STRATEGIES: dict[str, str] = {
     GET_PRODUCT: "get",
 }
 _WORD = re.compile(r"\w", re.UNICODE)
+#: The weight of a word the model adds to its query; the query's own words weigh 1. Measured
+#: without a model on 500 Home Depot train queries (best of adding 1-2 of the 8 candidate words
+#: of the expand prompt, against raw NDCG@10 0.384): weight 0.25 reaches 0.474 at best and
+#: costs 0.011 for a random candidate; 0.5 reaches 0.494 but a random candidate costs 0.027; 1.0
+#: 0.501 and 0.065. A small policy picks imperfectly, so the cheaper mistake wins.
+ADD_TERM_WEIGHT = 0.25
+MAX_ADD_TERMS = 8
 
 
 class ToolArgumentError(BadInput):
@@ -90,11 +105,13 @@ class ToolSearch:
         if self.product_id is not None:
             return f"product {self.product_id}"
         text = "; ".join(self.terms) if self.terms else self.request.text
+        if self.request.expansions:
+            text += " + " + " ".join(word for word, _ in self.request.expansions)
         filters = [f"{k}={v}" for k, v in sorted(self.arguments.items()) if k not in _TEXT_ARGS]
         return " | ".join([text, *filters])
 
 
-_TEXT_ARGS = frozenset({"query", "concepts", "titles", "product_id"})
+_TEXT_ARGS = frozenset({"query", "concepts", "titles", "product_id", "add_terms", "fix"})
 
 
 def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> ToolSearch:
@@ -119,8 +136,16 @@ def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> T
         query = _text(args.get("query"))
         if not _WORD.search(query):
             raise ToolArgumentError("search_products needs a query with at least one word")
-        request = SearchRequest(query, filters, size=size)
-        return ToolSearch(name, strategy, request, (), None, {"query": query, **read}, ignored)
+        query, fixes = _apply_fixes(query, args.get("fix"))
+        added = _added_terms(args.get("add_terms"), query)
+        expansions = tuple((word, ADD_TERM_WEIGHT) for word in added)
+        request = SearchRequest(query, filters, size=size, expansions=expansions)
+        read = {"query": query, **read}
+        if fixes:
+            read["fix"] = fixes
+        if added:
+            read["add_terms"] = list(added)
+        return ToolSearch(name, strategy, request, (), None, read, ignored)
     list_arg = "concepts" if name == SEARCH_CONCEPTS else "titles"
     terms = tuple(t for t in _list(args.get(list_arg)) if _WORD.search(t))
     if not terms:
@@ -197,6 +222,33 @@ def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
         max_price=max_price,
     )
     return filters, read
+
+
+def _apply_fixes(query: str, fix: Any) -> tuple[str, dict[str, str]]:
+    """The query with each ``{wrong: right}`` whole-word replacement applied; the fixes used."""
+    if not isinstance(fix, Mapping):
+        return query, {}
+    applied: dict[str, str] = {}
+    for wrong, right in fix.items():
+        wrong_text, right_text = _text(wrong), _text(right)
+        if not wrong_text or not _WORD.search(right_text) or wrong_text == right_text:
+            continue
+        pattern = re.compile(rf"(?<!\w){re.escape(wrong_text)}(?!\w)", re.IGNORECASE)
+        fixed = pattern.sub(right_text.replace("\\", "\\\\"), query)
+        if fixed != query:
+            query = fixed
+            applied[wrong_text] = right_text
+    return query, applied
+
+
+def _added_terms(value: Any, query: str) -> tuple[str, ...]:
+    """Distinct added words that are not already words of the query, at most ``MAX_ADD_TERMS``."""
+    own = {word.lower() for word in query.split()}
+    kept: dict[str, str] = {}
+    for item in _list(value):
+        if _WORD.search(item) and item.lower() not in own:
+            kept.setdefault(item.lower(), item)
+    return tuple(kept.values())[:MAX_ADD_TERMS]
 
 
 def _scalar(value: Any) -> Any:

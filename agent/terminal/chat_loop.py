@@ -35,6 +35,9 @@ from tools.text import valid_text
 HELP = """commands:
   /like N     you like product N of the last answer (feedback becomes reward)
   /buy N      you buy product N of the last answer (the strongest reward)
+  /filters    what the search keeps to (product, features, brand, price)
+  /filters W  change them with words: /filters under 30 only Logitech not HP
+  /clear      drop every filter (saying "start over" does the same)
   /reset      start a new conversation
   /history    the turns of this conversation
   /help       this text
@@ -63,10 +66,19 @@ def shown_products_table(products: list[ShownProduct]) -> Table:
 
 
 class ChatLoop:
-    def __init__(self, session: ChatSession, console: Console, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        console: Console,
+        *,
+        quiet: bool = False,
+        warm_up: bool = False,
+    ) -> None:
         self.session = session
         self.console = console
         self.quiet = quiet
+        #: Load the model in the background while the shopper types the first message.
+        self.warm_up = warm_up
 
     def run(self, lines: Iterator[str]) -> None:
         self.console.print(
@@ -75,6 +87,8 @@ class ChatLoop:
                 f" · conversation {self.session.conversation_id} · /help for commands",
             )
         )
+        if self.warm_up:
+            self.session.warm_up()
         for raw in lines:
             line = raw.strip()
             if not line:
@@ -96,6 +110,8 @@ class ChatLoop:
             "/history": self._history,
             "/like": lambda arg: self._feedback("like", arg),
             "/buy": lambda arg: self._feedback("buy", arg),
+            "/filters": self._filters,
+            "/clear": self._clear,
         }
         handler = handlers.get(name.lower())
         if handler is None:
@@ -133,9 +149,13 @@ class ChatLoop:
         elif isinstance(event, FinalAnswer):
             if streamed and not self.quiet:
                 self.console.print()
-            self.console.print(
-                styled(("assistant>", "bold green"), " ", event.text, multiline=True)
-            )
+            if self.quiet or " ".join("".join(streamed).split()) != " ".join(event.text.split()):
+                # unless it is exactly what was just streamed: never the same text twice
+                self.console.print(
+                    styled(("assistant>", "bold green"), " ", event.text, multiline=True)
+                )
+            if event.filters and event.products:
+                self.console.print(literal(f"searched: {event.filters}", "dim"))
             if event.products:
                 self.console.print(shown_products_table(event.products))
                 self.console.print(literal("/like N or /buy N to give feedback", "dim"))
@@ -166,6 +186,21 @@ class ChatLoop:
                 self.console.print(
                     styled(f"     {product.position}. ", product.title, f" · {price}")
                 )
+        return True
+
+    def _filters(self, argument: str) -> bool:
+        """``/filters`` shows the constraints; ``/filters WORDS`` folds WORDS into them."""
+        if argument:
+            constraints = self.session.edit_filters(valid_text(argument))
+        else:
+            constraints = self.session.filters()
+        line = constraints.describe() or "none yet (tell me what you are looking for)"
+        self.console.print(styled("filters: ", line))
+        return True
+
+    def _clear(self, _: str) -> bool:
+        self.session.clear_filters()
+        self.console.print(literal("filters cleared"))
         return True
 
     def _feedback(self, kind: str, argument: str) -> bool:

@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tools.atomic_write import fsync_directory
+
 SCHEMA_VERSION = 1
 LOG_NAME = "trajectories.jsonl"
 #: Where episodes come from: the terminal chat, the RL rollout collector, an evaluation run.
@@ -288,7 +290,7 @@ class TrajectoryLog:
         finally:
             os.close(fd)  # closing releases the lock
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent)
 
     def read(self) -> LogContents:
         """Every intact record in file order, and the lines that are not."""
@@ -337,11 +339,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,9 +1,10 @@
-"""Eval suite benchmark: a full Chorus eval of the strategies without a model (raw, dual, hybrid).
+"""Eval suite benchmark: a full Chorus eval of the strategies without a model (raw, rm3, ...).
 
 Run: ``python -m evals.perf.bench_eval [--dataset chorus] [--split all] [--cores 2]``.
 
 Each strategy is timed as ``shopagent eval run`` runs it (judgments, split, retrieval 100
-deep, scoring, run file, reports and plot), in one process, so the first dense strategy
+deep, scoring, run file, reports and plot; ``PLAIN_STRATEGIES``: raw, rm3, fuzzy, dual,
+hybrid), in one process, so the first dense strategy
 pays the encoder's load once, as the command would. Target: all three in under 2 minutes
 on 2 cores. The reference is the same retrieval calls made bare, in a plain loop over the
 queries with no suite around them, both warm, best of ``--repeats``: the ratio is what
@@ -23,7 +24,6 @@ from evals.perf.timing import print_table
 from evals.strategies import PLAIN_STRATEGIES, build_strategy
 from evals.suite import DEPTH, evaluate_strategy, load_judgments, run_eval
 from tools.catalog.splits import select_split
-from tools.search.request import SearchRequest
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings, load_settings
 from tools.stores import open_concepts, open_lexical
@@ -78,14 +78,15 @@ def warm_seconds(
     toolbox = SearchToolbox(settings, dataset)
     built = build_strategy(strategy, toolbox)
     tool = built.tool  # type: ignore[attr-defined]
-    toolbox.run(tool, SearchRequest(texts[0], size=DEPTH))  # open and warm
+    request_for = built.request_for  # type: ignore[attr-defined]
+    toolbox.run(tool, request_for(texts[0], DEPTH))  # open and warm
     suite, bare = [], []
     for _ in range(repeats):
         _, report = evaluate_strategy(built, judgments, name="warm", dataset=dataset, split=split)
         suite.append(report.wall_s)
         started = time.perf_counter()
         for text in texts:
-            toolbox.run(tool, SearchRequest(text, size=DEPTH))
+            toolbox.run(tool, request_for(text, DEPTH))
         bare.append(time.perf_counter() - started)
     return min(suite), min(bare)
 

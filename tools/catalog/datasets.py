@@ -193,8 +193,14 @@ def source_readers(
     if format in ("jsonl", "csv"):
 
         def read_products(path: Path, report: ImportReport) -> Iterator[Product]:
+            # --format wins over the file's extension: a .txt of JSON lines is read as jsonl.
             catalog = path / f"catalog.{format}" if path.is_dir() else path
-            return generic.iter_products(catalog, report)
+            if not catalog.is_file():
+                raise CatalogFormatError(
+                    f"{path}: no catalog.{format} in this folder (pass the catalog file itself)"
+                )
+            reader = generic.iter_jsonl if format == "jsonl" else generic.iter_csv
+            return reader(catalog, report)
 
         def read_judgments(path: Path, report: ImportReport) -> Judgments:
             if judgments_path is not None:
@@ -239,7 +245,15 @@ def import_dataset(
     building.mkdir()
     try:
         products = _counted(read_products(source, report), progress)
-        count = generic.write_jsonl(products, building / CATALOG_FILE)
+        try:
+            count = generic.write_jsonl(products, building / CATALOG_FILE)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            missing = error.filename or source
+            raise CatalogFormatError(
+                f"{source}: not a {format} catalog ({missing} is missing or not a file)"
+            ) from None
+        if count == 0:
+            raise CatalogFormatError(f"{source}: no products to import ({_why_empty(report)})")
         judgments = read_judgments(source, judgments_report)
         generic.write_judgments(judgments, building / JUDGMENTS_FILE)
         report.note(_judgments_note(judgments, judgments_report))
@@ -251,6 +265,13 @@ def import_dataset(
     dataset = _stored_dataset(root / name)
     dataset._report = report
     return dataset
+
+
+def _why_empty(report: ImportReport) -> str:
+    """An empty catalog is an error: say whether the file had no rows or only bad ones."""
+    if not report.errors:
+        return "the file has no product rows"
+    return f"all {report.rejected} rows were skipped, e.g. {report.errors[0]}"
 
 
 def _judgments_note(judgments: Judgments, report: ImportReport) -> str:

@@ -35,6 +35,7 @@ from tools.catalog.rows import (
     CatalogFormatError,
     QueryTexts,
     attribute_value,
+    identifier,
     infer_attribute,
     iter_csv_rows,
     lookup,
@@ -55,9 +56,12 @@ _KNOWN_KEYS = {*FIELDS, "category_path", "attributes"}
 def product_from_record(record: Mapping[str, Any]) -> Product:
     """One JSONL object or CSV row (``attr.*`` columns included) as a ``Product``, or ``BadRow``."""
     attributes = _attributes(record)
+    title = record.get("title")
+    if isinstance(title, list | dict | bool):
+        raise BadRow(f"bad title: a {type(title).__name__}, expected text")
     return make_product(
-        id=text(record.get("id")),
-        title=text(record.get("title")),
+        id=identifier(record.get("id")),
+        title=text(title),
         description=text(record.get("description")),
         brand=text(record.get("brand")),
         category_path=split_path(lookup(record, "category", "category_path"), CATEGORY_SEPARATOR),
@@ -91,6 +95,8 @@ def _attributes(record: Mapping[str, Any]) -> dict[str, AttributeValue]:
             raw = json.loads(raw)
         except json.JSONDecodeError as error:
             raise BadRow(f"bad attributes: not JSON ({error.msg})") from None
+        except RecursionError:
+            raise BadRow("bad attributes: nested too deeply") from None
     if isinstance(raw, Mapping):
         for key, value in raw.items():
             if value is not None:
@@ -123,6 +129,9 @@ def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
             except json.JSONDecodeError as error:
                 report.reject(path.name, number, f"malformed JSON: {error.msg}")
                 continue
+            except RecursionError:  # 1,000+ levels: this line is lost, never the import
+                report.reject(path.name, number, "malformed JSON: nested too deeply")
+                continue
             if not isinstance(record, dict):
                 report.reject(path.name, number, "malformed JSON: not an object")
                 continue
@@ -131,6 +140,9 @@ def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
                 product = product_from_record(record)
             except BadRow as error:
                 report.reject(path.name, number, str(error))
+                continue
+            except RecursionError:  # nesting just under the parser's limit, met further on
+                report.reject(path.name, number, "malformed JSON: nested too deeply")
                 continue
             if admission.admit(product, path.name, number):
                 yield product
@@ -154,6 +166,9 @@ def iter_csv(path: Path, report: ImportReport) -> Iterator[Product]:
             product = product_from_record(row)
         except BadRow as error:
             report.reject(path.name, number, str(error))
+            continue
+        except RecursionError:
+            report.reject(path.name, number, "bad attributes: nested too deeply")
             continue
         if admission.admit(product, path.name, number):
             yield product

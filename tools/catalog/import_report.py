@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+#: The longest reason a report keeps for one row.
+MAX_REASON = 200
+
 
 @dataclass(frozen=True, slots=True)
 class RowError:
@@ -29,7 +32,12 @@ class ImportReport:
         return len(self.errors)
 
     def reject(self, source: str, row: int, reason: str) -> None:
-        self.errors.append(RowError(source, row, reason))
+        """Record a skipped row; the reason is one line of at most ``MAX_REASON`` characters
+        (a rejected row once printed a 3.7 KB nested attribute)."""
+        line = " ".join(reason.split())
+        if len(line) > MAX_REASON:
+            line = line[: MAX_REASON - 1] + "…"
+        self.errors.append(RowError(source, row, line))
 
     def note(self, message: str) -> None:
         """Facts about the import that are not row errors (encoding used, rows added elsewhere)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Query
-from tools.catalog.product import AttributeValue, Product
+from tools.catalog.product import MAX_PRICE, AttributeValue, Product
 from tools.errors import BadInput
 
 _CHUNK = 1 << 20
@@ -66,41 +66,91 @@ def iter_csv_rows(
     """``(line number, row)`` for each well-formed data row; malformed rows go to ``report``.
 
     The encoding is detected per file and noted in the report. A missing required column is a
-    ``CatalogFormatError`` before any row is read, so an import never stops half-way.
+    ``CatalogFormatError`` before any row is read, so an import never stops half-way. The row
+    number is the file line the row starts on.
+
+    An unclosed quote must not swallow the rows after it: quotes are read strictly (a closing
+    quote must end its field), and a row that fails while spanning several lines costs only
+    its first line; the lines after it are read again as rows of their own.
     """
     name = source or path.name
     encoding = detect_encoding(path)
     report.note(f"{name} read as {encoding}")
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
     with path.open(encoding=encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        lines = _PhysicalLines(handle)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = [column.strip() for column in next(reader)]
         except StopIteration:
             raise CatalogFormatError(f"{path}: the file is empty (expected a header row)") from None
+        except csv.Error as error:
+            raise CatalogFormatError(f"{path}: unreadable header row ({error})") from None
         missing = [column for column in required if column not in header]
         if missing:
             raise CatalogFormatError(
                 f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})"
             )
         while True:
+            lines.start_row()
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except csv.Error as error:
-                report.reject(name, reader.line_num, f"malformed CSV: {error}")
+                spanned = lines.row_lines()
+                if len(spanned) > 1:
+                    lines.read_again(spanned[1:])
+                    reason = f"malformed CSV: {error} (an unclosed quote; the next lines kept)"
+                else:
+                    reason = f"malformed CSV: {error}"
+                report.reject(name, lines.row_start(), reason)
                 continue
             if not fields:
                 continue
             if len(fields) != len(header):
                 report.reject(
                     name,
-                    reader.line_num,
+                    lines.row_start(),
                     f"wrong number of fields: expected {len(header)}, got {len(fields)}",
                 )
                 continue
-            yield reader.line_num, dict(zip(header, fields, strict=True))
+            yield lines.row_start(), dict(zip(header, fields, strict=True))
+
+
+class _PhysicalLines:
+    """The file's lines for ``csv.reader``, numbered, with the lines of the current row kept
+    so that a row that went wrong can hand all but its first line back to be read again."""
+
+    def __init__(self, handle: Iterator[str]) -> None:
+        self._handle = handle
+        self._again: list[tuple[int, str]] = []
+        self._row: list[tuple[int, str]] = []
+        self._number = 0
+
+    def __iter__(self) -> _PhysicalLines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            numbered = self._again.pop()
+        else:
+            self._number += 1
+            numbered = (self._number, next(self._handle))
+        self._row.append(numbered)
+        return numbered[1]
+
+    def start_row(self) -> None:
+        self._row = []
+
+    def row_lines(self) -> list[tuple[int, str]]:
+        return list(self._row)
+
+    def row_start(self) -> int:
+        return self._row[0][0] if self._row else self._number
+
+    def read_again(self, lines: list[tuple[int, str]]) -> None:
+        self._again.extend(reversed(lines))
 
 
 def text(value: Any) -> str:
@@ -124,7 +174,36 @@ def parse_price(value: Any) -> Decimal | None:
         raise BadRow(f"bad price: {value!r}")
     if price < 0:
         raise BadRow(f"negative price: {value!r}")
-    return price
+    if price > MAX_PRICE:
+        # 1e999999999 once made one search take 103 s; 1e400 printed as 400 digits.
+        raise BadRow(f"bad price: {value!r} is above the ceiling of {MAX_PRICE}")
+    return Decimal(0) if price == 0 else price  # -0 is 0, never "-0.00"
+
+
+def identifier(value: Any) -> str:
+    """A product id from a cell: text, or an integer (JSON ``42`` is ``"42"``); empty if absent.
+
+    Lists, objects, booleans and fractional numbers are refused (``BadRow``): stored as their
+    Python repr they would be ids no one can type or match.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    kind = type(value).__name__
+    raise BadRow(f"bad id: a {kind} ({_short_repr(value)}), expected text or an integer")
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -149,7 +228,7 @@ def attribute_value(value: Any) -> AttributeValue:
     if isinstance(value, int | float | Decimal):
         number = float(value)
         return number if math.isfinite(number) else str(value)
-    raise BadRow(f"bad attribute value: {value!r} (only text, numbers and booleans)")
+    raise BadRow(f"bad attribute value: {_short_repr(value)} (only text, numbers and booleans)")
 
 
 def infer_attribute(raw: str) -> AttributeValue:

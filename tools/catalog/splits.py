@@ -79,8 +79,14 @@ def split_queries(judgments: Judgments, dataset: str, split: str) -> list[Query]
 def select_split(
     judgments: Judgments, dataset: str, split: str, limit: int | None = None
 ) -> Judgments:
-    """The judgments restricted to one split (the first ``limit`` queries of it, if given)."""
+    """The judgments restricted to one split (the first ``limit`` queries of it, if given).
+
+    A split with no query to score is refused here, once, for every command that runs one
+    (eval, drift, collect): nothing could be measured or learned from it.
+    """
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be at least 1, got {limit}")
     queries = split_queries(judgments, dataset, split)
+    if not queries:
+        raise BadInput(f"{dataset} {split}: no query with a positive judgment")
     return judgments.subset(q.id for q in queries[:limit])

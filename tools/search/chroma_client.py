@@ -1,11 +1,16 @@
 """Chroma clients: embedded on disk by default, a server when a URL is configured.
 
 Connection failures come back as :class:`BackendUnavailable` with one readable line that
-names the server, instead of httpx tracebacks.
+names the server, instead of httpx tracebacks. chromadb's HTTP client waits forever
+(``httpx.Client(timeout=None)``) and reads any JSON as its own, so before it is built the
+server must answer Chroma's heartbeat within ``CHROMA_TIMEOUT_S`` (a hung server once held a
+search 900 s; a server that was not Chroma failed with ``UserIdentity.__init__() got an
+unexpected keyword argument 'hello'``), and its requests then time out too.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +26,11 @@ from tools.errors import BadInput
 from tools.search.backend import BackendUnavailable
 
 DEFAULT_PORT = 8000
+#: Seconds any one request to a Chroma server may take (queries take milliseconds);
+#: ``SHOPAGENT_CHROMA_TIMEOUT`` overrides it.
+CHROMA_TIMEOUT_S = 30.0
+TIMEOUT_ENV = "SHOPAGENT_CHROMA_TIMEOUT"
+HEARTBEAT_PATH = "/api/v2/heartbeat"
 _CONNECT_FAILURE = "Could not connect to"
 
 
@@ -59,18 +69,65 @@ def persistent_client(path: Path) -> ClientAPI:
     return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
 
 
-def http_client(server: ChromaServer) -> ClientAPI:
-    with server_errors(server.url):
-        return chromadb.HttpClient(
-            host=server.host, port=server.port, ssl=server.ssl, settings=_chroma_settings()
-        )
+def chroma_timeout() -> float:
+    """``SHOPAGENT_CHROMA_TIMEOUT`` seconds if set (a positive number), else the default."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return CHROMA_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise BadInput(f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def http_client(server: ChromaServer, timeout_s: float | None = None) -> ClientAPI:
+    """A client for a server that answered Chroma's heartbeat, its requests bounded in time."""
+    timeout_s = chroma_timeout() if timeout_s is None else timeout_s
+    check_chroma_server(server, timeout_s)
+    with server_errors(server.url, timeout_s):
+        try:
+            client = chromadb.HttpClient(
+                host=server.host, port=server.port, ssl=server.ssl, settings=_chroma_settings()
+            )
+        except (TypeError, KeyError) as error:  # chromadb read a foreign reply as its own
+            raise BackendUnavailable(
+                f"the server at {server.url} is not a Chroma server ({error})"
+            ) from error
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s)
+    return client
+
+
+def check_chroma_server(server: ChromaServer, timeout_s: float = CHROMA_TIMEOUT_S) -> None:
+    """The server answers ``GET /api/v2/heartbeat`` as Chroma does, within ``timeout_s``."""
+    with server_errors(server.url, timeout_s):
+        response = httpx.get(f"{server.url}{HEARTBEAT_PATH}", timeout=timeout_s)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and "nanosecond heartbeat" in body:
+        return
+    seen = " ".join(response.text.split())[:80]
+    raise BackendUnavailable(
+        f"the server at {server.url} is not a Chroma server (GET {HEARTBEAT_PATH} answered "
+        f"HTTP {response.status_code}: {seen!r}); check SHOPAGENT_CHROMA_URL"
+    )
 
 
 @contextmanager
-def server_errors(url: str) -> Iterator[None]:
+def server_errors(url: str, timeout_s: float = CHROMA_TIMEOUT_S) -> Iterator[None]:
     """Turn "cannot reach the server" failures into one line that names it."""
     try:
         yield
+    except httpx.TimeoutException as error:
+        raise BackendUnavailable(
+            f"the Chroma server at {url} did not answer within {timeout_s:.0f} s (hung?)"
+        ) from error
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
         raise BackendUnavailable(f"the Chroma server at {url} is unreachable ({reason})") from error

@@ -30,6 +30,7 @@ from chromadb.errors import NotFoundError
 from tools.catalog.product import Product
 from tools.errors import BadInput
 from tools.search.backend import IndexMissing, Progress, SearchError
+from tools.search.chroma_build_state import check_searchable
 from tools.search.chroma_client import (
     ChromaServer,
     http_client,
@@ -50,8 +51,10 @@ from tools.search.request import MAX_SIZE, SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
 from tools.settings.config import Settings
 
-#: Products per Chroma write; the client's own limit is lower on some servers.
-WRITE_BATCH = 1024
+#: Products per Chroma write (the client's own limit is lower on some servers). One write is
+#: one embedding call, which sentence-transformers sorts by length before batching, so 512
+#: already pads little; smaller writes mean finer progress and less work lost to a kill.
+WRITE_BATCH = 512
 #: Hits each concept contributes to the fusion; deeper lists let agreement count.
 CONCEPT_DEPTH = 50
 #: Candidates per imagined title that the string similarity re-ranks.
@@ -85,7 +88,15 @@ class ConceptIndex:
         path: Path | None = None,
         url: str | None = None,
         embedding_function: MiniLMEmbeddingFunction | None = None,
+        build_dir: Path | None = None,
+        write_batch: int = WRITE_BATCH,
     ) -> None:
+        """``build_dir`` is where a background build keeps its lock and progress files
+        (``tools.search.chroma_build_state``); while that build runs, reads raise
+        ``IndexBuilding`` instead of touching a collection another process is writing.
+        ``write_batch`` caps the products per write (the unit a resumed build skips)."""
+        if write_batch < 1:
+            raise ValueError(f"write_batch must be at least 1, got {write_batch}")
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
         self.dataset = dataset
@@ -93,15 +104,18 @@ class ConceptIndex:
         self.path = path
         self.server: ChromaServer | None = None if url is None else parse_chroma_url(url)
         self.embedding_function = embedding_function or MiniLMEmbeddingFunction()
+        self.build_dir = build_dir
+        self.write_batch = write_batch
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, dataset: str) -> ConceptIndex:
         """The server at ``settings.chroma_url`` if set, else the dataset's directory."""
+        build_dir = settings.index_dir(dataset)
         if settings.chroma_url:
-            return cls(dataset, url=settings.chroma_url)
-        return cls(dataset, path=settings.chroma_dir(dataset))
+            return cls(dataset, url=settings.chroma_url, build_dir=build_dir)
+        return cls(dataset, path=settings.chroma_dir(dataset), build_dir=build_dir)
 
     @property
     def location(self) -> str:
@@ -119,10 +133,33 @@ class ConceptIndex:
             collection = self._open(create=True)
             return self._write(collection, products, progress)
 
-    def upsert(self, products: Iterable[Product]) -> int:
-        """Add or replace products in place (creating the collection if needed)."""
+    def upsert(self, products: Iterable[Product], progress: Progress | None = None) -> int:
+        """Add or replace products in place (creating the collection if needed).
+
+        Each write is one Chroma upsert of at most ``WRITE_BATCH`` products; ``progress`` gets
+        each write's size after it is stored, which is what a resumable build counts on.
+        """
         with self._errors():
-            return self._write(self._open(create=True), products, None)
+            return self._write(self._open(create=True), products, progress)
+
+    def reset(self) -> None:
+        """Drop the collection (if any); the next write starts an empty one."""
+        with self._errors():
+            client = self._connect()
+            self._collection = None
+            with suppress(NotFoundError):
+                client.delete_collection(self.collection_name)
+
+    def stored_ids(self) -> set[str]:
+        """The ids of every stored product (none when there is no collection yet)."""
+        with self._errors():
+            collection = self._open(create=True)
+            total = collection.count()
+            ids: set[str] = set()
+            step = self._batch_size()
+            for offset in range(0, total, step):
+                ids.update(collection.get(include=[], limit=step, offset=offset)["ids"])
+            return ids
 
     def delete(self, product_ids: Iterable[str]) -> int:
         """Remove products; returns how many existed. Searches after this never return them."""
@@ -303,6 +340,8 @@ class ConceptIndex:
     def _open(self, *, create: bool = False) -> Collection:
         if self._collection is not None:
             return self._collection
+        if not create and self.build_dir is not None:
+            check_searchable(self.build_dir, self.dataset)
         if not create and self.path is not None and not self.path.is_dir():
             raise self._missing()
         client = self._connect()
@@ -330,7 +369,7 @@ class ConceptIndex:
         )
 
     def _batch_size(self) -> int:
-        return min(WRITE_BATCH, self._connect().get_max_batch_size())
+        return min(self.write_batch, self._connect().get_max_batch_size())
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -36,6 +36,9 @@ from tools.catalog.product import Product, normalise_attribute_key
 from tools.search.request import SearchFilters, attribute_token
 
 DESCRIPTION_CHARS = 400
+#: Bump whenever ``embedding_text`` changes: a resumed build compares catalog fingerprints
+#: that include it, so vectors of two recipes never share a collection.
+EMBEDDING_TEXT_VERSION = 1
 PRODUCT_KEY = "product"
 
 

@@ -19,6 +19,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from tools.errors import BadInput, NotFound
+from tools.text import valid_text
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -87,7 +88,8 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         model = load_sentence_model(self.model, self.device)
         vectors = model.encode(
-            texts,
+            # The tokenizer raises TypeError on a lone surrogate (an undecodable input byte).
+            [valid_text(text) for text in texts],
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

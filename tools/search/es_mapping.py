@@ -184,16 +184,19 @@ def text_clause(request: SearchRequest) -> dict[str, Any]:
     if weighted is not None:
         return weighted
     fields = boosted_fields(request.boosts)
+    # No searchable words ("", "*", "(((", "the"): with filters that is browsing them; with
+    # none nothing was asked for, so nothing matches (not the first products at score 1).
+    browse = not request.filters.is_empty()
     if not request.text.strip() or not fields:
-        return {"match_all": {}}
+        return {"match_all": {}} if browse else {"match_none": {}}
     clause: dict[str, Any] = {
         "query": request.text,
         "type": "best_fields",
         "fields": fields,
         "operator": "or",
         "tie_breaker": TIE_BREAKER,
-        # Text that is all stopwords ("the") matches everything, as in the tantivy backend.
-        "zero_terms_query": "all",
+        # Text that analyses to no terms: as above, and as in the tantivy backend.
+        "zero_terms_query": "all" if browse else "none",
     }
     if request.fuzzy:
         clause["fuzziness"] = "AUTO"

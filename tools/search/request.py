@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tools.catalog.product import Product, normalise_attribute_key
+from tools.catalog.product import Product, normalise_attribute_key, parse_price
 from tools.errors import BadInput
+from tools.text import valid_text
 
 #: Fields a lexical request may boost. Backends map them onto their own schema.
 SEARCH_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description", "attributes")
@@ -39,6 +40,10 @@ class SearchFilters:
     attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # A blank brand or category (``--brand ''``) means no such filter, not "match nothing".
+        object.__setattr__(self, "brands", tuple(b for b in self.brands if b.strip()))
+        if self.category is not None and not self.category.strip():
+            object.__setattr__(self, "category", None)
         low, high = self.min_price, self.max_price
         if low is not None and high is not None and low > high:
             raise BadInput(f"min_price {low} is above max_price {high}")
@@ -95,8 +100,8 @@ class SearchFilters:
         return cls(
             brands=tuple(str(b) for b in brands if str(b).strip()),
             category=data.get("category") or None,
-            min_price=_decimal_or_none(data.get("min_price")),
-            max_price=_decimal_or_none(data.get("max_price")),
+            min_price=parse_price(data.get("min_price"), "min_price"),
+            max_price=parse_price(data.get("max_price"), "max_price"),
             attributes={str(k): str(v) for k, v in (data.get("attributes") or {}).items()},
         )
 
@@ -121,13 +126,14 @@ class SearchRequest:
     expansions: tuple[Expansion, ...] = ()
 
     def __post_init__(self) -> None:
+        # An undecodable input byte (a lone surrogate) from any path becomes U+FFFD here:
+        # tantivy and the embedder both refuse to encode it.
+        object.__setattr__(self, "text", valid_text(self.text))
         if not 1 <= self.size <= MAX_SIZE:
             raise BadInput(f"size must be between 1 and {MAX_SIZE}, got {self.size}")
         unknown = set(self.boosts) - set(SEARCH_FIELDS)
         if unknown:
-            raise BadInput(
-                f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}"
-            )
+            raise BadInput(f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}")
         if len(self.expansions) > MAX_EXPANSIONS:
             raise BadInput(f"at most {MAX_EXPANSIONS} expansion words, got {len(self.expansions)}")
         for word, weight in self.expansions:
@@ -151,6 +157,16 @@ class SearchRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchRequest:
+        """The request ``to_dict`` wrote; anything else is a ``BadInput`` that says what."""
+        try:
+            return cls._from_dict(data)
+        except BadInput:
+            raise
+        except (TypeError, ValueError, AttributeError) as error:
+            raise BadInput(f"not a search request: {error}") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> SearchRequest:
         return cls(
             text=str(data.get("text") or ""),
             filters=SearchFilters.from_dict(data.get("filters")),
@@ -173,9 +189,3 @@ def attribute_token(value: object) -> str:
     if text in {"true", "false"}:
         return "yes" if text == "true" else "no"
     return text
-
-
-def _decimal_or_none(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))

@@ -122,6 +122,8 @@ class TantivyIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         started = time.perf_counter()
+        if self._asks_nothing(request):
+            return SearchResults(hits=[], backend=self.name, took_ms=0.0, total=0)
         query = self.build_query(request)
         searcher = self._index.searcher()
         found = searcher.search(query, limit=request.size, count=True)
@@ -155,6 +157,13 @@ class TantivyIndex:
             yield self._product(searcher.doc(address))
 
     # -- query building ---------------------------------------------------------------------
+
+    def _asks_nothing(self, request: SearchRequest) -> bool:
+        """No searchable words (``""``, ``*``, ``(((``, ``the``) and no filter: nothing to rank
+        or restrict by, so no product matched (as Elasticsearch's ``zero_terms_query: none``)."""
+        return (
+            request.filters.is_empty() and not request.expansions and not self.terms(request.text)
+        )
 
     def terms(self, text: str) -> list[str]:
         """The analysed, de-duplicated terms of ``text`` (what the index stores)."""

@@ -35,6 +35,11 @@ class LLMSettings:
     #: nothing for other endpoints, since some hosted reasoning models refuse the parameter.
     #: ``()`` sends none, even to the local model.
     stop: tuple[str, ...] | None = None
+    #: Who writes the chat's replies: ``model`` (its prose, shown only when it passes the
+    #: grounding checks), ``composed`` (the graph composes them from the results; the model
+    #: only writes the search) or ``auto``: composed for the embedded local model (a 135M
+    #: model cannot write trustworthy prose), model for a configured endpoint.
+    prose: str = "auto"
 
     @property
     def is_local(self) -> bool:
@@ -51,6 +56,7 @@ LLM_ENV: dict[str, str] = {
     "timeout_s": "SHOPAGENT_LLM_TIMEOUT",
     "max_retries": "SHOPAGENT_LLM_RETRIES",
     "stop": "SHOPAGENT_LLM_STOP",
+    "prose": "SHOPAGENT_LLM_PROSE",
 }
 
 # The file accepts the field names, plus `timeout` and `retries` to match the env var names.
@@ -108,6 +114,24 @@ def _stop_strings(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+PROSE_MODES = ("auto", "model", "composed")
+
+
+def prose_mode(llm: LLMSettings) -> str:
+    """``model`` or ``composed``: ``auto`` resolved against the settings *before* the local
+    model is served (serving fills in ``base_url``)."""
+    if llm.prose != "auto":
+        return llm.prose
+    return "composed" if llm.is_local else "model"
+
+
+def _prose(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in PROSE_MODES:
+        raise ValueError(f"must be one of {', '.join(PROSE_MODES)}, got {value!r}")
+    return text
+
+
 def _url(value: Any) -> str:
     text = _text(value)
     if not text.startswith(("http://", "https://")):
@@ -142,4 +166,5 @@ _CONVERT: dict[str, Any] = {
     "timeout_s": _number(0.0, positive=True),
     "max_retries": _number(0, integer=True),
     "stop": _stop_strings,
+    "prose": _prose,
 }
