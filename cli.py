@@ -334,7 +334,7 @@ def model_init(
             overwrite=not if_missing,
             progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
         )
-    console.print(f"model {stored.name} at {stored.path}")
+    console.print(styled(f"model {stored.name} at {stored.path}"))
 
 
 @model_app.command("register")
@@ -347,7 +347,7 @@ def model_register(
     from agent.runtime.model_store import register_model
 
     stored = register_model(load_settings(), path, name, overwrite=overwrite)
-    console.print(f"model {stored.name} at {stored.path}")
+    console.print(styled(f"model {stored.name} at {stored.path}"))
 
 
 @model_app.command("list")
@@ -384,9 +384,11 @@ def serve(
             llm = stack.enter_context(
                 serve_model(settings, settings.llm.model, port=port, device=device)
             )
-        console.print(f"serving {llm.model} at [bold]{llm.base_url}[/] (Ctrl-C stops it)")
         console.print(
-            f"export SHOPAGENT_LLM_BASE_URL={llm.base_url} SHOPAGENT_LLM_MODEL={llm.model}"
+            styled(f"serving {llm.model} at ", (llm.base_url, "bold"), " (Ctrl-C stops it)")
+        )
+        console.print(
+            styled(f"export SHOPAGENT_LLM_BASE_URL={llm.base_url} SHOPAGENT_LLM_MODEL={llm.model}")
         )
         while True:
             clock.sleep(3600)
@@ -534,7 +536,7 @@ def eval_run(
             progress=_eval_progress(bar, f"{strategy} on {dataset}/{split}"),
         )
     console.print(reports_table([outcome.report]))
-    console.print(f"run and reports in {outcome.run_dir}")
+    console.print(styled(f"run and reports in {outcome.run_dir}"))
 
 
 @eval_app.command("compare")
@@ -548,7 +550,7 @@ def eval_compare(
 
     comparison, out = compare_runs(a, b, runs_root=runs)
     console.print(comparison_table(comparison))
-    console.print(f"comparison and scatter plot in {out}")
+    console.print(styled(f"comparison and scatter plot in {out}"))
 
 
 @eval_app.command("drift")
@@ -580,7 +582,7 @@ def eval_drift(
             progress=_eval_progress(bar, f"drift {strategy}"),
         )
     console.print(drift_table(outcome.report))
-    console.print(f"drift report in {outcome.out_dir}")
+    console.print(styled(f"drift report in {outcome.out_dir}"))
 
 
 # -- reinforcement learning ------------------------------------------------------------------
@@ -770,9 +772,11 @@ def train(
     settings = load_settings()
     with console.status(f"training {config.algo} on {from_trajectories}…"):
         run = rl.train(settings, config.algo, from_trajectories, config)
-    console.print(f"run {run.name} at {run.run_dir}")
+    console.print(styled(f"run {run.name} at {run.run_dir}"))
     if run.model is not None:
-        console.print(f"registered model {run.model.name}: `shopagent serve --model {run.name}`")
+        console.print(
+            styled(f"registered model {run.model.name}: `shopagent serve --model {run.name}`")
+        )
     console.print_json(json.dumps(run.metrics, default=str))
 
 

@@ -49,6 +49,12 @@ class GRPORunConfig(RunConfig):
         True, "Train only on requests whose collected samples scored differently."
     )
     k: int = setting(NDCG_K, "Depth of the NDCG in the reward.")
+    dev_queries: int = setting(
+        0,
+        "Dev requests the greedy policy is scored on during training (dev_ndcg@10, "
+        "dev_gain@10 in the log history and curves.png); 0 turns the probe off.",
+    )
+    dev_every: int = setting(25, "Optimiser steps between two dev probes.")
     reward: str = setting(
         DEFAULT_REWARD_SHAPE,
         "gain: NDCG@k minus the raw search's NDCG@k for the same request (copying the query "
@@ -67,6 +73,8 @@ class GRPORunConfig(RunConfig):
             raise BadInput(f"unknown reward {self.reward!r}; choose one of {list(REWARD_SHAPES)}")
         if self.kl_beta < 0:
             raise BadInput(f"kl_beta must be >= 0, got {self.kl_beta}")
+        if self.dev_queries < 0 or self.dev_every < 1:
+            raise BadInput("dev_queries must be >= 0 and dev_every >= 1")
         # One optimiser step sees whole groups: the batch is derived, not chosen.
         self.batch_size = self.num_generations * self.prompts_per_step
 

@@ -20,6 +20,7 @@ from datasets import Dataset
 from agent.protocol.tool_search import SearchBackends
 from rl.base_trainer import TrainedRun, data_facts, run_training
 from rl.datasets import RolloutData, build_grpo_dataset, read_rollouts
+from rl.dev_probe import build_dev_probe, dev_probe_callback
 from rl.grpo_config import GRPORunConfig
 from rl.grpo_groups import informative_grpo_trainer_class
 from rl.rewards import LiveSearch, RawBaseline, SearchFn, SearchRewardFunc
@@ -111,11 +112,26 @@ def train_grpo(
         search_fn = search_fn or LiveSearch(toolbox, size=config.k)
     baseline = RawBaseline(backends, k=config.k) if config.reward == "gain" else None
     live_search = search_fn
-    return run_training(
-        config,
-        settings,
-        train_dataset=dataset,
-        make_trainer=lambda model, tokenizer, rows, output_dir, peft: build_grpo_trainer(
+    probe = None
+    if config.dev_queries:
+        from tools.catalog.datasets import load_dataset
+        from tools.catalog.splits import select_split
+
+        if backends is None:
+            from tools.search_tools import SearchToolbox
+
+            backends = SearchToolbox(settings, dataset_name)
+        dev = select_split(
+            load_dataset(dataset_name, settings).judgments(),
+            dataset_name,
+            "dev",
+            config.dev_queries,
+        )
+        strategy = data.groups[0].key.strategy
+        probe = build_dev_probe(dev, strategy, backends, live_search, k=config.k)
+
+    def make_trainer(model: Any, tokenizer: Any, rows: Any, output_dir: str, peft: Any) -> Any:
+        trainer = build_grpo_trainer(
             model,
             tokenizer,
             rows,
@@ -124,7 +140,16 @@ def train_grpo(
             live_search,
             k=config.k,
             baseline=baseline,
-        ),
+        )
+        if probe is not None:
+            trainer.add_callback(dev_probe_callback(probe, config.dev_every))
+        return trainer
+
+    return run_training(
+        config,
+        settings,
+        train_dataset=dataset,
+        make_trainer=make_trainer,
         facts=data_facts(
             trajectories,
             data,

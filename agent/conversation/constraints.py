@@ -161,8 +161,14 @@ class Constraints:
         )
 
     def query(self) -> str:
-        """The words the graph searches when the model writes no usable query."""
-        return " ".join(dict.fromkeys([*self.terms, *self.attributes]))
+        """The words the graph searches when the model writes no usable query: the product
+        words and features, or for a bare "dell" / "only Logitech" the brand or category."""
+        words = [*self.terms, *self.attributes] or [*self.brands, self.category or ""]
+        return " ".join(dict.fromkeys(w for w in words if w))
+
+    def searchable(self) -> bool:
+        """Is there anything to search for (else the graph asks what the shopper wants)?"""
+        return bool(self.query())
 
     def describe(self) -> str:
         """One line for the shopper: ``mouse · bluetooth · Logitech · under $20``."""

@@ -348,7 +348,7 @@ class _Nodes:
             update["new_product"] = change.new_product
         update["constraints"] = constraints.to_dict()
         update["active"] = constraints.to_dict()
-        if not constraints.terms and not constraints.attributes:
+        if not constraints.searchable():
             update["composed_text"] = compose_clarify(constraints)
             update["stop_reason"] = "clarify"
         return update

@@ -200,6 +200,11 @@ class ChatSession:
                 continue
             yield event
 
+    @property
+    def last_episode(self) -> EpisodeRecord | None:
+        """The record of the last turn this session ran (with any feedback revisions)."""
+        return self._last_record
+
     # -- constraints -------------------------------------------------------------------------
 
     def filters(self) -> Constraints:

@@ -59,6 +59,19 @@ class LocalGenerator:
         self.model.to(self.device).eval()
         self.last_timing: BatchTiming | None = None
 
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any) -> LocalGenerator:
+        """A generator over a model already in memory (a policy mid-training), rendered and
+        decoded exactly as from its directory. The caller owns the model's train/eval mode and
+        the tokenizer's padding side (generation needs left padding)."""
+        generator = cls.__new__(cls)
+        generator.model_dir = Path(str(getattr(model, "name_or_path", "") or "."))
+        generator.device = next(model.parameters()).device
+        generator.tokenizer = tokenizer
+        generator.model = model
+        generator.last_timing = None
+        return generator
+
     def render(
         self,
         conversation: Sequence[Message],

@@ -30,6 +30,7 @@ from agent.conversation.state import (
     ToolCallStarted,
 )
 from agent.terminal.render import literal, styled
+from tools.errors import ShopagentError
 from tools.text import valid_text
 
 HELP = """commands:
@@ -124,7 +125,7 @@ class ChatLoop:
         try:
             for event in self.session.send(text):
                 self.render(event, streamed)
-        except ValueError as error:
+        except (ValueError, ShopagentError) as error:  # a bad message or a backend down
             self.console.print(literal(error, "red"))
 
     def render(self, event: ChatEvent, streamed: list[str]) -> None:

@@ -88,8 +88,10 @@ def iter_csv_rows(
             raise CatalogFormatError(f"{path}: unreadable header row ({error})") from None
         missing = [column for column in required if column not in header]
         if missing:
+            listed = ", ".join(header)
+            listed = listed if len(listed) <= 200 else listed[:199] + "…"
             raise CatalogFormatError(
-                f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})"
+                f"{path}: missing column(s) {', '.join(missing)} (header: {listed})"
             )
         while True:
             lines.start_row()
