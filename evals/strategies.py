@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from agent.protocol.tool_calls import parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH_TITLES, schema_for
 from agent.protocol.tool_search import search_tool_call
-from agent.protocol.writer_prompts import STRATEGY_STYLES, QueryWriter, strategy_prompt
+from agent.protocol.writer_prompts import STRATEGY_STYLES, QueryWriter, styled_prompt
 from tools.catalog.product import Product
 from tools.errors import BackendError, BadInput
 from tools.search.prf import FeedbackIndex, RelevanceModel, RM3Config
@@ -219,6 +219,9 @@ class WrittenSearchStrategy:
     indexes: frozenset[str]
     writer: QueryWriter = field(repr=False)
     toolbox: SearchToolbox = field(repr=False)
+    #: The prompt style (``agent.protocol.writer_prompts.STRATEGY_STYLES``): ``rewrite`` or
+    #: ``expand`` (candidate words from the lexical index in the prompt).
+    style: str = "rewrite"
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:
         return self.retrieve_batch([query_text], size)[0]
@@ -226,8 +229,8 @@ class WrittenSearchStrategy:
     def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]:
         if not query_texts:
             return []
-        index = self.toolbox.lexical if STRATEGY_STYLES[self.name][1] == "expand" else None
-        prompts = [strategy_prompt(self.name, text, index) for text in query_texts]
+        index = self.toolbox.lexical if self.style == "expand" else None
+        prompts = [styled_prompt(self.tool, self.style, text, index) for text in query_texts]
         started = time.perf_counter()
         replies = self.writer(prompts)
         generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)
@@ -377,7 +380,9 @@ def build_strategy(
     if writer is None:
         raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
     if name in ("policy", "expand"):
-        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, frozenset({"lexical"}), writer, toolbox)
+        style = STRATEGY_STYLES[name][1]
+        lexical = frozenset({"lexical"})
+        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, lexical, writer, toolbox, style)
     if name == "concepts":
         return WrittenSearchStrategy(
             "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox

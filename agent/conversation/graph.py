@@ -11,8 +11,10 @@ owns the query.
   line, the request as words, one tool) and may spend ``call_max_tokens`` on it; with model
   prose it sees the conversation and all tools. A usable call runs with the state's filters
   (the state wins over the call: ``apply_to_call``); otherwise, or when the model fails, the
-  graph searches the state's words itself. When a search found nothing, ``plan`` drops one
-  constraint (``agent.conversation.relax``) and searches again, up to ``max_relaxations``.
+  graph searches the state's words itself. Words the model already wrote a query for in this
+  conversation ("only Logitech" and "cheaper" change filters, not words) reuse that query,
+  at no model time. When a search found nothing, ``plan`` drops one constraint
+  (``agent.conversation.relax``) and searches again, up to ``max_relaxations``.
 - ``tools`` is a ``ToolNode`` over the search tools (``agent.conversation.tool_node``): every
   search, the model's or the graph's, goes through ``agent.protocol.tool_search``.
 - ``observe`` records each result (ids, ranks, NDCG@10 against the turn's judgments) and keeps
@@ -73,6 +75,7 @@ from agent.conversation.constraints import (
 from agent.conversation.episode_reward import episode_reward, judged_ndcg
 from agent.conversation.grounding import ground_answer, prose_end
 from agent.conversation.prompts import BUDGET_NOTE, build_prompt, fallback_answer
+from agent.conversation.prose_check import prose_passes
 from agent.conversation.references import Reference, find_reference
 from agent.conversation.relax import next_relaxation
 from agent.conversation.state import (
@@ -383,6 +386,19 @@ class _Nodes:
                 }
         if rounds and (self.prose == "composed" or state.get("model_problem")):
             return {"stop_reason": "answered"}
+        reused = (state.get("written_queries") or {}).get(active.query())
+        if self.prose == "composed" and reused and not rounds:
+            # the same words as an earlier turn ("only Logitech", "cheaper" change filters,
+            # not words): the model's query for them again, at no model time
+            call = ParsedToolCall(
+                SEARCH_PRODUCTS,
+                apply_to_call({"query": reused}, active),
+                f"call_t{state['turn']}_reused",
+            )
+            note = f"reused the model's query {reused!r} for {active.query()!r}"
+            decision = Decision("reused_query", [call], [note])
+            steps.append(_graph_step(len(state["messages"]), decision))
+            return {"steps": steps, "messages": [_call_message("", [call])]}
         return self._ask_model(state, rounds, steps, active)
 
     def _ask_model(
@@ -442,6 +458,10 @@ class _Nodes:
             update["messages"] = [AIMessage(content=decision.answer_text, id=_new_id())]
         if failure is not None:
             update["model_problem"] = failure
+        if self.prose == "composed" and decision.kind == "tool_calls" and decision.calls:
+            written = dict(state.get("written_queries") or {})
+            written[active.query()] = str(decision.calls[0].arguments.get("query") or "")
+            update["written_queries"] = written
         return update
 
     def _decide(
@@ -784,21 +804,6 @@ class _Nodes:
         )
 
 
-# -- checks on model prose -------------------------------------------------------------------
-
-
-def prose_passes(raw: str, grounded: str, violations: Sequence[str]) -> bool:
-    """May the shopper read the model's own prose? Only when grounding removed nothing (no
-    violation), no sentence repeats, it was not cut mid-sentence, and some of it is left."""
-    prose = raw[: prose_end(raw)].strip()
-    if violations or not grounded.strip() or prose != raw.strip():
-        return False
-    sentences = [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+", prose) if s]
-    if len(sentences) != len(set(sentences)):
-        return False
-    return grounded.rstrip().endswith((".", "!", "?", ")", '"'))
-
-
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -806,7 +811,7 @@ def prose_passes(raw: str, grounded: str, violations: Sequence[str]) -> bool:
 class Decision:
     """What the plan node makes of a reply (``kind`` is recorded as the step's decision)."""
 
-    kind: str  # tool_calls | fallback_search | relax | answer | timeout
+    kind: str  # tool_calls | fallback_search | reused_query | relax | answer | timeout
     calls: list[ParsedToolCall]
     problems: list[str]
     stop_reason: str | None = None

@@ -68,6 +68,9 @@ class AgentState(TypedDict, total=False):
     turns: list[dict[str, Any]]
     #: What the shopper is after (``Constraints.to_dict()``), updated by every message.
     constraints: dict[str, Any]
+    #: Request words -> the query the model wrote for them (composed prose): the same words
+    #: in a later turn reuse it instead of asking the model again.
+    written_queries: dict[str, str]
     #: The list the shopper last saw (``ShownProduct``-shaped dicts): "the second one" and
     #: "compare 1 and 3" point into it, "cheaper" is relative to its prices.
     last_shown: list[dict[str, Any]]

@@ -125,15 +125,24 @@ def candidate_words(index: FeedbackIndex, query_text: str, limit: int = CANDIDAT
     return RelevanceModel(index).candidate_words(SearchRequest(query_text), limit)
 
 
-def strategy_prompt(strategy: str, query_text: str, index: FeedbackIndex | None = None) -> Prompt:
-    """The prompt a strategy gives its writer; ``expand`` needs the lexical index."""
-    if strategy not in STRATEGY_STYLES:
-        raise ValueError(f"no writer prompt for strategy {strategy!r}")
-    tool, style = STRATEGY_STYLES[strategy]
+def styled_prompt(
+    tool: str, style: str, query_text: str, index: FeedbackIndex | None = None
+) -> Prompt:
+    """The prompt of one style for one tool; ``expand`` needs the lexical index."""
     if style == "rewrite":
         return build_prompt(tool, query_text)
+    if style != "expand" or tool != SEARCH_PRODUCTS:
+        raise ValueError(f"no {style!r} prompt for {tool}")
     if index is None or not isinstance(index, FeedbackIndex):
         raise ValueError(
             "the expand prompt needs the embedded tantivy index for its candidate words"
         )
     return build_expand_prompt(query_text, candidate_words(index, query_text))
+
+
+def strategy_prompt(strategy: str, query_text: str, index: FeedbackIndex | None = None) -> Prompt:
+    """The prompt a strategy gives its writer (``STRATEGY_STYLES``)."""
+    if strategy not in STRATEGY_STYLES:
+        raise ValueError(f"no writer prompt for strategy {strategy!r}")
+    tool, style = STRATEGY_STYLES[strategy]
+    return styled_prompt(tool, style, query_text, index)

@@ -1,0 +1,188 @@
+"""The action that keeps the shopper's words: ``add_terms`` / ``fix`` read by the one tool-call
+path, the ``expand`` writer prompt with candidate words, and the rm3 / fuzzy / expand eval
+strategies, on a real tiny tantivy index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from agent.protocol.tool_calls import parse_tool_calls
+from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
+from agent.protocol.tool_search import (
+    ADD_TERM_WEIGHT,
+    MAX_ADD_TERMS,
+    plan_tool_search,
+    search_tool_call,
+)
+from agent.protocol.writer_prompts import (
+    EXPAND_SYSTEM_PROMPT,
+    Prompt,
+    build_prompt,
+    strategy_prompt,
+)
+from evals.strategies import PLAIN_STRATEGIES, STRATEGY_NAMES, build_strategy
+from tests.catalog_samples import sample_products
+from tools.errors import BadInput
+from tools.search.request import SearchRequest
+from tools.search.tantivy_backend import TantivyIndex
+from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
+
+
+@pytest.fixture()
+def toolbox(tmp_path: Path) -> SearchToolbox:
+    settings = Settings(home=tmp_path / "home")
+    TantivyIndex(settings.tantivy_dir("samples"), create=True).index(sample_products())
+    return SearchToolbox(settings, "samples")
+
+
+def test_the_schema_offers_add_terms_and_fix_and_the_parser_accepts_them() -> None:
+    properties = schema_for(SEARCH_PRODUCTS)["function"]["parameters"]["properties"]
+    assert properties["add_terms"]["type"] == "array" and properties["fix"]["type"] == "object"
+    arguments = {"query": "mouse", "add_terms": ["wireless"], "fix": {"mouse": "mice"}}
+    reply = (
+        f"<tool_call>{json.dumps({'name': SEARCH_PRODUCTS, 'arguments': arguments})}</tool_call>"
+    )
+    parsed = parse_tool_calls(reply, [schema_for(SEARCH_PRODUCTS)])
+    assert parsed.parse_class.value == "valid" and parsed.calls[0].arguments == arguments
+
+
+def test_add_terms_become_lower_weight_expansions_of_the_kept_query() -> None:
+    search = plan_tool_search(
+        SEARCH_PRODUCTS,
+        {"query": "gaming mouse", "add_terms": ["wireless", "Mouse", "wireless", " ", "rgb"]},
+        size=10,
+    )
+    assert search.request.text == "gaming mouse"
+    # duplicates, blanks and the query's own words are dropped
+    assert search.request.expansions == (("wireless", ADD_TERM_WEIGHT), ("rgb", ADD_TERM_WEIGHT))
+    assert 0 < ADD_TERM_WEIGHT < 1
+    assert search.arguments["add_terms"] == ["wireless", "rgb"]
+    assert search.describe() == "gaming mouse + wireless rgb"
+    as_text = plan_tool_search(SEARCH_PRODUCTS, {"query": "mouse", "add_terms": "a, b"}, size=5)
+    assert [w for w, _ in as_text.request.expansions] == ["a", "b"]
+    many = [f"w{i}" for i in range(20)]
+    capped = plan_tool_search(SEARCH_PRODUCTS, {"query": "mouse", "add_terms": many}, size=5)
+    assert len(capped.request.expansions) == MAX_ADD_TERMS
+
+
+def test_fix_replaces_whole_words_of_the_query_only() -> None:
+    search = plan_tool_search(
+        SEARCH_PRODUCTS,
+        {
+            "query": "Logitek wireles mouse",
+            "fix": {"logitek": "logitech", "wireles": "wireless", "keyboard": "piano", "se": "x"},
+        },
+        size=10,
+    )
+    assert search.request.text == "logitech wireless mouse"
+    assert search.arguments["fix"] == {"logitek": "logitech", "wireles": "wireless"}
+    untouched = plan_tool_search(SEARCH_PRODUCTS, {"query": "mouse", "fix": "mouse"}, size=5)
+    assert untouched.request == SearchRequest("mouse", size=5)
+
+
+def test_a_call_that_adds_nothing_is_the_raw_search_exactly(toolbox: SearchToolbox) -> None:
+    raw = toolbox.lexical.search(SearchRequest("gaming mouse", size=10))
+    for arguments in (
+        {"query": "gaming mouse"},
+        {"query": "gaming mouse", "add_terms": []},
+        {"query": "gaming mouse", "add_terms": ["gaming"], "fix": {}},
+    ):
+        _, results = search_tool_call(SEARCH_PRODUCTS, arguments, toolbox, size=10)
+        assert [(h.product_id, h.score) for h in results.hits] == [
+            (h.product_id, h.score) for h in raw.hits
+        ]
+
+
+def test_the_expand_prompt_shows_the_shoppers_words_and_candidate_words(
+    toolbox: SearchToolbox,
+) -> None:
+    prompt = strategy_prompt("expand", "gaming mouse", toolbox.lexical)
+    system, example_user, example_call, user = prompt.messages
+    assert system["content"] == EXPAND_SYSTEM_PROMPT
+    # the worked example is a well-formed expand call that the one tool-call path reads
+    parsed = parse_tool_calls(str(example_call["content"]), [schema_for(SEARCH_PRODUCTS)])
+    assert parsed.parse_class.value == "valid"
+    example = plan_tool_search(SEARCH_PRODUCTS, parsed.calls[0].arguments, size=10)
+    assert example.request.text == "wireless headphones"
+    assert example.request.expansions == (("bluetooth", ADD_TERM_WEIGHT),)
+    assert str(example_user["content"]).startswith("wireles headphones\nCandidate words: ")
+    # its fix does not touch a request without the typo
+    copied = dict(parsed.calls[0].arguments, query="gaming mouse")
+    assert plan_tool_search(SEARCH_PRODUCTS, copied, size=10).request.text == "gaming mouse"
+    first_line, candidates_line = str(user["content"]).split("\n")
+    assert first_line == "gaming mouse"
+    candidates = candidates_line.removeprefix("Candidate words: ").split(", ")
+    assert candidates and "gaming" not in candidates and "mouse" not in candidates
+    top_text = " ".join(
+        f"{h.product.title} {h.product.brand} {h.product.category} {h.product.description}"
+        for h in toolbox.lexical.search(SearchRequest("gaming mouse")).hits
+    ).lower()
+    assert all(word in top_text for word in candidates)
+    assert prompt.tools == (schema_for(SEARCH_PRODUCTS),)
+    # the rewrite style is the unchanged policy prompt
+    assert strategy_prompt("policy", "gaming mouse") == build_prompt(
+        SEARCH_PRODUCTS, "gaming mouse"
+    )
+    with pytest.raises(ValueError, match="tantivy"):
+        strategy_prompt("expand", "gaming mouse")
+
+
+class EchoWriter:
+    """Copies the shopper's words (the first line of the prompt) and adds the first candidate."""
+
+    def __init__(self) -> None:
+        self.prompts: list[Prompt] = []
+
+    def __call__(self, prompts: Sequence[Prompt]) -> list[str]:
+        self.prompts.extend(prompts)
+        replies = []
+        for prompt in prompts:
+            words, _, candidates = str(prompt.messages[-1]["content"]).partition("\n")
+            first = candidates.removeprefix("Candidate words: ").split(", ")[0]
+            arguments = {"query": words, "add_terms": [first]}
+            body = json.dumps({"name": SEARCH_PRODUCTS, "arguments": arguments})
+            replies.append(f"<tool_call>{body}</tool_call>")
+        return replies
+
+
+def test_expand_strategy_searches_what_the_writer_added(toolbox: SearchToolbox) -> None:
+    writer = EchoWriter()
+    strategy = build_strategy("expand", toolbox, writer)
+    results, trace = strategy.retrieve("gaming mouse", 10)
+    assert writer.prompts[0].messages[0]["content"] == EXPAND_SYSTEM_PROMPT
+    assert trace.parse_class == "valid" and trace.written.startswith("gaming mouse + ")
+    added = trace.written.split(" + ")[1].split(" | ")[0]
+    expected = toolbox.lexical.search(
+        SearchRequest("gaming mouse", size=10, expansions=((added, ADD_TERM_WEIGHT),))
+    )
+    assert results.ids == expected.ids
+
+
+def test_rm3_and_fuzzy_are_plain_strategies(toolbox: SearchToolbox) -> None:
+    assert {"rm3", "fuzzy"} <= set(PLAIN_STRATEGIES) <= set(STRATEGY_NAMES)
+    fuzzy = build_strategy("fuzzy", toolbox)
+    results, trace = fuzzy.retrieve("logitek mouse", 10)
+    assert trace.written == "logitek mouse + logitech^1"
+    assert set(results.ids[:2]) == {"m1", "m3"}
+    exact, trace = fuzzy.retrieve("gaming mouse", 10)
+    assert trace.written == "gaming mouse"
+    assert exact.ids == toolbox.lexical.search(SearchRequest("gaming mouse", size=10)).ids
+    rm3 = build_strategy("rm3", toolbox)
+    request = rm3.request_for("gaming mouse", 10)  # type: ignore[attr-defined]
+    assert request.text == "gaming mouse" and request.size == 10
+    results, trace = rm3.retrieve("gaming mouse", 10)
+    assert results.ids == toolbox.lexical.search(request).ids
+
+
+def test_rm3_refuses_a_backend_without_term_statistics(toolbox: SearchToolbox) -> None:
+    class NoStatistics:
+        name = "elasticsearch"
+
+    toolbox.__dict__["lexical"] = NoStatistics()  # the cached_property's slot
+    with pytest.raises(BadInput, match="term statistics"):
+        build_strategy("rm3", toolbox)
