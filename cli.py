@@ -605,6 +605,14 @@ def collect(
         str,
         typer.Option(help="gain (NDCG@10 over the raw search's) or absolute (format + NDCG@10)."),
     ] = "gain",
+    candidates: Annotated[
+        str,
+        typer.Option(
+            help="sample (the model writes --samples calls per request) or enumerate (expand "
+            "only: every call of the expand action - copy, typo fix, each candidate word, "
+            "pairs - built and scored without a model; --samples and --model are unused)."
+        ),
+    ] = "sample",
     model: Annotated[str | None, typer.Option(help="Stored model (the policy).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     temperature: float = 0.8,
@@ -612,7 +620,8 @@ def collect(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
     out: Annotated[Path | None, typer.Option(help="Rollout log (default: under home).")] = None,
 ) -> None:
-    """Sample K tool calls per request, run them on the live index, score and log them.
+    """Sample K tool calls per request (or enumerate the expand action's calls), run them on
+    the live index, score and log them.
 
     Resumable: samples already in the log are skipped, so an interrupted run continues.
     """
@@ -630,6 +639,7 @@ def collect(
         temperature=temperature,
         batch_size=batch_size,
         reward=reward,
+        candidates=candidates,
     )
     with progress_bar() as bar:
         task = bar.add_task(f"collect {dataset}/{split}", total=None)
@@ -637,6 +647,12 @@ def collect(
         def advance(done: int, planned: int) -> None:
             bar.update(task, completed=done, total=planned)
 
+        if config.candidates == "enumerate":
+            from rl.enumerated import collect_enumerated_rollouts
+
+            summary = collect_enumerated_rollouts(settings, config, log_path=out, progress=advance)
+            console.print_json(json.dumps(summary.to_dict()))
+            return
         summary = collect_rollouts(
             settings,
             config,

@@ -49,10 +49,10 @@ from evals.suite import (
     EvalProgress,
     Retrieval,
     build_report,
+    evaluate_strategy,
     load_judgments,
     open_writer,
     opened_strategy,
-    retrieve_run,
     run_dir_name,
 )
 from tools.atomic_write import write_text
@@ -284,21 +284,19 @@ def _drift(
     dataset: str,
     split: str,
 ) -> tuple[DriftReport, Run, Run]:
-    queries = list(judgments)
-    common = {"dataset": dataset, "split": split, "strategy": strategy.name, "model": model}
+    common = {"dataset": dataset, "split": split, "model": model, "depth": depth}
 
-    def scored(label: str, qrels: Judgments) -> tuple[Retrieval, EvalReport]:
-        retrieval = retrieve_run(
+    def scored(label: str) -> tuple[Retrieval, EvalReport]:
+        return evaluate_strategy(
             strategy,
-            queries,
+            judgments,
             name=f"{name}-{label}",
-            depth=depth,
             batch_size=batch_size,
             progress=progress,
+            **common,
         )
-        return retrieval, build_report(retrieval, qrels, depth=depth, **common)
 
-    before_run, before = scored("before", judgments)
+    before_run, before = scored("before")
     lexical = toolbox.lexical
     if not isinstance(lexical, TantivyIndex):
         raise BadInput("drift runs on a copy of the embedded tantivy index")
@@ -315,9 +313,12 @@ def _drift(
     if lexical.count() != expected:
         raise BackendError(f"the drifted index holds {lexical.count()} products, not {expected}")
 
-    after_run, after = scored("after", judgments)
+    after_run, after = scored("after")
     carried = build_report(
-        after_run, successor_judgments(judgments, plan.successor_of), depth=depth, **common
+        after_run,
+        successor_judgments(judgments, plan.successor_of),
+        strategy=strategy.name,
+        **common,
     )
     removed = set(plan.removed)
     results = [pid for qid in after_run.run.rankings for pid in after_run.run.ids(qid)]

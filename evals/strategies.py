@@ -122,43 +122,23 @@ def empty_results(backend: str, detail: dict[str, Any] | None = None) -> SearchR
 
 @dataclass(slots=True)
 class ToolboxStrategy:
-    """The shopper's text sent as is to one of the toolbox's retrieval paths."""
+    """The shopper's text sent to one of the toolbox's retrieval paths, as is or expanded.
+
+    ``expand``, when given, turns the raw request into the expanded one without a model (its
+    own searches included, e.g. RM3's feedback search); its time counts as search time. The
+    trace's ``written`` shows the added words and their weights.
+    """
 
     name: str
     tool: str
     indexes: frozenset[str]
     toolbox: SearchToolbox = field(repr=False)
+    expand: Callable[[SearchRequest], SearchRequest] | None = field(default=None, repr=False)
 
     def request_for(self, query_text: str, size: int) -> SearchRequest:
         """What is searched for ``query_text`` (``evals.perf.bench_eval`` times it bare)."""
-        return SearchRequest(query_text, size=size)
-
-    def retrieve(self, query_text: str, size: int) -> Retrieved:
-        started = time.perf_counter()
-        results = self.toolbox.run(self.tool, self.request_for(query_text, size))
-        trace = StrategyTrace(
-            query_text, written=query_text, search_ms=(time.perf_counter() - started) * 1000
-        )
-        return results, trace
-
-
-@dataclass(slots=True)
-class ExpandedStrategy:
-    """The shopper's text plus words chosen without a model, on the lexical index.
-
-    ``expand`` turns the raw request into the expanded one (its own searches included, e.g.
-    RM3's feedback search); its time counts as search time. The trace's ``written`` shows the
-    added words and their weights.
-    """
-
-    name: str
-    expand: Callable[[SearchRequest], SearchRequest] = field(repr=False)
-    toolbox: SearchToolbox = field(repr=False)
-    tool: str = "lexical"
-    indexes: frozenset[str] = frozenset({"lexical"})
-
-    def request_for(self, query_text: str, size: int) -> SearchRequest:
-        return self.expand(SearchRequest(query_text, size=size))
+        request = SearchRequest(query_text, size=size)
+        return request if self.expand is None else self.expand(request)
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:
         started = time.perf_counter()
@@ -185,16 +165,22 @@ def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     return ToolboxStrategy("hybrid", "hybrid", frozenset({"lexical", "concepts"}), toolbox)
 
 
-def rm3_strategy(toolbox: SearchToolbox, config: RM3Config | None = None) -> ExpandedStrategy:
+def rm3_strategy(toolbox: SearchToolbox, config: RM3Config | None = None) -> ToolboxStrategy:
     """Raw plus RM3 feedback words (``tools.search.prf``; needs the embedded index's statistics)."""
     model = RelevanceModel(_statistics_index(toolbox, "rm3", FeedbackIndex), config)
-    return ExpandedStrategy("rm3", model.expand, toolbox)
+    return ToolboxStrategy("rm3", "lexical", frozenset({"lexical"}), toolbox, model.expand)
 
 
-def fuzzy_strategy(toolbox: SearchToolbox) -> ExpandedStrategy:
+def fuzzy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """Raw plus corrections of words no product holds (``tools.search.spelling``)."""
     index = _statistics_index(toolbox, "fuzzy", VocabularyIndex)
-    return ExpandedStrategy("fuzzy", lambda request: with_corrections(index, request), toolbox)
+    return ToolboxStrategy(
+        "fuzzy",
+        "lexical",
+        frozenset({"lexical"}),
+        toolbox,
+        lambda request: with_corrections(index, request),
+    )
 
 
 def _statistics_index(toolbox: SearchToolbox, name: str, protocol: type) -> Any:

@@ -184,8 +184,12 @@ def evaluate_strategy(
     batch_size: int = BATCH_SIZE,
     progress: EvalProgress | None = None,
     catalog_version: str | None = None,
-) -> tuple[Run, EvalReport]:
-    """Retrieve every judged query and score the run; writes nothing."""
+) -> tuple[Retrieval, EvalReport]:
+    """Retrieve every judged query and score the run; writes nothing.
+
+    The retrieval comes back whole (traces included) so that a caller can score the same
+    answers against other judgments (drift's successor judgments) without retrieving again.
+    """
     retrieval = retrieve_run(
         strategy, list(judgments), name=name, depth=depth, batch_size=batch_size, progress=progress
     )
@@ -199,7 +203,7 @@ def evaluate_strategy(
         depth=depth,
         catalog_version=catalog_version,
     )
-    return retrieval.run, report
+    return retrieval, report
 
 
 def _trace_fields(trace: StrategyTrace) -> dict[str, Any]:
@@ -354,7 +358,7 @@ def run_eval(
         settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm
     ) as (built, model_label):
         name = run_dir_name(dataset, split, strategy, model_label, limit)
-        run, report = evaluate_strategy(
+        retrieval, report = evaluate_strategy(
             built,
             chosen,
             name=name,
@@ -367,7 +371,7 @@ def run_eval(
             catalog_version=read_manifest(settings, dataset).get("catalog_version"),
         )
     report.limit = limit
-    run_dir = write_outputs(run, report, runs_root / name)
+    run_dir = write_outputs(retrieval.run, report, runs_root / name)
     if limit is None:
         write_summary(runs_root, dataset, split)
-    return EvalOutcome(report, run, run_dir)
+    return EvalOutcome(report, retrieval.run, run_dir)

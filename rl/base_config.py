@@ -68,6 +68,11 @@ class RunConfig:
         "1 avoids OpenMP threads spin-waiting on each other.",
     )
     logging_steps: int = setting(5, "Log the loss (and reward) every N steps.")
+    time_limit_s: float | None = setting(
+        None,
+        "Stop after the optimiser step that passes this many seconds of training and publish "
+        "the run as it is (a deadline on a shared machine); unset: no limit.",
+    )
     rollout_model: str | None = setting(
         None, "Keep only rollouts of this policy (default: every rollout in the file)."
     )
@@ -89,6 +94,8 @@ class RunConfig:
             raise BadInput(f"lora_r must be at least 1, got {self.lora_r}")
         if self.threads is not None and self.threads < 1:
             raise BadInput(f"threads must be at least 1, got {self.threads}")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise BadInput(f"time_limit_s must be positive, got {self.time_limit_s}")
 
     def resolved_device(self) -> str:
         import torch

@@ -81,6 +81,28 @@ class StepTimer(TrainerCallback):
         }
 
 
+class TimeLimit(TrainerCallback):
+    """Ends training after the step that passes ``seconds`` (``RunConfig.time_limit_s``).
+
+    The run is then saved, merged and registered like a finished one; ``stopped_early`` says
+    so in ``metrics.json``. The linear schedule is not shortened: the last steps ran at the
+    learning rate they had, which the log history shows.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.stopped_early = False
+        self._started = time.perf_counter()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if time.perf_counter() - self._started >= self.seconds:
+            control.should_training_stop = True
+            self.stopped_early = state.global_step < state.max_steps
+
+
 def peak_memory_mb(device: str) -> float:
     """Peak resident memory of this process (CPU) or peak allocated CUDA memory."""
     if device == "cuda":
@@ -167,6 +189,9 @@ def run_training(
                 model, tokenizer, train_dataset, str(run.path / "trainer"), config.lora_config()
             )
             trainer.add_callback(timer)
+            limit = TimeLimit(config.time_limit_s) if config.time_limit_s else None
+            if limit is not None:
+                trainer.add_callback(limit)
             result = trainer.train()
             train_s = time.perf_counter() - started
             trainer.model.save_pretrained(run.adapter_dir)
@@ -187,6 +212,7 @@ def run_training(
             "step_time": timer.summary(),
             "peak_memory_mb": round(peak_memory_mb(device), 1),
             "wall_s": round(train_s, 3),
+            "stopped_early": bool(limit is not None and limit.stopped_early),
             "model": stored.name if stored else None,
             "model_dir": str(stored.path) if stored else None,
         }

@@ -10,6 +10,7 @@ generation and ``shopagent eval`` see:
 - DPO (``prompt``, ``chosen``, ``rejected``): per group, the best sample against the worst,
   when their rewards differ by at least ``margin``. Ties go to the lower sample index, i.e.
   the greedy reply: pushing down what the policy does today is the most useful rejection.
+  With ``chosen_margin`` the first sample stays chosen unless another beats it by that much.
 - KTO (``prompt``, ``completion``, ``label``): each sample's group-normalised advantage
   ``(r - mean) / std``; at least ``threshold`` is desirable, at most ``-threshold``
   undesirable, the rest (and groups without spread) carry no signal and are left out.
@@ -219,15 +220,27 @@ def assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def build_dpo_dataset(groups: Sequence[RolloutGroup], *, margin: float = 0.1) -> Dataset:
-    """Best versus worst sample of each group, where their rewards differ by ``margin``."""
-    if margin < 0:
-        raise BadInput(f"margin must be >= 0, got {margin}")
+def build_dpo_dataset(
+    groups: Sequence[RolloutGroup], *, margin: float = 0.1, chosen_margin: float = 0.0
+) -> Dataset:
+    """Best versus worst sample of each group, where their rewards differ by ``margin``.
+
+    ``chosen_margin`` > 0 keeps the group's first sample (the greedy reply of a sampled
+    collect; the copy of the shopper's words in an enumerated one, ``rl.enumerated``) as the
+    chosen one unless another sample beats it by at least that much: a change that wins by a
+    hair on the training judgments is a coin flip for a small policy, and copying when unsure
+    costs nothing against the raw search.
+    """
+    if margin < 0 or chosen_margin < 0:
+        raise BadInput(f"margin and chosen_margin must be >= 0, got {margin}, {chosen_margin}")
     rows = []
     for group in groups:
         if len(group.rollouts) < 2:
             continue
         best = max(group.rollouts, key=lambda r: (r.reward, -r.sample_index))
+        first = group.rollouts[0]
+        if chosen_margin > 0 and best.reward - first.reward < chosen_margin:
+            best = first
         worst = min(group.rollouts, key=lambda r: (r.reward, r.sample_index))
         if best.reward - worst.reward < max(margin, MIN_STD):
             continue

@@ -20,6 +20,11 @@ class DPORunConfig(RunConfig):
         0.1, "Least reward difference between the chosen and the rejected sample of a pair."
     )
     loss_type: str = setting("sigmoid", "TRL's DPO loss: sigmoid, hinge, ipo, robust, ...")
+    chosen_margin: float = setting(
+        0.0,
+        "The first sample of a group (greedy reply; the copy of an enumerated collect) stays "
+        "the chosen one unless another beats it by this much (0: the best always).",
+    )
 
     algo = "dpo"
 

@@ -18,7 +18,7 @@ from tools.settings.config import Settings
 
 
 def dpo_dataset(data: RolloutData, config: DPORunConfig) -> Dataset:
-    return build_dpo_dataset(data.groups, margin=config.margin)
+    return build_dpo_dataset(data.groups, margin=config.margin, chosen_margin=config.chosen_margin)
 
 
 def build_dpo_trainer(
@@ -45,5 +45,7 @@ def train_dpo(settings: Settings, trajectories: Path, config: DPORunConfig) -> T
         make_trainer=lambda model, tokenizer, rows, output_dir, peft: build_dpo_trainer(
             model, tokenizer, rows, config.to_trl(output_dir), peft
         ),
-        facts=data_facts(trajectories, data, dataset, margin=config.margin),
+        facts=data_facts(
+            trajectories, data, dataset, margin=config.margin, chosen_margin=config.chosen_margin
+        ),
     )

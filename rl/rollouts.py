@@ -60,6 +60,9 @@ STRATEGY_TOOLS: dict[str, str] = {
     "expand": SEARCH_PRODUCTS,
     "concepts": SEARCH_CONCEPTS,
 }
+#: Where a collect's candidate calls come from: the model's samples, or every call of the
+#: expand action built without a model (``rl.enumerated``).
+CANDIDATE_SOURCES = ("sample", "enumerate")
 #: A rollout is a single model step: its budget is used up by that step.
 ROLLOUT_STOP_REASON = "budget"
 
@@ -111,6 +114,9 @@ class CollectConfig:
     k: int = NDCG_K
     #: ``gain`` (NDCG over the raw search's, the default) or ``absolute`` (``rl.rewards``).
     reward: str = DEFAULT_REWARD_SHAPE
+    #: ``sample`` (the model writes ``samples`` calls per request) or ``enumerate`` (every
+    #: call of the expand action is built and scored without a model, ``rl.enumerated``).
+    candidates: str = "sample"
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_TOOLS:
@@ -128,6 +134,12 @@ class CollectConfig:
             raise BadInput(f"top_p must be in (0, 1], got {self.top_p}")
         if self.reward not in REWARD_SHAPES:
             raise BadInput(f"unknown reward {self.reward!r}; choose one of {REWARD_SHAPES}")
+        if self.candidates not in CANDIDATE_SOURCES:
+            raise BadInput(
+                f"unknown candidates {self.candidates!r}; choose one of {CANDIDATE_SOURCES}"
+            )
+        if self.candidates == "enumerate" and self.strategy != "expand":
+            raise BadInput("enumerated candidates exist for the expand strategy only")
 
     @property
     def tool(self) -> str:

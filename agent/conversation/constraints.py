@@ -118,6 +118,8 @@ _MEASURE = re.compile(
 _WORD = re.compile(r"[\w][\w.'+!&-]*[\w!+]|[\w]", re.UNICODE)
 _CENT = Decimal("0.01")
 BRAND_TYPO_CUTOFF = 0.85
+#: Only this much of a message is read for constraints (a request is a sentence or two).
+MAX_MESSAGE_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +254,7 @@ def update_constraints(
     """Fold one shopper message into the constraints (see the module docstring)."""
     facets = facets or Facets()
     changes: list[str] = []
-    message = words_to_digits(" ".join(text.split()))
+    message = words_to_digits(" ".join(text[:MAX_MESSAGE_CHARS].split()))
     if _RESTART.search(message):
         current = Constraints()
         changes.append("restart")

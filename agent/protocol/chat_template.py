@@ -7,6 +7,8 @@ rollouts renders the very same template, so what RL trains on is what the server
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
@@ -49,6 +51,18 @@ RESPONSE_TEMPLATE: dict[str, Any] = {
         },
     },
 }
+
+
+def tool_call_text(name: str, arguments: Mapping[str, Any]) -> str:
+    """One call written exactly as the template teaches the model to write it.
+
+    ``<tool_call>{"name": N, "arguments": A}</tool_call>`` with Python's default JSON
+    separators (as in the template's examples and ``writer_prompts.EXPAND_EXAMPLE``) and
+    non-ASCII kept as written (a model writes ``é``, not ``\\u00e9``): a completion built here
+    for training is the text the model would generate, and parses as ``ParseClass.VALID``.
+    """
+    body = json.dumps({"name": name, "arguments": dict(arguments)}, ensure_ascii=False)
+    return f"{TOOL_CALL_OPEN}{body}{TOOL_CALL_CLOSE}"
 
 
 def tools_chat_template() -> str:

@@ -33,8 +33,7 @@ from agent.runtime.llm_client import complete_with_tools, openai_client
 from agent.runtime.model_server import serve
 from agent.runtime.model_store import ensure_model
 from evals.perf.timing import print_table
-from evals.perf.tool_call_validity import chorus_queries
-from tools.settings.config import load_settings
+from evals.perf.tool_call_validity import add_model_options, chorus_queries, model_settings
 from tools.settings.llm import LLMSettings
 
 BATCH = 8
@@ -91,18 +90,14 @@ def time_batch(generator: LocalGenerator, queries: list[str], max_tokens: int) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="stored model name (default: settings.llm.model)")
     parser.add_argument("--queries", type=int, default=BATCH)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, help="CPU threads for both the server and here")
+    add_model_options(parser)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = load_settings({"llm": {"model": args.model}})
+    settings = model_settings(args)
     stored = ensure_model(settings)
     queries = chorus_queries(settings, args.queries)
     generator = LocalGenerator(stored.path, device=args.device)

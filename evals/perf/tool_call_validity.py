@@ -46,6 +46,20 @@ def chorus_queries(settings: Settings, count: int, seed: int = SAMPLE_SEED) -> l
     return random.Random(seed).sample(texts, min(count, len(texts)))
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--device``, ``--threads``: what every local-model benchmark runs with."""
+    parser.add_argument("--model", help="stored model name (default: settings.llm.model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads (server and in-process)")
+
+
+def model_settings(args: argparse.Namespace) -> Settings:
+    """Settings for ``--model``, with torch held to ``--threads`` before any model loads."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return load_settings({"llm": {"model": args.model}})
+
+
 def measure_in_process(
     settings: Settings, queries: list[str], *, device: str, threads: int | None = None
 ) -> list[tuple[str, str, ToolCallParse]]:
@@ -99,16 +113,12 @@ def summarise(results: list[tuple[str, str, ToolCallParse]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=DEFAULT_QUERIES)
-    parser.add_argument("--model", help="stored model name (default: settings.llm.model)")
     parser.add_argument("--via-server", action="store_true")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, help="CPU threads (server and in-process)")
+    add_model_options(parser)
     parser.add_argument("--jsonl", type=Path, help="write every query, reply and class here")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = load_settings({"llm": {"model": args.model}})
+    settings = model_settings(args)
     queries = chorus_queries(settings, args.queries)
     started = time.perf_counter()
     measure = measure_via_server if args.via_server else measure_in_process

@@ -81,19 +81,15 @@ def iter_products(path: Path, report: ImportReport) -> Iterator[Product]:
             report.reject(file.name, 0, "malformed JSON file: expected one array of products")
             continue
         for number, item in enumerate(items, start=1):
-            try:
-                if not isinstance(item, dict):
-                    raise BadRow("malformed JSON: not an object")
-                product = product_from_item(item)
-            except BadRow as error:
-                report.reject(file.name, number, str(error))
-                continue
-            if admission.admit(product, file.name, number):
+            product = admission.admit_row(file.name, number, product_from_item, item)
+            if product is not None:
                 yield product
 
 
 def product_from_item(item: Mapping[str, Any]) -> Product:
     """One Icecat JSON object as a ``Product``; ``BadRow`` with the reason if it cannot be."""
+    if not isinstance(item, Mapping):
+        raise BadRow("malformed JSON: not an object")
     attributes: dict[str, AttributeValue] = {}
     if text(item.get("name")):
         attributes["model"] = text(item["name"])

@@ -20,7 +20,6 @@ from tools.catalog.judgments import Judgments
 from tools.catalog.product import AttributeValue, Product
 from tools.catalog.rows import (
     Admission,
-    BadRow,
     CatalogFormatError,
     QueryTexts,
     iter_csv_rows,
@@ -100,12 +99,8 @@ def iter_products(
         if text(record.get("product_locale") or locale) != locale:
             other_locales += 1
             continue
-        try:
-            product = product_from_record(record)
-        except BadRow as error:
-            report.reject(file.name, number, str(error))
-            continue
-        if admission.admit(product, file.name, number):
+        product = admission.admit_row(file.name, number, product_from_record, record)
+        if product is not None:
             yield product
     if other_locales:
         report.note(f"{other_locales} {file.name} rows of other locales skipped (locale {locale})")

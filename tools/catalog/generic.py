@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,13 @@ from tools.catalog.rows import (
     CatalogFormatError,
     QueryTexts,
     attribute_value,
+    cell_price,
     identifier,
     infer_attribute,
     iter_csv_rows,
     lookup,
     make_product,
     parse_datetime,
-    parse_price,
     split_path,
     text,
 )
@@ -65,7 +65,7 @@ def product_from_record(record: Mapping[str, Any]) -> Product:
         description=text(record.get("description")),
         brand=text(record.get("brand")),
         category_path=split_path(lookup(record, "category", "category_path"), CATEGORY_SEPARATOR),
-        price=parse_price(record.get("price")),
+        price=cell_price(record.get("price")),
         attributes=attributes,
         image_url=text(record.get("image_url")),
         updated_at=parse_datetime(record.get("updated_at")),
@@ -73,18 +73,14 @@ def product_from_record(record: Mapping[str, Any]) -> Product:
 
 
 def product_to_record(product: Product) -> dict[str, Any]:
-    """The generic JSONL object for a product (what ``product_from_record`` reads back)."""
-    return {
-        "id": product.id,
-        "title": product.title,
-        "description": product.description,
-        "brand": product.brand,
-        "category": product.category,
-        "price": None if product.price is None else str(product.price),
-        "image_url": product.image_url,
-        "updated_at": None if product.updated_at is None else product.updated_at.isoformat(),
-        "attributes": dict(product.attributes),
-    }
+    """The generic JSONL object for a product (what ``product_from_record`` reads back).
+
+    ``Product.to_dict`` in the documented field order, with the category path as one
+    ``" > "``-joined string as the format has it.
+    """
+    data = product.to_dict()
+    data["category"] = product.category
+    return {key: data[key] for key in (*FIELDS, "attributes")}
 
 
 def _attributes(record: Mapping[str, Any]) -> dict[str, AttributeValue]:
@@ -109,9 +105,26 @@ def _attributes(record: Mapping[str, Any]) -> dict[str, AttributeValue]:
     return attributes
 
 
+def _guarded(nested: str) -> Callable[[Mapping[str, Any]], Product]:
+    """``product_from_record`` with nesting too deep for Python as a bad row, not a crash.
+
+    ``nested`` is the reason recorded; it differs by format (a JSONL line vs a CSV cell).
+    """
+
+    def read(record: Mapping[str, Any]) -> Product:
+        try:
+            return product_from_record(record)
+        except RecursionError:
+            raise BadRow(nested) from None
+
+    return read
+
+
 def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
     """Products from a JSONL file; each line is decoded on its own so one bad line costs one row."""
     admission = Admission(report)
+    # Nesting just under the parser's limit is met further on, in product_from_record.
+    read = _guarded(nested="malformed JSON: nested too deeply")
     unknown: set[str] = set()
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -136,15 +149,8 @@ def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
                 report.reject(path.name, number, "malformed JSON: not an object")
                 continue
             unknown.update(key for key in record if key not in _KNOWN_KEYS)
-            try:
-                product = product_from_record(record)
-            except BadRow as error:
-                report.reject(path.name, number, str(error))
-                continue
-            except RecursionError:  # nesting just under the parser's limit, met further on
-                report.reject(path.name, number, "malformed JSON: nested too deeply")
-                continue
-            if admission.admit(product, path.name, number):
+            product = admission.admit_row(path.name, number, read, record)
+            if product is not None:
                 yield product
     if unknown:
         report.note(f"{path.name}: ignored unknown keys {', '.join(sorted(unknown))}")
@@ -153,6 +159,7 @@ def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
 def iter_csv(path: Path, report: ImportReport) -> Iterator[Product]:
     """Products from a generic CSV file (header row with the documented column names)."""
     admission = Admission(report)
+    read = _guarded(nested="bad attributes: nested too deeply")
     header_seen = False
     for number, row in iter_csv_rows(path, report, required=("id", "title")):
         if not header_seen:
@@ -162,15 +169,8 @@ def iter_csv(path: Path, report: ImportReport) -> Iterator[Product]:
             ]
             if unknown:
                 report.note(f"{path.name}: ignored unknown columns {', '.join(unknown)}")
-        try:
-            product = product_from_record(row)
-        except BadRow as error:
-            report.reject(path.name, number, str(error))
-            continue
-        except RecursionError:
-            report.reject(path.name, number, "bad attributes: nested too deeply")
-            continue
-        if admission.admit(product, path.name, number):
+        product = admission.admit_row(path.name, number, read, row)
+        if product is not None:
             yield product
 
 

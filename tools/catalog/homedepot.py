@@ -41,12 +41,8 @@ def iter_products(path: Path, report: ImportReport) -> Iterator[Product]:
     for number, row in iter_csv_rows(
         products_file, report, required=("product_uid", "product_title")
     ):
-        try:
-            product = make_product(id=text(row["product_uid"]), title=text(row["product_title"]))
-        except BadRow as error:
-            report.reject(products_file.name, number, str(error))
-            continue
-        if admission.admit(product, products_file.name, number):
+        product = admission.admit_row(products_file.name, number, _product_from_row, row)
+        if product is not None:
             yield product
 
     judgments_file = folder / JUDGMENTS_FILE
@@ -61,7 +57,7 @@ def iter_products(path: Path, report: ImportReport) -> Iterator[Product]:
         if not uid or uid in admission.seen:
             continue
         try:
-            product = make_product(id=uid, title=text(row["product_title"]))
+            product = _product_from_row(row)
         except BadRow as error:
             admission.seen.add(uid)  # its later judgment rows would repeat the same rejection
             report.reject(judgments_file.name, number, str(error))
@@ -71,6 +67,11 @@ def iter_products(path: Path, report: ImportReport) -> Iterator[Product]:
             yield product
     report.notes.extend(judgment_rows.notes)
     report.note(f"{added} products added from {JUDGMENTS_FILE} titles (not in {PRODUCTS_FILE})")
+
+
+def _product_from_row(row: dict[str, str]) -> Product:
+    """A product from a row of either file: both name the id and title columns alike."""
+    return make_product(id=text(row["product_uid"]), title=text(row["product_title"]))
 
 
 def _relevance(raw: str) -> Decimal | None:

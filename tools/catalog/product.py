@@ -88,28 +88,47 @@ class Product:
         )
 
 
-def parse_price(value: object, name: str = "price") -> Decimal | None:
+class PriceError(BadInput):
+    """A value that is not a usable price.
+
+    ``rule`` names the rule it broke (``"number"``, ``"negative"`` or ``"ceiling"``), so that a
+    caller with its own wording (the import report's ``bad price: ...``) can say it without
+    checking the value a second time.
+    """
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def parse_price(value: object, name: str = "price", *, plain: bool = False) -> Decimal | None:
     """A price from a catalog cell, a CLI flag or a tool-call argument; the one reading of all.
 
-    ``None`` and ``""`` mean no price. ``"$1,299"`` and ``"1 299 €"`` read as 1299. A value
-    that is not a finite number from 0 to ``MAX_PRICE`` (``"abc"``, ``nan``, ``inf``, ``-5``,
-    ``1e400``, a boolean) raises ``BadInput`` naming ``name``; ``-0`` reads as 0.
+    ``None`` and ``""`` mean no price. ``"$1,299"`` and ``"1 299 €"`` read as 1299, unless
+    ``plain``: then the text must be the number alone (catalog cells, where ``"12,99"`` is a
+    decimal comma, not 1299). A value that is not a finite number from 0 to ``MAX_PRICE``
+    (``"abc"``, ``nan``, ``inf``, ``-5``, ``1e400``, a boolean) raises ``PriceError`` naming
+    ``name``; ``-0`` reads as 0.
     """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise BadInput(f"{name} must be a number, got {value!r}")
-    text = str(value).strip().strip(_CURRENCY_MARKS).strip().replace(",", "").replace(" ", "")
+        raise PriceError(f"{name} must be a number, got {value!r}", "number")
+    text = str(value).strip()
+    if not plain:
+        text = text.strip(_CURRENCY_MARKS).strip().replace(",", "").replace(" ", "")
     try:
         price = value if isinstance(value, Decimal) else Decimal(text)
     except (InvalidOperation, ValueError):
-        raise BadInput(f"{name} must be a number, got {_short(value)}") from None
+        raise PriceError(f"{name} must be a number, got {_short(value)}", "number") from None
     if not price.is_finite():
-        raise BadInput(f"{name} must be a finite number, got {_short(value)}")
+        raise PriceError(f"{name} must be a finite number, got {_short(value)}", "number")
     if price < 0:
-        raise BadInput(f"{name} must not be negative, got {_short(value)}")
+        raise PriceError(f"{name} must not be negative, got {_short(value)}", "negative")
     if price > MAX_PRICE:
-        raise BadInput(f"{name} is above the price ceiling of {MAX_PRICE}, got {_short(value)}")
+        raise PriceError(
+            f"{name} is above the price ceiling of {MAX_PRICE}, got {_short(value)}", "ceiling"
+        )
     return Decimal(0) if price == 0 else price
 
 

@@ -10,20 +10,21 @@ import codecs
 import csv
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Query
-from tools.catalog.product import MAX_PRICE, AttributeValue, Product
+from tools.catalog.product import MAX_PRICE, AttributeValue, PriceError, Product, parse_price
 from tools.errors import BadInput
 
 _CHUNK = 1 << 20
 _MAX_FIELD = 1 << 24
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_Row = TypeVar("_Row")
 
 
 class BadRow(BadInput):
@@ -162,24 +163,23 @@ def text(value: Any) -> str:
     return str(value).strip()
 
 
-def parse_price(value: Any) -> Decimal | None:
-    """A decimal price (``"49.95"`` or a JSON number); empty means unknown. Raises ``BadRow``."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+def cell_price(value: Any) -> Decimal | None:
+    """A catalog cell's price (``"49.95"`` or a JSON number), read by ``parse_price`` as written.
+
+    What is specific to cells: a blank cell means unknown; currency marks and digit grouping
+    are refused rather than cleaned (``"12,99"`` is a decimal comma in many exports, not 1299);
+    and the reason is worded for the import report (``bad price: '12,99'``). Raises ``BadRow``.
+    """
+    if isinstance(value, str) and not value.strip():
         return None
-    if isinstance(value, bool):
-        raise BadRow(f"bad price: {value!r}")
     try:
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise BadRow(f"bad price: {value!r}") from None
-    if not price.is_finite():
-        raise BadRow(f"bad price: {value!r}")
-    if price < 0:
-        raise BadRow(f"negative price: {value!r}")
-    if price > MAX_PRICE:
+        return parse_price(value, plain=True)
+    except PriceError as error:
+        if error.rule == "negative":
+            raise BadRow(f"negative price: {value!r}") from None
         # 1e999999999 once made one search take 103 s; 1e400 printed as 400 digits.
-        raise BadRow(f"bad price: {value!r} is above the ceiling of {MAX_PRICE}")
-    return Decimal(0) if price == 0 else price  # -0 is 0, never "-0.00"
+        ceiling = f" is above the ceiling of {MAX_PRICE}" if error.rule == "ceiling" else ""
+        raise BadRow(f"bad price: {value!r}{ceiling}") from None
 
 
 def identifier(value: Any) -> str:
@@ -269,6 +269,21 @@ class Admission:
         self.seen.add(product.id)
         self.report.accepted += 1
         return True
+
+    def admit_row(
+        self, source: str, row: int, build: Callable[[_Row], Product], record: _Row
+    ) -> Product | None:
+        """The product ``build(record)`` makes of one row if it is the first with its id.
+
+        ``None`` when the row is rejected: a ``BadRow`` from ``build`` and a repeated id are
+        both recorded against ``source:row``, so every importer counts a row the same way.
+        """
+        try:
+            product = build(record)
+        except BadRow as error:
+            self.report.reject(source, row, str(error))
+            return None
+        return product if self.admit(product, source, row) else None
 
 
 def split_path(value: Any, separator: str) -> tuple[str, ...]:

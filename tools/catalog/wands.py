@@ -18,7 +18,6 @@ from tools.catalog.judgments import Judgments
 from tools.catalog.product import AttributeValue, Product, normalise_attribute_key
 from tools.catalog.rows import (
     Admission,
-    BadRow,
     CatalogFormatError,
     QueryTexts,
     infer_attribute,
@@ -86,12 +85,8 @@ def iter_products(path: Path, report: ImportReport) -> Iterator[Product]:
     admission = Admission(report)
     rows = iter_csv_rows(file, report, required=("product_id", "product_name"), delimiter=DELIMITER)
     for number, record in rows:
-        try:
-            product = product_from_record(record)
-        except BadRow as error:
-            report.reject(file.name, number, str(error))
-            continue
-        if admission.admit(product, file.name, number):
+        product = admission.admit_row(file.name, number, product_from_record, record)
+        if product is not None:
             yield product
 
 

@@ -11,20 +11,17 @@ from typing import Any
 
 from tools.catalog.product import Product, normalise_attribute_key
 from tools.errors import BadInput
-from tools.search.request import SearchFilters, SearchRequest, attribute_token
+from tools.search.request import SEARCH_FIELDS, SearchFilters, SearchRequest, attribute_token
 from tools.search.weighted_query import es_weighted_clause
 
 #: Bumped whenever the mapping changes, so an index built by an older release is recognisable.
 SCHEMA_VERSION = 1
 ANALYZER = "shop_english"
 NORMALIZER = "shop_lowercase"
-#: Request boost field -> indexed text field.
-TEXT_FIELDS: dict[str, str] = {
-    "title": "title",
-    "brand": "brand",
-    "category": "category",
-    "description": "description",
-    "attributes": "attributes_text",
+#: Request boost field -> indexed text field: each under its own name except ``attributes``,
+#: indexed as flattened ``key value`` text beside the ``attributes_kv`` filter keywords.
+TEXT_FIELDS: dict[str, str] = {name: name for name in SEARCH_FIELDS} | {
+    "attributes": "attributes_text"
 }
 #: Same tie breaker as the tantivy backend's ``dis_max``, so both lexical backends rank alike.
 TIE_BREAKER = 0.3

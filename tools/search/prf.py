@@ -28,11 +28,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
-import tantivy
-
 from tools.catalog.product import Product
 from tools.search.request import MAX_EXPANSION_WEIGHT, Expansion, SearchRequest
 from tools.search.results import SearchResults
+from tools.search.tantivy_schema import surface_analyzer
 
 #: The product text feedback reads. Descriptions carry most words, titles the product type.
 FEEDBACK_FIELDS: tuple[str, ...] = ("title", "brand", "category", "description")
@@ -85,19 +84,6 @@ class FeedbackTerm:
     stem: str
     word: str
     weight: float
-
-
-def surface_analyzer() -> tantivy.TextAnalyzer:
-    """The index chain up to (not including) stopwords and stemming: the words as written."""
-    from tools.search.tantivy_schema import MAX_TOKEN_CHARS
-
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .build()
-    )
 
 
 class RelevanceModel:

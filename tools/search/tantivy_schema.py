@@ -6,32 +6,38 @@ import orjson
 import tantivy
 
 from tools.catalog.product import Product, normalise_attribute_key
-from tools.search.request import attribute_token
+from tools.search.request import SEARCH_FIELDS, attribute_token
 
 #: Registered under this name on every open: English stemming, ASCII folding, stopwords —
 #: the same analysis chain the Elasticsearch backend's ``english`` analyzer applies.
 ANALYZER = "shop_en"
 #: Request field -> index field. ``attributes`` searches the flattened ``key value`` text.
-TEXT_FIELDS: dict[str, str] = {
-    "title": "title",
-    "brand": "brand",
-    "category": "category",
-    "description": "description",
-    "attributes": "attributes",
-}
+TEXT_FIELDS: dict[str, str] = {name: name for name in SEARCH_FIELDS}
 MAX_TOKEN_CHARS = 40
 
 
-def build_analyzer() -> tantivy.TextAnalyzer:
+def _surface_chain() -> tantivy.TextAnalyzerBuilder:
+    """The first steps of the index's chain, shared so both analyzers split words alike."""
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
+    )
+
+
+def build_analyzer() -> tantivy.TextAnalyzer:
+    return (
+        _surface_chain()
         .filter(tantivy.Filter.stopword("english"))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
+
+
+def surface_analyzer() -> tantivy.TextAnalyzer:
+    """The index chain up to (not including) stopwords and stemming: the words as written."""
+    return _surface_chain().build()
 
 
 def build_schema() -> tantivy.Schema:

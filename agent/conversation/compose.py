@@ -1,0 +1,238 @@
+"""Replies written from the results and the catalog, never from what a model imagines.
+
+With the embedded 135M model the graph writes every reply the shopper reads (the model writes
+the search); with a capable endpoint it writes the ones whose model prose failed the checks.
+Each reply is short and checkable against the table printed under it:
+
+- results: how many matched, the price range and brands of what is shown, which constraints
+  were dropped to find anything, and one suggestion to refine;
+- nothing found: what was searched, what was dropped, and the catalog's facets (top brands
+  and price range for the words searched) to help choose again;
+- details of one product, or a side-by-side table of several, from the catalog's attributes;
+- a question back when the message names nothing to search for.
+
+All catalog text passes ``strip_control_tokens`` and is cut short: it is the seller's text,
+shown as data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from agent.conversation.constraints import Constraints, shown_prices
+from agent.protocol.control_tokens import strip_control_tokens
+from tools.catalog.product import Product, format_attribute
+
+#: Attributes a comparison table shows at most (the ones most of the products have first).
+COMPARE_ROWS = 10
+DETAIL_ATTRIBUTES = 8
+DESCRIPTION_CHARS = 240
+#: Attribute keys that identify rather than describe (long code lists help no one choose).
+_IDENTIFIERS = frozenset({"ean", "upc", "gtin", "sku", "mpn", "asin", "isbn"})
+
+
+def compose_results(
+    constraints: Constraints,
+    products: Sequence[Mapping[str, Any]],
+    *,
+    total: int,
+    relaxed: Sequence[str] = (),
+) -> str:
+    """The reply over a non-empty list (``ShownProduct``-shaped dicts)."""
+    sought = constraints.describe() or "your request"
+    matches = f"{total:,} match" + ("" if total == 1 else "es")
+    lead = f"Found {matches} for {sought}"
+    if relaxed:
+        lead = (
+            f"Nothing matched with {_join(relaxed)}, so I left "
+            f"{'it' if len(relaxed) == 1 else 'them'} out: found {matches} for {sought}"
+        )
+    shown = len(products)
+    facts = [f"showing {shown}" if total > shown else ""]
+    prices = shown_prices(products)
+    if prices:
+        low, high = min(prices), max(prices)
+        facts.append(f"${_money(low)}" if low == high else f"${_money(low)} to ${_money(high)}")
+    brands = Counter(str(p.get("brand") or "") for p in products if p.get("brand"))
+    if brands:
+        facts.append("from " + _join([name for name, _ in brands.most_common(3)]))
+    body = "; ".join(f for f in facts if f)
+    text = f"{lead}" + (f" ({body})." if body else ".")
+    return f"{text} {suggestion(constraints, products, total)}"
+
+
+def suggestion(constraints: Constraints, products: Sequence[Mapping[str, Any]], total: int) -> str:
+    """One way to narrow (or widen) the list, chosen from what the shopper has not said."""
+    brands = Counter(str(p.get("brand") or "") for p in products if p.get("brand"))
+    if constraints.max_price is None and constraints.min_price is None and total > 3:
+        return 'Tell me a budget ("under 50") to narrow it down.'
+    if not constraints.brands and len(brands) > 1:
+        top = brands.most_common(1)[0][0]
+        return f'Say "only {top}" for one brand, or "compare 1 and 2".'
+    if not constraints.attributes and total > 5:
+        return 'Add a feature ("with bluetooth") to narrow it down, or say "cheaper".'
+    return 'Say "the second one" for details, "compare 1 and 2", or "more like 1".'
+
+
+def compose_nothing(
+    constraints: Constraints,
+    *,
+    relaxed: Sequence[str],
+    facets: Sequence[Mapping[str, Any]] = (),
+    catalog_brands: Sequence[tuple[str, int]] = (),
+) -> str:
+    """No product survived, even with ``relaxed`` dropped: say so, then what the catalog has
+    for these words (``facets``: products found before the constraints filtered them, as
+    dicts), or, when the words found nothing at all, the catalog's largest brands."""
+    sought = constraints.describe() or "that"
+    text = f"Nothing matched {sought}"
+    if relaxed:
+        text += f", even without {_join(relaxed)}"
+    text += "."
+    if facets:
+        brands = Counter(str(p.get("brand") or "") for p in facets if p.get("brand"))
+        prices = shown_prices(facets)
+        words = " ".join(constraints.terms) or "these words"
+        parts = []
+        if brands:
+            parts.append("brands " + ", ".join(f"{b} ({n})" for b, n in brands.most_common(4)))
+        if prices:
+            parts.append(f"prices ${_money(min(prices))} to ${_money(max(prices))}")
+        if parts:
+            text += f" For {words} the catalog has {'; '.join(parts)}."
+    elif catalog_brands:
+        top = ", ".join(f"{name} ({count:,})" for name, count in catalog_brands[:5])
+        text += f" The catalog's largest brands are {top}."
+    return text + " Try other words, another brand or a different budget."
+
+
+def compose_clarify(constraints: Constraints) -> str:
+    """The question when a message names nothing to search for."""
+    if constraints.has_filters():
+        return (
+            f"What kind of product should I look for ({constraints.describe()})? "
+            'Name the product, like "headphones" or "a 27 inch monitor".'
+        )
+    return (
+        'What are you looking for? Name a product ("wireless mouse"), and add a budget or '
+        "a brand if you have one."
+    )
+
+
+def compose_details(position: int, product: Product, question_words: Sequence[str] = ()) -> str:
+    """One product from the catalog: title, brand, price, key attributes, a description cut
+    short; when the shopper asked about a word ("is it wireless?"), what the catalog says."""
+    lines = [f"#{position} {_clean(product.title)}"]
+    facts = [product.brand] if product.brand else []
+    facts.append("no price listed" if product.price is None else f"${_money(product.price)}")
+    lines.append(" · ".join(_clean(f) for f in facts))
+    attributes = _describing(product.attributes)
+    for key, value in list(attributes.items())[:DETAIL_ATTRIBUTES]:
+        lines.append(f"  {_label(key)}: {_clean(format_attribute(value), 80)}")
+    if product.description:
+        lines.append(_clean(product.description, DESCRIPTION_CHARS))
+    answers = _answers(product, question_words)
+    if answers:
+        lines.append(answers)
+    return "\n".join(lines)
+
+
+def compose_comparison(items: Sequence[tuple[int, Product]]) -> str:
+    """A side-by-side table of attributes (rows) for the products (columns), as text."""
+    columns = [f"#{position}" for position, _ in items]
+    rows: list[tuple[str, list[str]]] = [
+        ("title", [_clean(p.title, 40) for _, p in items]),
+        ("brand", [_clean(p.brand) or "—" for _, p in items]),
+        ("price", ["—" if p.price is None else f"${_money(p.price)}" for _, p in items]),
+    ]
+    keys: Counter[str] = Counter()
+    for _, product in items:
+        keys.update(_describing(product.attributes).keys())
+    for key, _ in keys.most_common(COMPARE_ROWS):
+        values = [
+            _clean(format_attribute(p.attributes[key]), 30) if key in p.attributes else "—"
+            for _, p in items
+        ]
+        rows.append((_label(key), values))
+    width = max(len(label) for label, _ in rows)
+    widths = [
+        max(len(columns[i]), *(len(values[i]) for _, values in rows)) for i in range(len(items))
+    ]
+    lines = [
+        " " * width + "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    ]
+    for label, values in rows:
+        cells = "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"{label.ljust(width)}  {cells}".rstrip())
+    cheapest = min(
+        (p for _, p in items if p.price is not None), key=lambda p: p.price or 0, default=None
+    )
+    summary = f"Comparing {_join(columns)}."
+    if cheapest is not None:
+        position = next(pos for pos, p in items if p is cheapest)
+        summary += f" #{position} is the cheapest."
+    return summary + "\n" + "\n".join(lines)
+
+
+def compose_missing(positions: Sequence[int], shown_count: int) -> str:
+    listed = ", ".join(f"#{p}" for p in positions)
+    if shown_count == 0:
+        return f"There is no list to pick {listed} from yet: tell me what you are looking for."
+    return f"The last list has products #1 to #{shown_count}; there is no {listed}."
+
+
+def _answers(product: Product, words: Sequence[str]) -> str:
+    if not words:
+        return ""
+    said: list[str] = []
+    unknown: list[str] = []
+    for word in words:
+        hits = [
+            f"{_label(k)}: {_clean(format_attribute(v), 60)}"
+            for k, v in product.attributes.items()
+            if k.lower() not in _IDENTIFIERS
+            and (word in k.lower() or word in str(format_attribute(v)).lower())
+        ]
+        in_text = word in product.title.lower() or word in product.description.lower()
+        if hits:
+            said.append(f"{word}: {'; '.join(hits[:2])}")
+        elif in_text:
+            said.append(f"{word}: mentioned in its title or description")
+        else:
+            unknown.append(word)
+    parts = []
+    if said:
+        parts.append("The catalog says " + " · ".join(said) + ".")
+    if unknown:
+        parts.append(f"The catalog says nothing about {_join(unknown)} for it.")
+    return " ".join(parts)
+
+
+def _describing(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in attributes.items() if k.lower() not in _IDENTIFIERS and len(str(v)) <= 200
+    }
+
+
+def _label(key: str) -> str:
+    return " ".join(key.replace("_", " ").split())
+
+
+def _clean(text: str, limit: int = 120) -> str:
+    text = " ".join(strip_control_tokens(str(text)).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _money(value: Decimal) -> str:
+    text = f"{value:,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def _join(items: Sequence[str]) -> str:
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

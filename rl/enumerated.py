@@ -1,0 +1,228 @@
+"""Enumerated rollouts of the expand action: every candidate call built and scored, no model.
+
+Sampling the 135M model on a CPU yields about 2 calls a second, and most samples of one
+request are the same copy of the shopper's words. The expand action's choices are few and
+known in advance, so they can be written down instead of sampled: for each training request,
+with the candidate words the expand prompt shows (``writer_prompts.candidate_words``, the same
+8 words, in the same order) and the index's own typo corrections (``tools.search.spelling``):
+
+1. ``copy`` — ``search_products(query=<shopper's words>)``: exactly the raw search, gain 0;
+2. ``fix`` — the same with ``fix`` = every correction (when the index has any);
+3. ``add:<word>`` — the shopper's words plus one candidate word, for each of the 8;
+4. ``add:<a>+<b>`` — plus two of the top ``pair_top`` candidate words, each pair;
+5. ``fix+add:<word>`` — the fix plus one of the top ``fix_add_top`` candidate words.
+
+Each call is written as the exact text the model would write after the expand prompt
+(``chat_template.tool_call_text``), parsed by the same parser, searched through the one
+tool-call path (``rl.rewards.LiveSearch`` → ``agent.protocol.tool_search``) and scored with the
+same reward as a sampled rollout (``gain`` by default: format + NDCG@10 − raw NDCG@10). Each
+becomes one rollout record of the policy ``ENUMERATED_MODEL_ID``, the same shape
+``shopagent collect`` writes, so ``rl.datasets`` builds pairs from them unchanged.
+
+Copy is sample 0 on purpose: DPO's best-versus-worst pairs break ties towards the lower
+sample index, so where nothing beats the raw search, copying is the chosen reply and the
+policy learns to keep the shopper's words when no candidate helps.
+
+This is off-policy data from the search system's own feedback: the judgments score the calls,
+the model never sees the catalog (the prompt holds only the shopper's words and the candidate
+words any expand prompt shows).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.protocol.chat_template import tool_call_text
+from agent.protocol.tool_calls import ParseClass, parse_tool_calls
+from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
+from agent.protocol.writer_prompts import build_expand_prompt, candidate_words
+from agent.runtime.generation import Generation
+from agent.trajectory.log import HitRecord, TrajectoryLog, utc_now
+from rl.rewards import LiveSearch, RawBaseline, search_reward
+from rl.rollouts import (
+    CollectConfig,
+    CollectProgress,
+    CollectSummary,
+    RolloutKey,
+    default_rollout_log,
+    logged_samples,
+    rollout_record,
+)
+from tools.catalog.judgments import Judgments, Query
+from tools.errors import BadInput
+from tools.search.prf import FeedbackIndex
+from tools.search.spelling import VocabularyIndex, corrections
+from tools.settings.config import Settings
+
+#: The rollouts' policy name: no model wrote them, the enumeration did.
+ENUMERATED_MODEL_ID = "enumerated"
+#: Pairs of added words are taken from this many top candidate words (3 → 3 pairs).
+PAIR_TOP = 3
+#: The fix is combined with each of this many top candidate words.
+FIX_ADD_TOP = 2
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateCall:
+    """One call of the expand action: a short label for reading logs, and its arguments."""
+
+    label: str
+    arguments: dict[str, Any]
+
+    def text(self) -> str:
+        """The reply the model would write for this call."""
+        return tool_call_text(SEARCH_PRODUCTS, self.arguments)
+
+
+def expand_candidate_calls(
+    query_text: str,
+    candidates: Sequence[str],
+    fixes: Sequence[tuple[str, str]] = (),
+    *,
+    pair_top: int = PAIR_TOP,
+    fix_add_top: int = FIX_ADD_TOP,
+) -> list[CandidateCall]:
+    """The calls of the expand action for one request, copy first (see the module doc).
+
+    The argument order (``query``, ``add_terms``, ``fix``) is the worked example's, so the
+    text matches what the prompt teaches.
+    """
+    if pair_top < 0 or fix_add_top < 0:
+        raise BadInput("pair_top and fix_add_top must be >= 0")
+    words = list(dict.fromkeys(w for w in candidates if w.strip()))
+    calls = [CandidateCall("copy", {"query": query_text})]
+    fix = {wrong: right for wrong, right in fixes if wrong != right}
+    if fix:
+        calls.append(CandidateCall("fix", {"query": query_text, "fix": fix}))
+    calls += [CandidateCall(f"add:{w}", {"query": query_text, "add_terms": [w]}) for w in words]
+    calls += [
+        CandidateCall(f"add:{a}+{b}", {"query": query_text, "add_terms": [a, b]})
+        for a, b in itertools.combinations(words[:pair_top], 2)
+    ]
+    if fix:
+        calls += [
+            CandidateCall(f"fix+add:{w}", {"query": query_text, "add_terms": [w], "fix": fix})
+            for w in words[:fix_add_top]
+        ]
+    return calls
+
+
+def collect_enumerated(
+    queries: Sequence[Query],
+    judgments: Judgments,
+    index: FeedbackIndex,
+    search: LiveSearch,
+    log: TrajectoryLog,
+    config: CollectConfig,
+    *,
+    catalog_version: str | None = None,
+    progress: CollectProgress | None = None,
+) -> CollectSummary:
+    """Build, search, score and log every candidate call of every request not logged yet.
+
+    Resumable like ``rl.rollouts.collect``: (request, sample) pairs already in the log for
+    ``ENUMERATED_MODEL_ID`` and the expand strategy are skipped. ``summary.planned`` counts
+    the calls of the requests seen (a request's count depends on its candidates).
+    """
+    if config.strategy != "expand":
+        raise BadInput("enumerated candidates exist for the expand strategy only")
+    started = time.perf_counter()
+    done = logged_samples(log, ENUMERATED_MODEL_ID, config.strategy)
+    summary = CollectSummary(queries=len(queries), planned=0, skipped=0)
+    baseline = RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
+    schemas = [schema_for(SEARCH_PRODUCTS)]
+    spelling = index if isinstance(index, VocabularyIndex) else None
+    for number, query in enumerate(queries, start=1):
+        words = candidate_words(index, query.text)
+        prompt = build_expand_prompt(query.text, words)
+        fixes = corrections(spelling, query.text) if spelling is not None else []
+        calls = expand_candidate_calls(query.text, words, fixes)
+        summary.planned += len(calls)
+        key = RolloutKey(ENUMERATED_MODEL_ID, config.strategy, query.id)
+        gains = judgments.gains(query.id)
+        raw = baseline(query.text, gains) if baseline is not None else None
+        began_at = utc_now()
+        for sample_index, call in enumerate(calls):
+            if (query.id, sample_index) in done:
+                summary.skipped += 1
+                continue
+            text = call.text()
+            parsed = parse_tool_calls(text, schemas)
+            if parsed.parse_class != ParseClass.VALID:  # the writer above is wrong: a bug
+                raise AssertionError(f"enumerated call {text!r} parses as {parsed.parse_class}")
+            search_started = time.perf_counter()
+            breakdown = search_reward(parsed, gains, search, k=config.k, raw_ndcg=raw)
+            tool_ms = (time.perf_counter() - search_started) * 1000
+            summary.search_s += tool_ms / 1000
+            hits = _hits(search) if breakdown.error is None else []
+            record = rollout_record(
+                key,
+                sample_index,
+                query,
+                prompt,
+                Generation(text=text, parsed=parsed, prompt_tokens=0, completion_ids=()),
+                breakdown,
+                hits,
+                model_ms=0.0,
+                tool_ms=tool_ms,
+                dataset=config.dataset,
+                model_checkpoint=None,
+                catalog_version=catalog_version,
+                started_at=began_at,
+            )
+            log.append(record)
+            summary.written += 1
+            summary.reward_sum += breakdown.total
+            summary.ndcg_sum += breakdown.ndcg
+            summary.parse_classes[breakdown.parse_class] += 1
+        if progress is not None and (number % 50 == 0 or number == len(queries)):
+            progress(number, len(queries))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _hits(search: LiveSearch) -> list[HitRecord]:
+    results = search.last
+    if results is None:
+        return []
+    return [HitRecord(hit.product_id, hit.rank, float(hit.score)) for hit in results.hits]
+
+
+def collect_enumerated_rollouts(
+    settings: Settings,
+    config: CollectConfig,
+    *,
+    log_path: Path | None = None,
+    progress: CollectProgress | None = None,
+) -> CollectSummary:
+    """``shopagent collect --strategy expand --candidates enumerate``: no model is loaded."""
+    from tools.catalog.datasets import load_dataset
+    from tools.catalog.splits import select_split
+    from tools.search_tools import SearchToolbox
+    from tools.stores import read_manifest
+
+    judgments = load_dataset(config.dataset, settings).judgments()
+    chosen = select_split(judgments, config.dataset, config.split, config.n_queries)
+    toolbox = SearchToolbox(settings, config.dataset)
+    index = toolbox.lexical
+    if not isinstance(index, FeedbackIndex):
+        raise BadInput(
+            "enumerated expand candidates read term statistics that only the embedded tantivy "
+            f"index exposes; {index.name} has none (use SHOPAGENT_LEXICAL_BACKEND=tantivy)"
+        )
+    log = TrajectoryLog(log_path or default_rollout_log(settings, config.dataset, config.split))
+    return collect_enumerated(
+        list(chosen),
+        chosen,
+        index,
+        LiveSearch(toolbox, size=config.k),
+        log,
+        config,
+        catalog_version=read_manifest(settings, config.dataset).get("catalog_version"),
+        progress=progress,
+    )
