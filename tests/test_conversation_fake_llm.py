@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -406,11 +409,17 @@ def test_fake_zero_results_relax_one_constraint_at_a_time_and_say_which(
 ) -> None:
     session, _ = open_chat(settings, toolbox)
     answer, events = turn(session, "a Sony keyboard under 20")
-    assert len(searches(events)) == 3  # as asked, without the brand, without the price too
+    assert len(searches(events)) == 2  # as asked, then without the brand (the price holds)
     assert answer.relaxed == ["brand Sony"]
     assert answer.text.startswith("Nothing matched with brand Sony, so I left it out")
     assert [p.id for p in answer.products] == ["kb1"]  # the budget still holds
     assert_shopper_view(answer, events, max_price="20", word="keyboard")
+    answer, events = turn(session, "start over: a Sony keyboard under 5")
+    assert answer.relaxed == ["brand Sony", "the price limit (under $5)"]  # one at a time
+    assert answer.text.startswith(
+        "Nothing matched with brand Sony and the price limit (under $5), so I left them out"
+    )
+    assert {p.id for p in answer.products} == {"kb1", "kb2"}
     answer, events = turn(session, "a xylophone")
     assert not answer.products and answer.text.startswith("Nothing matched xylophone")
     assert "largest brands are HP" in answer.text
@@ -655,3 +664,30 @@ def test_fake_episode_rewards_make_min_reward_select_what_the_shopper_liked(
         default_log_path(settings.home), tmp_path / "good.jsonl", "jsonl", min_reward=0.5
     )
     assert report.exported == 1  # only the turn the shopper bought from
+
+
+PHRASES = st.sampled_from(
+    [
+        "under 50", "not more than 30", "at least 100", "between 20 and 10", "around 80",
+        "cheaper", "more expensive", "$5", "fifty bucks", "moins de 20 euros", "only HP",
+        "not Sony", "with bluetooth", "without cable", "27 inch", "start over", "1.5k",
+        "no budget", "mouse", "the second one", "1,299.99", "over $2000", "max 3",
+    ]
+)  # fmt: skip
+MESSAGES = st.lists(PHRASES | st.text(max_size=20), max_size=8).map(" ".join)
+
+
+@settings_(max_examples=300, deadline=None)
+@given(MESSAGES, st.lists(st.decimals(0, 5000, places=2), min_size=1, max_size=5))
+def test_fake_any_message_folds_into_consistent_constraints(
+    text: str, shown: list[Decimal]
+) -> None:
+    """Whatever the shopper types, the update never raises and never leaves a floor above the
+    ceiling (the search would refuse it); the words searched never include a price phrase."""
+    state = update_constraints(
+        Constraints(min_price=Decimal(10)), text, shown_prices=shown
+    ).constraints
+    if state.min_price is not None and state.max_price is not None:
+        assert state.min_price <= state.max_price
+    assert Constraints.from_dict(state.to_dict()) == state
+    assert "$" not in state.query()

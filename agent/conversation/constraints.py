@@ -320,21 +320,23 @@ def update_constraints(
     for match in _MEASURE.finditer(rest):
         features.append(_measure(match))
     rest = _MEASURE.sub(" ", rest)
-    content = [w for w in _words(rest) if w not in FILLER and not _is_number(w)]
+    # numbers left once prices and measurements are gone are model numbers ("iphone 7")
+    content = [w for w in _words(rest) if w not in FILLER]
     head = [w for w in _words(_USE.split(rest)[0]) if w in content]
     # -- what is sought ----------------------------------------------------------------
-    new_product = bool(content) and not _PRONOUN.search(rest)
+    named = [w for w in content if not _is_number(w)]
+    new_product = bool(named) and not (state.terms and _PRONOUN.search(rest))
     if new_product:
         state = replace(
             state,
             terms=tuple(dict.fromkeys(content)),
-            product=(head or content)[-1],
+            product=([w for w in head if not _is_number(w)] or named)[-1],
             attributes=tuple(dict.fromkeys(features)),
             exclusions=tuple(dict.fromkeys(excluded)),
         )
         changes.append(f"looking for {' '.join(state.terms)}")
     else:
-        added = [*content, *features]
+        added = [w for w in [*named, *features] if w not in state.terms]
         attributes = [a for a in state.attributes if a not in excluded]
         state = replace(
             state,

@@ -362,7 +362,12 @@ class _Nodes:
         rounds = list(state.get("rounds") or [])
         steps = list(state.get("steps") or [])
         active = Constraints.from_dict(state.get("active"))
-        searched_words = any(s["decision"] in ("fallback_search", "relax") for s in steps)
+        words = active.query().lower()
+        searched_words = any(
+            s["decision"] in ("fallback_search", "relax")
+            or any(str(c["arguments"].get("query", "")).lower() == words for c in s["parsed_calls"])
+            for s in steps
+        )
         nothing_yet = bool(rounds) and not state.get("turn_product_ids")
         if nothing_yet and not searched_words:
             # the model's call found nothing (or failed): the request's own words first

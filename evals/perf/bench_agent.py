@@ -125,7 +125,7 @@ def conversation(chat: ChatSession, console: Console) -> None:
                 answer = event
         record = chat.last_episode
         seconds = record.latency.total_ms / 1000 if record is not None else float("nan")
-        console.print(Text(f"you> {text}    [{seconds:.1f} s]", style="bold"))
+        console.print(Text(f"you> {text}    [{seconds:.2f} s]", style="bold"))
         if answer is None:
             continue
         console.print(Text(f"assistant> {answer.text}"))

@@ -52,9 +52,9 @@ from tools.search.results import SearchResults, ranked
 from tools.settings.config import Settings
 
 #: Products per Chroma write (the client's own limit is lower on some servers). One write is
-#: one embedding call, which sentence-transformers sorts by length before batching, so 512
-#: already pads little; smaller writes mean finer progress and less work lost to a kill.
-WRITE_BATCH = 512
+#: one embedding call and one step of a resumable build: a kill loses at most one write.
+#: 512 measured 5-10% fewer products per CPU second than 1024 (noisy, loaded machine).
+WRITE_BATCH = 1024
 #: Hits each concept contributes to the fusion; deeper lists let agreement count.
 CONCEPT_DEPTH = 50
 #: Candidates per imagined title that the string similarity re-ranks.
