@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given
@@ -43,6 +43,8 @@ from agent.protocol.control_tokens import strip_control_tokens
 from agent.trajectory.log import EpisodeRecord, TrajectoryLog, default_log_path
 from tools.catalog.product import Product
 from tools.search.facets import read_facets
+from tools.search.request import SearchFilters
+from tools.search.results import SearchResults, ranked
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
@@ -84,8 +86,8 @@ def catalog() -> list[Product]:
         item("lp4", "HP ProLiant DL380 server", "HP", "2889.95", description="rack server"),
         item("mn1", "Dell S2721D 27 inch monitor", "Dell", "229.00", size="27 inch"),
         item("mn2", "LG 24MP400 24 inch monitor", "LG", "129.00", size="24 inch"),
-        item("cm1", "Canon EOS 2000D camera for photography", "Canon", "479.00", megapixels=24.0),
-        item("cm2", "Kodak Pixpro compact camera photography", "Kodak", "89.99", megapixels=16.0),
+        item("cm1", "Canon EOS 2000D camera", "Canon", "479.00", megapixels=24.0),
+        item("cm2", "Kodak Pixpro compact camera", "Kodak", "89.99", megapixels=16.0),
         item("dl1", "Baby doll gift set", "Zapf", "24.99", description="toy for kids"),
     ]
 
@@ -112,6 +114,31 @@ class FakeModel(BaseChatModel):
     ) -> ChatResult:
         self.prompts.append(list(messages))
         return ChatResult(generations=[ChatGeneration(message=self.reply(list(messages)))])
+
+
+class FakeSemanticIndex:
+    """A fake concept index that knows what a few words mean (the real one embeds them)."""
+
+    MEANS: ClassVar[dict[str, set[str]]] = {"photography": {"camera"}, "music": {"headphones"}}
+
+    def __init__(self, products: Sequence[Product]) -> None:
+        self.products = {p.id: p for p in products}
+
+    def search_concepts(
+        self, concepts: Sequence[str], filters: SearchFilters | None = None, size: int = 10
+    ) -> SearchResults:
+        words = {w for c in concepts for w in re.findall(r"\w+", c.lower())}
+        words |= {m for w in words for m in self.MEANS.get(w, set())}
+        scored = [
+            (p, float(len(words & set(re.findall(r"\w+", p.title.lower())))))
+            for p in self.products.values()
+            if filters is None or filters.matches(p)
+        ]
+        hits = sorted((pair for pair in scored if pair[1]), key=lambda pair: -pair[1])
+        return SearchResults(hits=ranked(hits[:size]), backend="concepts")
+
+    def get(self, product_id: str) -> Product | None:
+        return self.products.get(product_id)
 
 
 def request_words(messages: list[BaseMessage]) -> str:
@@ -146,6 +173,7 @@ def toolbox(settings: Settings) -> SearchToolbox:
     index.index(catalog())
     box = SearchToolbox(settings, DATASET)
     box.__dict__["lexical"] = index
+    box.__dict__["concepts"] = FakeSemanticIndex(catalog())
     return box
 
 
@@ -383,7 +411,11 @@ def test_fake_vague_gift_request_searches_the_content_words_not_the_sentence(
     session, _ = open_chat(settings, toolbox, chatty)
     answer, events = turn(session, "a gift for my dad who likes photography")
     assert_shopper_view(answer, events)
-    assert searches(events)[0].arguments == {"query": "photography"}
+    # no title says "photography": the words, then what they mean (the concept index)
+    assert [(s.name, s.arguments) for s in searches(events)] == [
+        ("search_products", {"query": "photography"}),
+        ("search_concepts", {"concepts": ["photography"]}),
+    ]
     assert {p.id for p in answer.products} == {"cm1", "cm2"}
     assert "sorry" not in answer.text and "chatbot" not in answer.text
     assert answer.text.split(". ")[-1].startswith(("Say", "Tell", "Add"))  # one suggestion
@@ -409,7 +441,12 @@ def test_fake_zero_results_relax_one_constraint_at_a_time_and_say_which(
 ) -> None:
     session, _ = open_chat(settings, toolbox)
     answer, events = turn(session, "a Sony keyboard under 20")
-    assert len(searches(events)) == 2  # as asked, then without the brand (the price holds)
+    # as asked (keywords, then concepts), then without the brand: the price still holds
+    assert [s.name for s in searches(events)] == [
+        "search_products",
+        "search_concepts",
+        "search_products",
+    ]
     assert answer.relaxed == ["brand Sony"]
     assert answer.text.startswith("Nothing matched with brand Sony, so I left it out")
     assert [p.id for p in answer.products] == ["kb1"]  # the budget still holds
@@ -691,3 +728,39 @@ def test_fake_any_message_folds_into_consistent_constraints(
         assert state.min_price <= state.max_price
     assert Constraints.from_dict(state.to_dict()) == state
     assert "$" not in state.query()
+
+
+# -- facets: the catalog's own brands and categories --------------------------------------
+
+
+def test_facets_come_from_the_index_with_the_catalogs_spelling(toolbox: SearchToolbox) -> None:
+    facets = read_facets(toolbox.lexical)
+    counts = {v.name: v.count for v in facets.brands}
+    assert counts["Logitech"] == 4 and counts["HP"] == 4 and "logitech" not in counts
+    assert facets.brand("LOGITECH") is not None and facets.brand("Acme") is None
+
+
+def test_facets_from_an_elasticsearch_terms_aggregation() -> None:
+    class Client:
+        def search(self, index: str, **body: Any) -> dict[str, Any]:
+            assert index == "shop" and body["size"] == 0
+            buckets = [{"key": "hp", "doc_count": 7}, {"key": "sony", "doc_count": 2}]
+            return {"aggregations": {"brand": {"buckets": buckets}, "category": {"buckets": []}}}
+
+    class Index:
+        client = Client()
+        index_name = "shop"
+
+    facets = read_facets(Index())
+    assert [(v.name, v.count) for v in facets.brands] == [("hp", 7), ("sony", 2)]
+    assert read_facets(object()).brands == ()  # anything else: no facets, no failure
+
+
+def test_fake_a_query_that_drops_the_product_type_gets_it_back(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """What SmolLM2 wrote for "a 27 inch monitor for photo editing": "photo editing 27 inch"."""
+    session, _ = open_chat(settings, toolbox, lambda _: call(query="photo editing 27 inch"))
+    answer, events = turn(session, "I need a 27 inch monitor for photo editing")
+    assert searches(events)[0].arguments["query"] == "monitor photo editing 27 inch"
+    assert_shopper_view(answer, events, word="monitor")

@@ -129,8 +129,9 @@ class Constraints:
 
     #: Content words of the product sought, in the shopper's order ("wireless", "mouse").
     terms: tuple[str, ...] = ()
-    #: The product type: the last content word before "for ..." ("a 27 inch monitor for
-    #: photo editing" -> "monitor"). Shown products name it when any result does.
+    #: The product type: the last content word before "for", "to", "that"... ("a 27 inch
+    #: monitor for photo editing" -> "monitor"); empty when those words are all filler.
+    #: Every query carries it, and shown products name it when any result does.
     product: str = ""
     min_price: Decimal | None = None
     max_price: Decimal | None = None
@@ -330,7 +331,8 @@ def update_constraints(
         state = replace(
             state,
             terms=tuple(dict.fromkeys(content)),
-            product=([w for w in head if not _is_number(w)] or named)[-1],
+            # unknown when the head is all filler ("something to listen to music outdoors")
+            product=next((w for w in reversed(head) if not _is_number(w)), ""),
             attributes=tuple(dict.fromkeys(features)),
             exclusions=tuple(dict.fromkeys(excluded)),
         )
@@ -393,8 +395,9 @@ def absorb_call(
 
 
 def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str, Any]:
-    """A search call's arguments with the state's filters (the state wins), its features added
-    to the query when missing, and excluded words taken out of it."""
+    """A search call's arguments with the state's filters (the state wins), the product type
+    and features added to the query when missing ("photo editing 27 inch" for a monitor
+    becomes "monitor photo editing 27 inch"), and excluded words taken out of it."""
     args = {k: v for k, v in arguments.items() if k not in ("brand", "category")}
     args.pop("min_price", None)
     args.pop("max_price", None)
@@ -411,6 +414,10 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
         lowered = {w.lower() for w in words}
         banned = set(state.exclusions)
         words = [w for w in words if w.lower() not in banned]
+        if state.product and not any(
+            w.startswith(state.product[:4]) or state.product.startswith(w[:4]) for w in lowered
+        ):
+            words.insert(0, state.product)  # a query that lost the product type gets it back
         words += [w for a in state.attributes for w in a.split() if w.lower() not in lowered]
         args["query"] = " ".join(words) or state.query()
     if "concepts" in args and state.attributes:

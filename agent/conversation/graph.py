@@ -13,8 +13,9 @@ owns the query.
   (the state wins over the call: ``apply_to_call``); otherwise, or when the model fails, the
   graph searches the state's words itself. Words the model already wrote a query for in this
   conversation ("only Logitech" and "cheaper" change filters, not words) reuse that query,
-  at no model time. When a search found nothing, ``plan`` drops one constraint
-  (``agent.conversation.relax``) and searches again, up to ``max_relaxations``.
+  at no model time. When a search found nothing, ``plan`` searches the request's words, then
+  the concept index (what the words mean: "photography" finds cameras), then drops one
+  constraint at a time (``agent.conversation.relax``), up to ``max_relaxations``.
 - ``tools`` is a ``ToolNode`` over the search tools (``agent.conversation.tool_node``): every
   search, the model's or the graph's, goes through ``agent.protocol.tool_search``.
 - ``observe`` records each result (ids, ranks, NDCG@10 against the turn's judgments) and keeps
@@ -33,9 +34,8 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from decimal import Decimal
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -43,11 +43,9 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     AnyMessage,
-    BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
-    convert_to_openai_messages,
     message_chunk_to_message,
 )
 from langchain_core.runnables import Runnable
@@ -65,7 +63,6 @@ from agent.conversation.compose import (
     compose_results,
 )
 from agent.conversation.constraints import (
-    FILLER,
     Constraints,
     absorb_call,
     apply_to_call,
@@ -78,6 +75,16 @@ from agent.conversation.prompts import BUDGET_NOTE, build_prompt, fallback_answe
 from agent.conversation.prose_check import prose_passes
 from agent.conversation.references import Reference, find_reference
 from agent.conversation.relax import next_relaxation
+from agent.conversation.search_calls import (
+    Decision,
+    ReplyParse,
+    call_message,
+    content_words,
+    graph_call,
+    overridden,
+    shares_words,
+    usable,
+)
 from agent.conversation.state import (
     AgentLimits,
     AgentState,
@@ -87,16 +94,21 @@ from agent.conversation.state import (
     TextChunk,
     shown_from_dict,
 )
+from agent.conversation.steps import (
+    graph_step,
+    model_step,
+    to_openai,
+    tool_call_from_dict,
+    tool_record,
+)
 from agent.conversation.tool_node import (
     AgentToolbox,
     AgentTools,
     build_tool_node,
     call_with_timeout,
 )
-from agent.protocol.control_tokens import strip_control_tokens
 from agent.protocol.tool_calls import ParsedToolCall, parse_openai_message, parse_tool_calls
 from agent.protocol.tool_schemas import (
-    GET_PRODUCT,
     SEARCH_CONCEPTS,
     SEARCH_PRODUCTS,
     TOOL_SCHEMAS,
@@ -106,10 +118,8 @@ from agent.protocol.tool_schemas import (
 from agent.protocol.writer_prompts import build_prompt as writer_prompt
 from agent.trajectory.log import (
     EpisodeRecord,
-    HitRecord,
     Latency,
     ModelStep,
-    ToolAttempt,
     ToolCallRecord,
     TrajectoryLog,
     utc_now,
@@ -153,21 +163,6 @@ class EpisodeRecorded:
     #: How this turn follows the previous one: "refinement" (same product, changed
     #: constraints), "reference" (pointed at the last list), "new" or None (first turn).
     follows: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyParse:
-    calls: list[ParsedToolCall]
-    parse_class: str
-    source: Literal["native", "text", "none"]
-    problems: list[str]
-    content: str
-    raw_tool_calls: list[dict[str, Any]]
-
-    @property
-    def attempted_call(self) -> bool:
-        """Did the model try to call a tool (even if nothing usable came of it)?"""
-        return bool(self.calls) or self.problems != ["no tool call"]
 
 
 def turn_input(
@@ -340,7 +335,7 @@ class _Nodes:
                 update["reference"] = {"kind": "details", "positions": [position]}
                 return update
             source = last_shown[position - 1]
-            words = [w for w in _content_words(str(source.get("title") or ""))][:6]
+            words = [w for w in content_words(str(source.get("title") or ""))][:6]
             constraints = replace(constraints, terms=tuple(words), attributes=())
             update["reference"] = asdict(reference)
             update["changes"] = [f"more like #{position}"]
@@ -371,23 +366,35 @@ class _Nodes:
         nothing_yet = bool(rounds) and not state.get("turn_product_ids")
         if nothing_yet and not searched_words:
             # the model's call found nothing (or failed): the request's own words first
-            call = _graph_call(active, f"call_t{state['turn']}_words")
+            call = graph_call(active, f"call_t{state['turn']}_words")
             decision = Decision("fallback_search", [call], ["the model's call found nothing"])
-            steps.append(_graph_step(len(state["messages"]), decision))
-            return {"steps": steps, "messages": [_call_message("", [call])]}
+            steps.append(graph_step(len(state["messages"]), decision))
+            return {"steps": steps, "messages": [call_message("", [call])]}
+        tried_concepts = any(
+            c["name"] == SEARCH_CONCEPTS for step in steps for c in step["parsed_calls"]
+        )
+        if nothing_yet and not tried_concepts:
+            # no product has these words: the concept index may know what they mean
+            # ("photography" -> cameras); while it is missing or building, the tool falls back
+            # to the keyword index on its own
+            concepts = apply_to_call({"concepts": [active.query()]}, active)
+            call = ParsedToolCall(SEARCH_CONCEPTS, concepts, f"call_t{state['turn']}_concepts")
+            decision = Decision("concepts_search", [call], ["no keyword match: searched concepts"])
+            steps.append(graph_step(len(state["messages"]), decision))
+            return {"steps": steps, "messages": [call_message("", [call])]}
         if nothing_yet:
             relaxed = list(state.get("relaxed") or [])
             step = next_relaxation(active) if len(relaxed) < self.limits.max_relaxations else None
             if step is not None:
                 label, loosened = step
-                call = _graph_call(loosened, f"call_t{state['turn']}r{len(relaxed)}")
+                call = graph_call(loosened, f"call_t{state['turn']}r{len(relaxed)}")
                 decision = Decision("relax", [call], [f"nothing matched: dropped {label}"])
-                steps.append(_graph_step(len(state["messages"]), decision))
+                steps.append(graph_step(len(state["messages"]), decision))
                 return {
                     "steps": steps,
                     "active": loosened.to_dict(),
                     "relaxed": [*relaxed, label],
-                    "messages": [_call_message("", [call])],
+                    "messages": [call_message("", [call])],
                 }
         if rounds and (self.prose == "composed" or state.get("model_problem")):
             return {"stop_reason": "answered"}
@@ -402,8 +409,8 @@ class _Nodes:
             )
             note = f"reused the model's query {reused!r} for {active.query()!r}"
             decision = Decision("reused_query", [call], [note])
-            steps.append(_graph_step(len(state["messages"]), decision))
-            return {"steps": steps, "messages": [_call_message("", [call])]}
+            steps.append(graph_step(len(state["messages"]), decision))
+            return {"steps": steps, "messages": [call_message("", [call])]}
         return self._ask_model(state, rounds, steps, active)
 
     def _ask_model(
@@ -441,7 +448,7 @@ class _Nodes:
         except Exception as error:  # the model server is down or refused: search anyway
             reply, timed_out, parse, failure = AIMessage(""), False, None, _one_line(error)
         decision = self._decide(state, parse, active, rounds, budget_left, timed_out, failure)
-        step = _step(len(messages), prompt, reply, parse, decision, started)
+        step = model_step(len(messages), prompt, reply, parse, decision, started)
         steps.append(step)
         update: dict[str, Any] = {
             "steps": steps,
@@ -458,7 +465,7 @@ class _Nodes:
                 used = int(state.get("tool_calls_used") or 0)
                 update["tool_calls_used"] = used + len(decision.calls)
             content = parse.content if parse is not None and decision.kind == "tool_calls" else ""
-            update["messages"] = [_call_message(content, decision.calls)]
+            update["messages"] = [call_message(content, decision.calls)]
         elif decision.answer_text is not None:
             update["messages"] = [AIMessage(content=decision.answer_text, id=_new_id())]
         if failure is not None:
@@ -480,30 +487,30 @@ class _Nodes:
         failure: str | None,
     ) -> Decision:
         problems = list(parse.problems) if parse is not None else [f"model error: {failure}"]
-        usable = [c for c in (parse.calls if parse is not None else []) if _usable(c)]
+        found = [c for c in (parse.calls if parse is not None else []) if usable(c)]
         if self.prose == "composed":
-            usable = [c for c in usable if c.name == SEARCH_PRODUCTS]
+            found = [c for c in found if c.name == SEARCH_PRODUCTS]
         if timed_out:
             problems.append("the model ran out of time")
-        if usable and budget_left > 0 and not timed_out:
-            if len(usable) > budget_left:
-                problems.append(f"over budget: {len(usable) - budget_left} call(s) dropped")
+        if found and budget_left > 0 and not timed_out:
+            if len(found) > budget_left:
+                problems.append(f"over budget: {len(found) - budget_left} call(s) dropped")
             state_after = active
             calls: list[ParsedToolCall] = []
-            for call in usable[:budget_left]:
+            for call in found[:budget_left]:
                 if call.name in _SEARCHES:
                     state_after, notes = absorb_call(
                         state_after, call.arguments, _shopper_words(state), self.facets()
                     )
                     problems.extend(notes)
-            for call in usable[:budget_left]:
+            for call in found[:budget_left]:
                 if call.name in _SEARCHES:
                     arguments = apply_to_call(call.arguments, state_after)
-                    problems.extend(_overridden(call.arguments, arguments))
+                    problems.extend(overridden(call.arguments, arguments))
                     if (
                         self.prose == "composed"
                         and call.name == SEARCH_PRODUCTS
-                        and not _shares_words(str(arguments.get("query") or ""), state_after)
+                        and not shares_words(str(arguments.get("query") or ""), state_after)
                     ):
                         problems.append(
                             f"query {arguments.get('query')!r} shares no word with the request: "
@@ -517,7 +524,7 @@ class _Nodes:
         if not rounds:
             # No usable call (a small model often chats instead of searching), a model error or
             # a slow model: the graph searches the request's words, so every request searches.
-            call = _graph_call(active, f"call_t{state['turn']}_fallback")
+            call = graph_call(active, f"call_t{state['turn']}_fallback")
             return Decision("fallback_search", [call], problems)
         if timed_out:
             return Decision("timeout", [], problems, "timeout")
@@ -541,7 +548,7 @@ class _Nodes:
             if not isinstance(message, ToolMessage):
                 continue
             call = requested.get(message.tool_call_id, {"name": message.name or "", "args": {}})
-            record = _tool_record(message, call)
+            record = tool_record(message, call)
             artifact = message.artifact if isinstance(message.artifact, dict) else {}
             products = artifact.get("products") or []
             total += int(artifact.get("total") or 0)
@@ -804,82 +811,12 @@ class _Nodes:
             problems=step["problems"],
             decision=step["decision"],
             model_ms=step["model_ms"],
-            tool_calls=[_tool_call_from_dict(c) for c in step.get("tool_calls") or []],
+            tool_calls=[tool_call_from_dict(c) for c in step.get("tool_calls") or []],
             output_messages=to_openai(messages[count:end]),
         )
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the plan node makes of a reply (``kind`` is recorded as the step's decision)."""
-
-    kind: str  # tool_calls | fallback_search | reused_query | relax | answer | timeout
-    calls: list[ParsedToolCall]
-    problems: list[str]
-    stop_reason: str | None = None
-    answer_text: str | None = None
-    #: The constraints after the model's call added what the shopper backed up.
-    constraints: Constraints | None = None
-
-
-def _usable(call: ParsedToolCall) -> bool:
-    if call.name == SEARCH_PRODUCTS:
-        return bool(_WORDS.search(str(call.arguments.get("query") or "")))
-    if call.name == SEARCH_CONCEPTS:
-        concepts = call.arguments.get("concepts")
-        return bool(concepts) and bool(_WORDS.search(json.dumps(concepts)))
-    return call.name == GET_PRODUCT and bool(call.arguments.get("product_id"))
-
-
-def _graph_call(constraints: Constraints, call_id: str) -> ParsedToolCall:
-    """The graph's own search: the state's words with the state's filters."""
-    return ParsedToolCall(
-        SEARCH_PRODUCTS, apply_to_call({"query": constraints.query()}, constraints), call_id
-    )
-
-
-def _call_message(content: str, calls: Sequence[ParsedToolCall]) -> AIMessage:
-    return AIMessage(
-        content=content,
-        tool_calls=[
-            {"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"} for c in calls
-        ],
-    )
-
-
-def _overridden(model: Mapping[str, Any], applied: Mapping[str, Any]) -> list[str]:
-    """The model's filters the state replaced: each is a constraint the policy got wrong."""
-    notes = []
-    for key in ("brand", "category", "min_price", "max_price"):
-        said, kept = model.get(key), applied.get(key)
-        if said in (None, "") or _same(said, kept):
-            continue
-        notes.append(f"overridden: the model's {key} {said!r} (the shopper's: {kept!r})")
-    return notes
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return Decimal(str(a).lstrip("$")) == Decimal(str(b))
-    except Exception:
-        return str(a).strip().lower() == str(b).strip().lower()
-
-
-def _shares_words(query: str, constraints: Constraints) -> bool:
-    """Does a model query share a word (first four letters) with the request? A query that
-    shares none is not about what the shopper asked for."""
-    wanted = {w[:4] for w in _content_words(constraints.query())}
-    if not wanted:
-        return True
-    return any(w[:4] in wanted for w in _content_words(query))
-
-
-def _content_words(text: str) -> list[str]:
-    words = [w.lower() for w in _WORDS.findall(strip_control_tokens(text))]
-    return [w for w in dict.fromkeys(words) if w not in FILLER and not w.isdigit() and len(w) > 1]
 
 
 def _question_words(text: str) -> list[str]:
@@ -890,7 +827,7 @@ def _question_words(text: str) -> list[str]:
         "option", "item", "pick", "result",
     }  # fmt: skip
     return [
-        w for w in _content_words(re.sub(r"#?\d+\w*", " ", text)) if w not in skip and len(w) > 2
+        w for w in content_words(re.sub(r"#?\d+\w*", " ", text)) if w not in skip and len(w) > 2
     ]
 
 
@@ -928,11 +865,6 @@ def _follows(state: AgentState) -> str | None:
 
 def _renumber(products: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**p, "position": i} for i, p in enumerate(products, start=1)]
-
-
-def to_openai(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
-    """OpenAI chat dicts; tool messages keep only what the model saw (no artifacts)."""
-    return list(convert_to_openai_messages(list(messages)))
 
 
 def _generate(
@@ -982,90 +914,6 @@ def _bind_tools(llm: BaseChatModel, schemas: Sequence[Mapping[str, Any]]) -> Run
         return llm.bind_tools(list(schemas))
     except NotImplementedError:  # tools then come back as text, which plan parses anyway
         return llm
-
-
-def _step(
-    prompt_count: int,
-    prompt: Sequence[BaseMessage],
-    reply: AIMessage,
-    parse: ReplyParse | None,
-    decision: Decision,
-    started: float,
-) -> dict[str, Any]:
-    """A model step as kept in state, with the exact prompt the model read."""
-    return {
-        "prompt_count": prompt_count,
-        "prompt": to_openai(prompt),
-        "raw_output": reply.text,
-        "raw_tool_calls": parse.raw_tool_calls if parse else [],
-        "parsed_calls": [
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in decision.calls
-        ],
-        "parse_class": parse.parse_class if parse else "invalid",
-        "parse_source": parse.source if parse else "none",
-        "problems": decision.problems,
-        "decision": decision.kind,
-        "model_ms": round((time.perf_counter() - started) * 1000, 3),
-        "ended_at": time.time(),
-        "tool_calls": [],
-    }
-
-
-def _graph_step(prompt_count: int, decision: Decision) -> dict[str, Any]:
-    """A step the graph took without the model (a relaxed search)."""
-    return {
-        "prompt_count": prompt_count,
-        "prompt": [],
-        "raw_output": "",
-        "raw_tool_calls": [],
-        "parsed_calls": [
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in decision.calls
-        ],
-        "parse_class": "valid",
-        "parse_source": "graph",
-        "problems": decision.problems,
-        "decision": decision.kind,
-        "model_ms": 0.0,
-        "ended_at": time.time(),
-        "tool_calls": [],
-    }
-
-
-def _tool_record(message: ToolMessage, call: Mapping[str, Any]) -> ToolCallRecord:
-    artifact = message.artifact if isinstance(message.artifact, dict) else None
-    if artifact is None:  # the tool raised (bad arguments): what the model was told
-        attempts = [
-            ToolAttempt(
-                tool=str(call.get("name", "")),
-                arguments=dict(call.get("args", {})),
-                ok=False,
-                error=str(message.content)[:500],
-            )
-        ]
-    else:
-        attempts = [
-            ToolAttempt(**{**a, "hits": [HitRecord(**h) for h in a["hits"]]})
-            for a in artifact["attempts"]
-        ]
-    return ToolCallRecord(
-        call_id=str(message.tool_call_id),
-        name=str(call.get("name") or message.name or ""),
-        arguments=dict(call.get("args", {})),
-        attempts=attempts,
-    )
-
-
-def _tool_call_from_dict(data: Mapping[str, Any]) -> ToolCallRecord:
-    return ToolCallRecord(
-        call_id=data["call_id"],
-        name=data["name"],
-        arguments=data["arguments"],
-        attempts=[
-            ToolAttempt(**{**a, "hits": [HitRecord(**h) for h in a["hits"]]})
-            for a in data["attempts"]
-        ],
-        ndcg_at_10=data.get("ndcg_at_10"),
-    )
 
 
 def _openai_call(call: Mapping[str, Any]) -> dict[str, Any]:
