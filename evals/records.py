@@ -69,8 +69,8 @@ class EvalReport:
     def read(cls, path: Path) -> EvalReport:
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as error:
-            raise BadInput(f"{path}: not an eval report ({error})") from error
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as error:
+            raise BadInput(f"{path}: not an eval report ({type(error).__name__})") from None
 
 
 def collect_reports(runs_root: Path, dataset: str, split: str) -> list[EvalReport]:

@@ -77,6 +77,19 @@ def test_a_user_error_is_one_line_and_exit_1(
     assert "--debug" not in err  # a user's mistake is not reported as a bug
 
 
+def test_a_file_that_is_not_a_run_report_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    picture = tmp_path / "chorus-all-ndcg@10.png"  # what a shell glob over runs/ also matches
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (tmp_path / "empty.json").write_text("{}", encoding="utf-8")
+    for ref in (picture, tmp_path / "empty.json"):
+        code, err = run_main(capsys, "eval", "compare", str(ref), str(ref))
+        assert code == 1
+        assert err.count("\n") == 1 and "not an eval report" in err, err
+        assert "--debug" not in err
+
+
 def test_a_damaged_config_file_is_a_user_error(
     capsys: pytest.CaptureFixture[str], clean_env: Path
 ) -> None:
