@@ -205,22 +205,15 @@ def _find_in(text: str) -> list[_Found]:
             low, high = sorted((first, second))
             found.append(_Found("range", match.start(), match.end(), low, high))
             taken.append((match.start(), match.end()))
-    for cue, kind, needs_currency in _BEFORE:
-        pattern = re.compile(rf"(?:{cue})\s*(?:of\s+|de\s+|von\s+)?{AMOUNT}", re.IGNORECASE)
-        for match in pattern.finditer(text):
+    cued = [
+        (rf"(?:{cue})\s*(?:of\s+|de\s+|von\s+)?{AMOUNT}", kind, needs_currency)
+        for cue, kind, needs_currency in _BEFORE
+    ] + [(rf"(?<![\w.]){AMOUNT}\s*(?:{cue})", kind, False) for cue, kind in _AFTER]
+    for source, kind, needs_currency in cued:
+        for match in re.finditer(source, text, re.IGNORECASE):
             if not free(match.start(), match.end()):
                 continue
             if needs_currency and not (match.group("pre") or match.group("cur")):
-                continue
-            value = _value(match, "")
-            if value is None:
-                continue
-            found.append(_bounded(kind, match.start(), match.end(), value))
-            taken.append((match.start(), match.end()))
-    for cue, kind in _AFTER:
-        pattern = re.compile(rf"(?<![\w.]){AMOUNT}\s*(?:{cue})", re.IGNORECASE)
-        for match in pattern.finditer(text):
-            if not free(match.start(), match.end()):
                 continue
             value = _value(match, "")
             if value is None:

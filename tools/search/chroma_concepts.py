@@ -225,11 +225,7 @@ class ConceptIndex:
         """One embedding query per concept, fused with Reciprocal Rank Fusion."""
         started = time.perf_counter()
         filters = filters or SearchFilters()
-        _check_size(size)
-        wanted = _distinct_texts(concepts)
-        if not wanted:
-            raise BadInput("search_concepts needs at least one non-empty concept")
-        depth = min(MAX_SIZE, max(size, CONCEPT_DEPTH))
+        wanted, depth = _query_texts(concepts, size, CONCEPT_DEPTH, "search_concepts", "concept")
         per_concept = self._query(wanted, filters, depth)
         lists = [
             SearchResults(hits=ranked(hits), backend=self.name, detail={"concept": concept})
@@ -256,11 +252,7 @@ class ConceptIndex:
         """
         started = time.perf_counter()
         filters = filters or SearchFilters()
-        _check_size(size)
-        wanted = _distinct_texts(titles)
-        if not wanted:
-            raise BadInput("lookup_titles needs at least one non-empty title")
-        depth = min(MAX_SIZE, max(size, TITLE_CANDIDATES))
+        wanted, depth = _query_texts(titles, size, TITLE_CANDIDATES, "lookup_titles", "title")
         candidates = self._query(wanted, filters, depth)
         per_title = [
             rank_by_title(title, found) for title, found in zip(wanted, candidates, strict=True)
@@ -399,6 +391,17 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def _query_texts(
+    texts: Sequence[str], size: int, min_depth: int, caller: str, what: str
+) -> tuple[list[str], int]:
+    """The distinct non-empty texts of a multi-text query and how deep each is searched."""
+    _check_size(size)
+    wanted = _distinct_texts(texts)
+    if not wanted:
+        raise BadInput(f"{caller} needs at least one non-empty {what}")
+    return wanted, min(MAX_SIZE, max(size, min_depth))
 
 
 def _distinct_texts(texts: Sequence[str]) -> list[str]:
