@@ -54,6 +54,7 @@ from agent.runtime.policies import (
 )
 from tools.atomic_write import replace_directory, write_text
 from tools.errors import BadInput, NotFound
+from tools.file_hash import file_sha256
 from tools.settings.config import Settings
 
 CONFIG_FILE = "config.json"
@@ -83,14 +84,6 @@ def library_versions() -> dict[str, str]:
 
 
 # -- hashes -----------------------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def rows_sha256(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -42,8 +42,8 @@ from agent.protocol.tool_calls import ParseClass, parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
 from agent.protocol.writer_prompts import build_expand_prompt, candidate_words
 from agent.runtime.generation import Generation
-from agent.trajectory.log import HitRecord, TrajectoryLog, utc_now
-from rl.rewards import LiveSearch, RawBaseline, search_reward
+from agent.trajectory.log import TrajectoryLog, utc_now
+from rl.rewards import LiveSearch, RawBaseline
 from rl.rollouts import (
     CollectConfig,
     CollectProgress,
@@ -51,7 +51,7 @@ from rl.rollouts import (
     RolloutKey,
     default_rollout_log,
     logged_samples,
-    rollout_record,
+    score_and_log,
 )
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BadInput
@@ -155,42 +155,28 @@ def collect_enumerated(
             parsed = parse_tool_calls(text, schemas)
             if parsed.parse_class != ParseClass.VALID:  # the writer above is wrong: a bug
                 raise AssertionError(f"enumerated call {text!r} parses as {parsed.parse_class}")
-            search_started = time.perf_counter()
-            breakdown = search_reward(parsed, gains, search, k=config.k, raw_ndcg=raw)
-            tool_ms = (time.perf_counter() - search_started) * 1000
-            summary.search_s += tool_ms / 1000
-            hits = _hits(search) if breakdown.error is None else []
-            record = rollout_record(
+            score_and_log(
+                log,
+                summary,
+                search,
                 key,
                 sample_index,
                 query,
                 prompt,
                 Generation(text=text, parsed=parsed, prompt_tokens=0, completion_ids=()),
-                breakdown,
-                hits,
-                model_ms=0.0,
-                tool_ms=tool_ms,
+                gains,
+                raw,
+                k=config.k,
                 dataset=config.dataset,
+                model_ms=0.0,
                 model_checkpoint=None,
                 catalog_version=catalog_version,
                 started_at=began_at,
             )
-            log.append(record)
-            summary.written += 1
-            summary.reward_sum += breakdown.total
-            summary.ndcg_sum += breakdown.ndcg
-            summary.parse_classes[breakdown.parse_class] += 1
         if progress is not None and (number % 50 == 0 or number == len(queries)):
             progress(number, len(queries))
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _hits(search: LiveSearch) -> list[HitRecord]:
-    results = search.last
-    if results is None:
-        return []
-    return [HitRecord(hit.product_id, hit.rank, float(hit.score)) for hit in results.hits]
 
 
 def collect_enumerated_rollouts(

@@ -302,33 +302,78 @@ def _generate_and_log(
     summary.generation_s += generation_s
     model_ms = generation_s * 1000 / len(items)
     for (query, index), prompt, generation in zip(items, prompts, generations, strict=True):
-        search_started = time.perf_counter()
         gains = judgments.gains(query.id)
         raw = baseline(query.text, gains) if baseline is not None else None
-        breakdown = search_reward(generation.parsed, gains, search, k=config.k, raw_ndcg=raw)
-        tool_ms = (time.perf_counter() - search_started) * 1000
-        summary.search_s += tool_ms / 1000
-        hits = _hits(search) if generation.parsed.calls and breakdown.error is None else []
-        record = rollout_record(
+        score_and_log(
+            log,
+            summary,
+            search,
             RolloutKey(model_id, config.strategy, query.id),
             index,
             query,
             prompt,
             generation,
-            breakdown,
-            hits,
-            model_ms=model_ms,
-            tool_ms=tool_ms,
-            model_checkpoint=model_checkpoint,
+            gains,
+            raw,
+            k=config.k,
             dataset=config.dataset,
+            model_ms=model_ms,
+            model_checkpoint=model_checkpoint,
             catalog_version=catalog_version,
             started_at=began_at,
         )
-        log.append(record)
-        summary.written += 1
-        summary.reward_sum += breakdown.total
-        summary.ndcg_sum += breakdown.ndcg
-        summary.parse_classes[breakdown.parse_class] += 1
+
+
+def score_and_log(
+    log: TrajectoryLog,
+    summary: CollectSummary,
+    search: LiveSearch,
+    key: RolloutKey,
+    sample_index: int,
+    query: Query,
+    prompt: Prompt,
+    generation: Generation,
+    gains: Mapping[str, float],
+    raw_ndcg: float | None,
+    *,
+    k: int,
+    dataset: str,
+    model_ms: float,
+    model_checkpoint: str | None,
+    catalog_version: str | None,
+    started_at: str,
+) -> RewardBreakdown:
+    """Search one candidate call live, score it, append its record and count it.
+
+    The one step both ways of collecting share: sampled from the policy (``collect``) and
+    enumerated from the action space (``rl.enumerated``).
+    """
+    search_started = time.perf_counter()
+    breakdown = search_reward(generation.parsed, gains, search, k=k, raw_ndcg=raw_ndcg)
+    tool_ms = (time.perf_counter() - search_started) * 1000
+    summary.search_s += tool_ms / 1000
+    hits = _hits(search) if generation.parsed.calls and breakdown.error is None else []
+    record = rollout_record(
+        key,
+        sample_index,
+        query,
+        prompt,
+        generation,
+        breakdown,
+        hits,
+        model_ms=model_ms,
+        tool_ms=tool_ms,
+        model_checkpoint=model_checkpoint,
+        dataset=dataset,
+        catalog_version=catalog_version,
+        started_at=started_at,
+    )
+    log.append(record)
+    summary.written += 1
+    summary.reward_sum += breakdown.total
+    summary.ndcg_sum += breakdown.ndcg
+    summary.parse_classes[breakdown.parse_class] += 1
+    return breakdown
 
 
 def _hits(search: LiveSearch) -> list[HitRecord]:

@@ -30,7 +30,6 @@ from agent.runtime.policies import (
     POLICY_FILE,
     default_policy,
     read_policy,
-    sha256_of,
 )
 from rl.checkpoints import (
     ADAPTER_DIR,
@@ -42,6 +41,7 @@ from rl.checkpoints import (
 )
 from tests.test_model_store import tiny_model_dir  # noqa: F401  (a module-scoped fixture)
 from tools.errors import BadInput, NotFound
+from tools.file_hash import file_sha256
 from tools.settings.config import Settings
 
 PROMPT = [1, 5, 6, 7, 2]
@@ -141,8 +141,8 @@ def test_a_run_is_shipped_with_its_card_and_merged_into_the_base(
         CARD_FILE,
     }
     facts = json.loads((folder / POLICY_FILE).read_text())
-    assert facts["adapter_sha256"] == sha256_of(folder / ADAPTER_WEIGHTS)
-    assert facts["base"]["gguf_sha256"] == sha256_of(bundled_gguf())
+    assert facts["adapter_sha256"] == file_sha256(folder / ADAPTER_WEIGHTS)
+    assert facts["base"]["gguf_sha256"] == file_sha256(bundled_gguf())
     assert facts["data"]["trajectories_sha256"] == "ab" * 32
     assert json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"] == (
         BASE_LOCAL_MODEL
@@ -200,7 +200,7 @@ def test_the_shipped_adapter_loads_on_the_bundled_base_and_changes_its_outputs()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = bundled_gguf()
-    assert sha256_of(gguf) == policy.base_gguf_sha256
+    assert file_sha256(gguf) == policy.base_gguf_sha256
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
     model = PeftModel.from_pretrained(base, policy.path).eval()

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
-from agent.runtime.policies import ShippedPolicy, default_policy, sha256_of
+from agent.runtime.policies import ShippedPolicy, default_policy
 from tools.atomic_write import atomic_path, replace_directory, write_text
 from tools.errors import BackendError, BadInput, NotFound
+from tools.file_hash import file_sha256
 from tools.settings.config import Settings
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
@@ -172,7 +173,7 @@ def merge_policy(
     Refused when the policy was trained on another base than the bundled GGUF (its sha256
     differs): an adapter on the wrong weights is a different, untested model.
     """
-    gguf_sha = sha256_of(bundled_gguf())
+    gguf_sha = file_sha256(bundled_gguf())
     if gguf_sha != policy.base_gguf_sha256:
         raise BadInput(
             f"policy {policy.name!r} was trained on a base whose GGUF sha256 is "

@@ -18,6 +18,7 @@ from typing import IO
 
 from tools.atomic_write import atomic_open
 from tools.errors import BackendError
+from tools.file_hash import file_sha256
 
 CHORUS_BASE_URL = "https://raw.githubusercontent.com/querqy/chorus/main"
 _CHUNK = 1 << 16
@@ -92,14 +93,6 @@ def fetch_chorus(
         url = f"{base_url.rstrip('/')}/{remote.path}"
         fetch_file(url, folder / remote.name, remote.sha256, progress, timeout=timeout)
     return folder
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_file(

@@ -16,7 +16,6 @@ refused rather than served.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.errors import BadInput, NotFound
+from tools.file_hash import file_sha256
 
 POLICIES_DIR = Path(__file__).resolve().parent
 POLICY_FILE = "policy.json"
@@ -53,14 +53,6 @@ class ShippedPolicy:
         return f"policy:{self.name}@{self.adapter_sha256[:12]}"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_policy_name(name: str) -> None:
     if not _NAME.match(name or ""):
         raise BadInput(
@@ -81,7 +73,7 @@ def read_policy(path: Path) -> ShippedPolicy:
         adapter_sha = str(facts["adapter_sha256"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BadInput(f"{path / POLICY_FILE}: unreadable policy description ({error})") from None
-    actual = sha256_of(path / ADAPTER_WEIGHTS)
+    actual = file_sha256(path / ADAPTER_WEIGHTS)
     if actual != adapter_sha:
         raise BadInput(
             f"{path / ADAPTER_WEIGHTS}: sha256 {actual[:12]}… is not the {adapter_sha[:12]}… "
