@@ -51,7 +51,7 @@ from typing import Any
 from agent.protocol.tool_calls import ParseClass, ParsedToolCall, ToolCallParse, parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS
 from agent.protocol.tool_search import SearchBackends, search_tool_call
-from tools.errors import BadInput
+from tools.errors import BadInput, one_line
 from tools.metrics import NDCG_K, ndcg
 from tools.search.results import SearchResults
 
@@ -160,7 +160,7 @@ def search_reward(
         ranking = search_fn(tool_call.calls[0])
     except BadInput as error:
         refused = scored(tool_call.parse_class, 0.0)
-        return replace(refused, error=_one_line(error))
+        return replace(refused, error=one_line(error))
     return scored(tool_call.parse_class, ndcg(list(ranking), judged_gains, k))
 
 
@@ -306,7 +306,3 @@ def _json_list_cached(text: str) -> tuple[Any, ...]:
 
 def _json_list(text: str) -> list[Any]:
     return list(_json_list_cached(text))
-
-
-def _one_line(error: BaseException) -> str:
-    return (" ".join(str(error).split()) or type(error).__name__)[:300]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tools.catalog.product import Product
+from tools.errors import one_line
 from tools.search.chroma_build_state import (
     LOG_FILE,
     BuildProgress,
@@ -112,7 +113,7 @@ def build_concepts(
         except BaseException as error:
             # Ctrl-C leaves a stopped build (resumable); anything else is a failure to show.
             if not isinstance(error, KeyboardInterrupt):
-                write_progress(directory, state.with_state("failed", _one_line(error)))
+                write_progress(directory, state.with_state("failed", one_line(error, limit=None)))
             raise
         state = state.with_state("ready", None)
         write_progress(directory, state)
@@ -215,9 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         # The builder's own failure (dataset, disk, Chroma) reaches the chat as "failed".
         current = read_progress(directory) or new_progress(total=0, fingerprint="")
+        message = one_line(error, limit=None)
         if current.state != "failed":
-            write_progress(directory, current.with_state("failed", _one_line(error)))
-        print(f"concept index build failed: {_one_line(error)}", file=sys.stderr, flush=True)
+            write_progress(directory, current.with_state("failed", message))
+        print(f"concept index build failed: {message}", file=sys.stderr, flush=True)
         return 1
     print(f"concept index ready: {final.total:,} products", flush=True)
     return 0
@@ -234,10 +236,6 @@ def _log_start() -> BuildProgressCallback:
             print(f"concept index: {done:,} of {total:,} products stored, building", flush=True)
 
     return log
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

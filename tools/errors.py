@@ -24,3 +24,10 @@ class NotFound(ShopagentError, LookupError):
 
 class BackendError(ShopagentError, RuntimeError):
     """A backend (search engine, vector store, model server) that failed, is down or hung."""
+
+
+def one_line(error: BaseException, limit: int | None = 300) -> str:
+    """An error as one line of at most ``limit`` characters: what a trace, a tool result or a
+    progress file records. Whitespace runs collapse; an empty message falls back to the type."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if limit is None else text[:limit]

@@ -125,7 +125,7 @@ from agent.trajectory.log import (
     utc_now,
 )
 from tools.catalog.product import Product
-from tools.errors import BadInput
+from tools.errors import BadInput, one_line
 from tools.search.facets import Facets
 
 #: Seconds a catalog re-read may take at answer time before the tool's copy is used.
@@ -446,7 +446,7 @@ class _Nodes:
             parse: ReplyParse | None = parse_reply(reply, id_prefix=call_prefix)
             failure = None
         except Exception as error:  # the model server is down or refused: search anyway
-            reply, timed_out, parse, failure = AIMessage(""), False, None, _one_line(error)
+            reply, timed_out, parse, failure = AIMessage(""), False, None, one_line(error)
         decision = self._decide(state, parse, active, rounds, budget_left, timed_out, failure)
         step = model_step(len(messages), prompt, reply, parse, decision, started)
         steps.append(step)
@@ -674,7 +674,7 @@ class _Nodes:
             try:
                 self.deps.log.append(record)
             except OSError as error:
-                log_error = f"trajectory not saved: {_one_line(error)}"
+                log_error = f"trajectory not saved: {one_line(error)}"
         if shown:
             writer(ProductsShown(shown))
         writer(
@@ -958,7 +958,3 @@ def _iso(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
-def _one_line(error: BaseException) -> str:
-    return (" ".join(str(error).split()) or type(error).__name__)[:300]

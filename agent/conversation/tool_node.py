@@ -37,6 +37,7 @@ from agent.protocol.tool_search import (
 )
 from agent.trajectory.log import HitRecord, ToolAttempt
 from tools.catalog.product import Product
+from tools.errors import one_line
 from tools.search.backend import BackendUnavailable, SearchError
 from tools.search.results import SearchHit, SearchResults
 
@@ -159,7 +160,7 @@ class AgentTools:
             result = call_with_timeout(call, min(self.limits.tool_timeout_s, _time_left()))
         except SearchError as error:
             return ToolAttempt(
-                tool, arguments, ok=False, error=_one_line(error), tool_ms=_ms(started)
+                tool, arguments, ok=False, error=one_line(error), tool_ms=_ms(started)
             ), None
         attempt = ToolAttempt(tool, arguments, ok=True, tool_ms=_ms(started))
         if isinstance(result, SearchResults):
@@ -203,7 +204,7 @@ def build_tool_node(tools: AgentTools) -> ToolNode:
 
 def _tool_error_message(error: Exception) -> str:
     """Bad arguments and the like: a one-line message the model can act on."""
-    return tool_data_block({"error": f"tool error: {_one_line(error)}"})
+    return tool_data_block({"error": f"tool error: {one_line(error)}"})
 
 
 def _finished_event(message: ToolMessage, name: str, took_ms: float) -> ToolCallFinished:
@@ -283,11 +284,6 @@ def _first(results: SearchResults) -> Product | None:
 def _time_left() -> float:
     deadline = _TURN_DEADLINE.get()
     return float("inf") if deadline is None else deadline - time.time()
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:300]
 
 
 def _ms(started: float) -> float:
