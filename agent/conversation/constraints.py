@@ -89,9 +89,10 @@ _PRICIER = re.compile(
     re.I,
 )
 _ONLY = re.compile(r"\b(?:only|just|exclusively|from|by|prefer|made\s+by)\s*$", re.I)
+#: Words that negate what follows ("without bluetooth", "ohne Kabel"), shared by both readings.
+_NEGATION = r"not|no|without|except|excluding|avoid|non|sans|ohne|sin"
 _NOT = re.compile(
-    r"\b(?:not|no|without|except|excluding|avoid|but\s+not|other\s+than|anything\s+but|"
-    r"non|never|hate|sans|ohne|sin)\s*$",
+    rf"\b(?:{_NEGATION}|but\s+not|other\s+than|anything\s+but|never|hate)\s*$",
     re.I,
 )
 _POSSESSIVE = re.compile(r"\b(?:my|his|her|our|your|their)\s*$", re.I)
@@ -102,7 +103,7 @@ _WITH = re.compile(
     re.I,
 )
 _WITHOUT = re.compile(
-    r"\b(?:without|no|not|except|excluding|avoid|non|sans|ohne|sin)\s+"
+    rf"\b(?:{_NEGATION})\s+"
     r"(?:a\s+|an\s+|the\s+|any\s+)?(?P<what>[\w+-]{3,})",
     re.I,
 )
