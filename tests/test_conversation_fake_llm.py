@@ -764,3 +764,15 @@ def test_fake_a_query_that_drops_the_product_type_gets_it_back(
     answer, events = turn(session, "I need a 27 inch monitor for photo editing")
     assert searches(events)[0].arguments["query"] == "monitor photo editing 27 inch"
     assert_shopper_view(answer, events, word="monitor")
+
+
+def test_composed_reply_never_suggests_comparing_a_list_of_one() -> None:
+    from agent.conversation.compose import suggestion
+    from agent.conversation.constraints import Constraints
+
+    narrowed = Constraints(brands=("Philips",), max_price=Decimal("100"), attributes=("27 inch",))
+    one = [{"id": "p1", "brand": "Philips", "price": "80.95"}]
+    two = [*one, {"id": "p2", "brand": "Philips", "price": "90.00"}]
+    assert "compare" not in suggestion(narrowed, one, total=134)
+    assert "second" not in suggestion(narrowed, one, total=134)
+    assert "compare 1 and 2" in suggestion(narrowed, two, total=134)

@@ -74,6 +74,8 @@ def suggestion(constraints: Constraints, products: Sequence[Mapping[str, Any]], 
         return f'Say "only {top}" for one brand, or "compare 1 and 2".'
     if not constraints.attributes and total > 5:
         return 'Add a feature ("with bluetooth") to narrow it down, or say "cheaper".'
+    if len(products) < 2:  # nothing to compare with, no second one to point at
+        return 'Say "the first one" for details, or "more like 1".'
     return 'Say "the second one" for details, "compare 1 and 2", or "more like 1".'
 
 
