@@ -1,54 +1,32 @@
 """Is run B better than run A? Paired tests over the queries both runs answered.
 
-For each metric: the mean of each run, the delta (B - A), wins / ties / losses for B
-(a tie is an absolute difference under ``TIE_TOLERANCE``), a two-sided Wilcoxon signed-rank
-test (zero differences dropped, the usual IR choice), a paired t-test, and a paired
-bootstrap confidence interval of the mean delta (percentile method; queries resampled with
-replacement). Two runs that agree on every query get p = 1 and the interval [0, 0] instead
-of the NaNs the tests would return.
+Each metric of the two reports goes through ``tools.metrics.paired.compare_values`` (means,
+delta, wins / ties / losses, Wilcoxon and paired t-test, bootstrap interval); this module
+reads the runs, lines up their queries and renders the comparison.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.table import Table
-from scipy import stats
 
 from evals.plots import plot_per_query_scatter
 from evals.records import METRIC_NAMES, EvalReport, resolve_report
 from evals.report import markdown_table, number, terminal_table
 from tools.atomic_write import write_text
-from tools.errors import BadInput
+from tools.metrics.paired import (
+    CONFIDENCE,
+    RESAMPLES,
+    MetricComparison,
+    compare_values,
+)
 
-TIE_TOLERANCE = 1e-9
-RESAMPLES = 10_000
-CONFIDENCE = 0.95
 DEFAULT_METRICS = METRIC_NAMES
-
-
-@dataclass(frozen=True, slots=True)
-class MetricComparison:
-    metric: str
-    queries: int
-    mean_a: float
-    mean_b: float
-    delta: float
-    wins: int
-    ties: int
-    losses: int
-    wilcoxon_p: float | None
-    ttest_p: float | None
-    ci_low: float
-    ci_high: float
-    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,76 +50,6 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def compare_values(
-    metric: str,
-    a: Mapping[str, float],
-    b: Mapping[str, float],
-    *,
-    resamples: int = RESAMPLES,
-    confidence: float = CONFIDENCE,
-    seed: int = 0,
-) -> MetricComparison:
-    """Paired statistics over the query ids both mappings hold."""
-    shared = sorted(set(a) & set(b))
-    if not shared:
-        raise BadInput("the two runs share no query")
-    left = np.array([a[q] for q in shared], dtype=float)
-    right = np.array([b[q] for q in shared], dtype=float)
-    diffs = right - left
-    wins = int((diffs > TIE_TOLERANCE).sum())
-    losses = int((diffs < -TIE_TOLERANCE).sum())
-    base = {
-        "metric": metric,
-        "queries": len(shared),
-        "mean_a": float(left.mean()),
-        "mean_b": float(right.mean()),
-        "delta": float(diffs.mean()),
-        "wins": wins,
-        "ties": len(shared) - wins - losses,
-        "losses": losses,
-    }
-    if wins == 0 and losses == 0:
-        return MetricComparison(
-            **base,
-            wilcoxon_p=1.0,
-            ttest_p=1.0,
-            ci_low=0.0,
-            ci_high=0.0,
-            note="identical on every query",
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        wilcoxon_p = _finite(stats.wilcoxon(right, left, zero_method="wilcox").pvalue)
-        ttest_p = _finite(stats.ttest_rel(right, left).pvalue)
-    low, high = bootstrap_interval(diffs, resamples=resamples, confidence=confidence, seed=seed)
-    note = "" if len(shared) >= 10 else "fewer than 10 queries: tests are weak"
-    return MetricComparison(
-        **base, wilcoxon_p=wilcoxon_p, ttest_p=ttest_p, ci_low=low, ci_high=high, note=note
-    )
-
-
-def bootstrap_interval(
-    diffs: np.ndarray, *, resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean paired difference."""
-    if len(diffs) < 2 or np.allclose(diffs, diffs[0]):
-        return float(diffs.mean()), float(diffs.mean())
-    result = stats.bootstrap(
-        (diffs,),
-        np.mean,
-        n_resamples=resamples,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def compare_reports(

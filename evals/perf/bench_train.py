@@ -61,8 +61,8 @@ def bare(algo: str, trajectories: Path, config: Any) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from agent.runtime.model_store import resolve_model_dir
     from rl.base_trainer import StepTimer
-    from rl.checkpoints import resolve_model_dir
     from rl.datasets import read_rollouts
     from tools.settings.config import load_settings
 
