@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHOPAGENT_DATA_DIR") or PROJECT_ROOT.parent / "shared" / "data")
@@ -14,6 +15,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+# Property tests: the same examples on every run by default, so a result is reproducible (a
+# random draw once failed a clean-clone run on a case no one had changed).
+# ``HYPOTHESIS_PROFILE=explore`` draws new, more examples to hunt for such cases; each case
+# found becomes a test of its own.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

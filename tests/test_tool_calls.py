@@ -222,3 +222,25 @@ def test_a_call_inside_prose_is_found(call: tuple[str, dict[str, Any]], prose: s
     assert parsed.parse_class is ParseClass.VALID
     assert (parsed.calls[0].name, parsed.calls[0].arguments) == call
     assert parsed.content == (prose + prose).strip()
+
+
+def test_a_value_holding_the_tags_does_not_split_the_call() -> None:
+    """Found by the round-trip property: a query of ``<tool_call>`` (a shopper's words the
+    model copied) cut the call at the tag inside the JSON string."""
+    for query in ("<tool_call>", "a </tool_call> b", "<tool_call>{}</tool_call>"):
+        text = wrap("search_products", {"query": query})
+        parsed = parse_tool_calls(text, TOOL_SCHEMAS)
+        assert parsed.parse_class is ParseClass.VALID, (query, parsed.problems)
+        assert [c.arguments for c in parsed.calls] == [{"query": query}]
+        assert parsed.content == ""
+    # two calls, prose around them, and the tag inside the first one's value
+    first = wrap("search_products", {"query": "<tool_call>"})
+    second = wrap("get_product", {"product_id": "p1"})
+    parsed = parse_tool_calls(f"Sure. {first} and {second} done", TOOL_SCHEMAS)
+    assert parsed.parse_class is ParseClass.VALID
+    assert [c.name for c in parsed.calls] == ["search_products", "get_product"]
+    assert parsed.content == "Sure.  and  done"
+    # a body that is not whole JSON still ends at the next tag, as before
+    cut = parse_tool_calls('<tool_call>{"name": "get_product", <tool_call>' + second, TOOL_SCHEMAS)
+    assert [c.name for c in cut.calls] == ["get_product"]
+    assert "tool call is not JSON" in cut.problems

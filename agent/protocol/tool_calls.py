@@ -60,6 +60,7 @@ _REGION = re.compile(
     + r")|\Z)",
     re.DOTALL,
 )
+_JSON = json.JSONDecoder()
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _MAX_CUTS = 200
@@ -73,19 +74,24 @@ def parse_tool_calls(
     schemas = _schemas_by_name(tools) if tools is not None else None
     problems: list[str] = []
     raw_calls: list[Any] = []
-    regions = list(_REGION.finditer(text))
+    regions = _call_regions(text)
     if regions:
-        for region in regions:
-            if not region.group("close"):
+        outside: list[str] = []
+        position = 0
+        for start, end, body, closed in regions:
+            outside.append(text[position:start])
+            position = end
+            if not closed:
                 problems.append("missing </tool_call>")
-            value, repaired = _load_json(region.group("body"))
+            value, repaired = _load_json(body)
             if value is _UNPARSABLE:
                 problems.append("tool call is not JSON")
                 continue
             if repaired:
                 problems.append("tool call JSON repaired")
             raw_calls.extend(_as_list(value, problems))
-        content = _REGION.sub("", text).strip()
+        outside.append(text[position:])
+        content = "".join(outside).strip()
     else:
         value, start, end = _find_bare_json(text)
         if value is not _UNPARSABLE:
@@ -106,6 +112,44 @@ def parse_tool_calls(
         return ToolCallParse((), ParseClass.INVALID, content, tuple(problems))
     parse_class = ParseClass.REPAIRED if problems else ParseClass.VALID
     return ToolCallParse(tuple(calls), parse_class, content, tuple(problems))
+
+
+def _call_regions(text: str) -> list[tuple[int, int, str, bool]]:
+    """``(start, end, body, closed)`` of each ``<tool_call>`` region, in order.
+
+    A body that is one JSON value followed by ``</tool_call>`` is taken whole, so a string
+    value that holds the tag itself (a shopper's ``<tool_call>`` the model copied into its
+    query) does not split the call. Any other body ends at the next ``</tool_call>`` or
+    ``<tool_call>``, or at the end of the reply, as the model left it.
+    """
+    regions: list[tuple[int, int, str, bool]] = []
+    position = 0
+    while (start := text.find(TOOL_CALL_OPEN, position)) >= 0:
+        body_start = start + len(TOOL_CALL_OPEN)
+        end = _whole_json_end(text, body_start)
+        if end is not None:
+            regions.append((start, end, text[body_start : end - len(TOOL_CALL_CLOSE)], True))
+        else:
+            match = _REGION.match(text, start)
+            assert match is not None  # the pattern starts with the tag found at ``start``
+            end = match.end()
+            regions.append((start, end, match.group("body"), bool(match.group("close"))))
+        position = end
+    return regions
+
+
+def _whole_json_end(text: str, body_start: int) -> int | None:
+    """Where the region ends when its body is exactly one JSON value and the closing tag."""
+    index = body_start
+    while index < len(text) and text[index].isspace():
+        index += 1
+    try:
+        _, after = _JSON.raw_decode(text, index)
+    except ValueError:
+        return None
+    while after < len(text) and text[after].isspace():
+        after += 1
+    return after + len(TOOL_CALL_CLOSE) if text.startswith(TOOL_CALL_CLOSE, after) else None
 
 
 def parse_openai_message(
