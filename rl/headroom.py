@@ -43,7 +43,7 @@ from agent.protocol.tool_calls import ParseClass, parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
 from rl.datasets import RolloutGroup, read_rollouts
 from rl.enumerated import ENUMERATED_MODEL_ID
-from tools.errors import BadInput
+from tools.errors import BadInput, ShopagentError, one_line
 from tools.metrics.paired import MetricComparison, compare_values
 
 FAMILIES = ("fix", "add", "fix+add")
@@ -322,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = read_outcomes(args.train, families)
         dev = read_outcomes(args.dev, families)
         report = headroom(train, dev, minilm_encoder(), families=families)
-    except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ShopagentError as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     print(report.markdown())
     if args.out:

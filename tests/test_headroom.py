@@ -141,6 +141,8 @@ def test_the_command_reports_and_refuses_a_log_without_enumerated_rollouts(
     path, _, _ = enumerated_log
     assert main(["--train", str(empty), "--dev", str(path)]) == 2
     assert "no enumerated expand rollouts" in capsys.readouterr().err
+    assert main(["--train", str(tmp_path / "missing.jsonl"), "--dev", str(path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("missing.jsonl: no such trajectory file")
 
 
 def test_candidates_are_read_from_the_prompt() -> None:
