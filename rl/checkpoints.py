@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import re
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
@@ -55,13 +54,13 @@ from agent.runtime.policies import (
 from tools.atomic_write import replace_directory, write_text
 from tools.errors import BadInput, NotFound
 from tools.file_hash import file_sha256
+from tools.names import check_name
 from tools.settings.config import Settings
 
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 METRICS_FILE = "metrics.json"
 ADAPTER_DIR = "adapter"
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
 
 
@@ -142,11 +141,7 @@ class RunDirectory:
 
 
 def check_run_name(name: str) -> None:
-    if not _RUN_NAME.match(name or ""):
-        raise BadInput(
-            f"bad run name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
-            "starting with a letter or digit (it becomes the model's name in the store)"
-        )
+    check_name("run", name, "it becomes the model's name in the store")
 
 
 def read_run(settings: Settings, name: str) -> dict[str, Any]:

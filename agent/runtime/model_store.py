@@ -13,7 +13,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from agent.runtime.policies import ShippedPolicy, default_policy
 from tools.atomic_write import atomic_path, replace_directory, write_text
 from tools.errors import BackendError, BadInput, NotFound
 from tools.file_hash import file_sha256
+from tools.names import check_name
 from tools.settings.config import Settings
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
@@ -47,7 +47,6 @@ BASE_LOCAL_MODEL = "smollm2-135m-base"
 ConversionProgress = Callable[[int, int], None]
 T = TypeVar("T")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Trainer checkpoints carry optimizer and RNG state that serving never reads.
 _TRAINING_LEFTOVERS = (
     "optimizer.pt",
@@ -134,7 +133,7 @@ def init_default_model(
     serves the policy it ships. ``progress`` gets (tensors converted, tensors in the file)
     while the GGUF is dequantized. ``name == BASE_LOCAL_MODEL`` stores only the base.
     """
-    _check_name(name)
+    check_name("model", name)
     base = _init_base_model(settings, overwrite=overwrite, progress=progress)
     if name == BASE_LOCAL_MODEL:
         return base
@@ -286,7 +285,7 @@ def register_model(
     out exactly like the default model (the template is ChatML: keep the model's own template for
     a model of another chat format).
     """
-    _check_name(name)
+    check_name("model", name)
     source = Path(source).expanduser().resolve()
     _check_source(source)
     if (settings.models_dir / name).exists() and not overwrite:
@@ -334,7 +333,7 @@ def list_models(settings: Settings) -> list[StoredModel]:
 def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
     """The stored model called ``name`` (default: ``settings.llm.model``)."""
     name = name or settings.llm.model
-    _check_name(name)
+    check_name("model", name)
     path = settings.models_dir / name
     if not (path / MANIFEST_NAME).is_file():
         hint = (
@@ -452,14 +451,6 @@ def _publish(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return stored
-
-
-def _check_name(name: str) -> None:
-    if not _NAME.match(name or ""):
-        raise BadInput(
-            f"bad model name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
-            "starting with a letter or digit"
-        )
 
 
 def _check_source(source: Path) -> None:

@@ -11,7 +11,6 @@ temporary folder and moved into place with ``os.replace``, so a crash never leav
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from tools.catalog.judgments import Judgments
 from tools.catalog.product import Product
 from tools.catalog.rows import CatalogFormatError
 from tools.errors import BadInput, NotFound
+from tools.names import check_name
 from tools.settings.config import Settings, load_settings
 
 CATALOG_FILE = "catalog.jsonl"
@@ -37,7 +37,6 @@ MANIFEST_FILE = "dataset.json"
 FORMATS = ("chorus", "homedepot", "jsonl", "csv", "esci", "wands")
 PROGRESS_EVERY = 1000
 _MAX_LISTED_ERRORS = 1000
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 ProductReader = Callable[[Path, ImportReport], Iterator[Product]]
 JudgmentsReader = Callable[[Path, ImportReport], Judgments]
@@ -317,7 +316,6 @@ def _manifest(
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.fullmatch(name) or ".." in name:
-        raise BadInput(
-            f"bad dataset name {name!r}: use letters, digits, '_', '-' or '.' (64 at most)"
-        )
+    check_name("dataset", name)
+    if ".." in name:
+        raise BadInput(f"bad dataset name {name!r}: '..' is not allowed in a dataset name")

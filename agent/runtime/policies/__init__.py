@@ -17,13 +17,13 @@ refused rather than served.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.errors import BadInput, NotFound
 from tools.file_hash import file_sha256
+from tools.names import check_name
 
 POLICIES_DIR = Path(__file__).resolve().parent
 POLICY_FILE = "policy.json"
@@ -32,7 +32,6 @@ DEFAULT_FILE = "default.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +53,7 @@ class ShippedPolicy:
 
 
 def check_policy_name(name: str) -> None:
-    if not _NAME.match(name or ""):
-        raise BadInput(
-            f"bad policy name {name!r}: use letters, digits, '.', '_' or '-' (64 at most), "
-            "starting with a letter or digit"
-        )
+    check_name("policy", name)
 
 
 def read_policy(path: Path) -> ShippedPolicy:
