@@ -48,7 +48,7 @@ from agent.conversation.state import (
 from agent.conversation.tool_node import AgentToolbox
 from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
-from tools.errors import BadInput, NotFound
+from tools.errors import BadInput, NotFound, one_line
 from tools.settings.config import Settings
 
 CONVERSATIONS_DB = "conversations.sqlite"
@@ -320,7 +320,7 @@ class ChatSession:
             try:
                 self.log.append(updated)
             except OSError as error:
-                return f"trajectory not saved: {' '.join(str(error).split())[:200]}"
+                return f"trajectory not saved: {one_line(error, 200)}"
         return None
 
     def _feedback(self, kind: str, position: int) -> FeedbackResult:

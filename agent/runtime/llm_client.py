@@ -23,7 +23,7 @@ from openai.types.chat import ChatCompletion
 
 from agent.protocol.tool_calls import ToolCallParse, parse_openai_message
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
-from tools.errors import BackendError, BadInput
+from tools.errors import BackendError, BadInput, one_line
 from tools.settings.llm import LLMSettings
 
 # Local servers ignore the key, but both clients refuse to start without one.
@@ -105,7 +105,7 @@ def model_server_error(
     if isinstance(error, openai.APIStatusError):
         detail = " ".join(str(error.message).split())[:200]
         return BackendError(f"{where} answered HTTP {error.status_code}: {detail}")
-    return BackendError(f"{where} failed: {' '.join(str(error).split())[:200]}")
+    return BackendError(f"{where} failed: {one_line(error, 200)}")
 
 
 def _root_cause(error: BaseException) -> BaseException:
