@@ -98,7 +98,6 @@ from agent.conversation.steps import (
     graph_step,
     model_step,
     to_openai,
-    tool_call_from_dict,
     tool_record,
 )
 from agent.conversation.tool_node import (
@@ -811,7 +810,7 @@ class _Nodes:
             problems=step["problems"],
             decision=step["decision"],
             model_ms=step["model_ms"],
-            tool_calls=[tool_call_from_dict(c) for c in step.get("tool_calls") or []],
+            tool_calls=[ToolCallRecord.from_dict(c) for c in step.get("tool_calls") or []],
             output_messages=to_openai(messages[count:end]),
         )
 

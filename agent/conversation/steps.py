@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_openai_messages
 
 from agent.conversation.search_calls import Decision, ReplyParse
-from agent.trajectory.log import HitRecord, ToolAttempt, ToolCallRecord
+from agent.trajectory.log import ToolAttempt, ToolCallRecord
 
 
 def to_openai(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
@@ -31,39 +31,47 @@ def model_step(
     started: float,
 ) -> dict[str, Any]:
     """A model step as kept in state, with the exact prompt the model read."""
-    return {
-        "prompt_count": prompt_count,
-        "prompt": to_openai(prompt),
-        "raw_output": reply.text,
-        "raw_tool_calls": parse.raw_tool_calls if parse else [],
-        "parsed_calls": [
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in decision.calls
-        ],
-        "parse_class": parse.parse_class if parse else "invalid",
-        "parse_source": parse.source if parse else "none",
-        "problems": decision.problems,
-        "decision": decision.kind,
-        "model_ms": round((time.perf_counter() - started) * 1000, 3),
-        "ended_at": time.time(),
-        "tool_calls": [],
-    }
+    return _step(
+        prompt_count,
+        decision,
+        prompt=to_openai(prompt),
+        raw_output=reply.text,
+        raw_tool_calls=parse.raw_tool_calls if parse else [],
+        parse_class=parse.parse_class if parse else "invalid",
+        parse_source=parse.source if parse else "none",
+        model_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 def graph_step(prompt_count: int, decision: Decision) -> dict[str, Any]:
     """A step the graph took without the model (a relaxed search)."""
+    return _step(
+        prompt_count,
+        decision,
+        prompt=[],
+        raw_output="",
+        raw_tool_calls=[],
+        parse_class="valid",
+        parse_source="graph",
+        model_ms=0.0,
+    )
+
+
+def _step(prompt_count: int, decision: Decision, **reply: Any) -> dict[str, Any]:
+    """The one shape of a step in state: what the model (or the graph) said, then the decision."""
     return {
         "prompt_count": prompt_count,
-        "prompt": [],
-        "raw_output": "",
-        "raw_tool_calls": [],
+        "prompt": reply["prompt"],
+        "raw_output": reply["raw_output"],
+        "raw_tool_calls": reply["raw_tool_calls"],
         "parsed_calls": [
             {"id": c.id, "name": c.name, "arguments": c.arguments} for c in decision.calls
         ],
-        "parse_class": "valid",
-        "parse_source": "graph",
+        "parse_class": reply["parse_class"],
+        "parse_source": reply["parse_source"],
         "problems": decision.problems,
         "decision": decision.kind,
-        "model_ms": 0.0,
+        "model_ms": reply["model_ms"],
         "ended_at": time.time(),
         "tool_calls": [],
     }
@@ -81,26 +89,10 @@ def tool_record(message: ToolMessage, call: Mapping[str, Any]) -> ToolCallRecord
             )
         ]
     else:
-        attempts = [
-            ToolAttempt(**{**a, "hits": [HitRecord(**h) for h in a["hits"]]})
-            for a in artifact["attempts"]
-        ]
+        attempts = [ToolAttempt.from_dict(a) for a in artifact["attempts"]]
     return ToolCallRecord(
         call_id=str(message.tool_call_id),
         name=str(call.get("name") or message.name or ""),
         arguments=dict(call.get("args", {})),
         attempts=attempts,
-    )
-
-
-def tool_call_from_dict(data: Mapping[str, Any]) -> ToolCallRecord:
-    return ToolCallRecord(
-        call_id=data["call_id"],
-        name=data["name"],
-        arguments=data["arguments"],
-        attempts=[
-            ToolAttempt(**{**a, "hits": [HitRecord(**h) for h in a["hits"]]})
-            for a in data["attempts"]
-        ],
-        ndcg_at_10=data.get("ndcg_at_10"),
     )

@@ -28,7 +28,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,10 @@ class ToolAttempt:
     error: str | None = None
     tool_ms: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolAttempt:
+        return cls(**{**data, "hits": [HitRecord(**h) for h in data["hits"]]})
+
 
 @dataclass(slots=True)
 class ToolCallRecord:
@@ -91,6 +95,11 @@ class ToolCallRecord:
     def hits(self) -> list[HitRecord]:
         """The ranking the model saw: the first successful attempt's hits."""
         return next((a.hits for a in self.attempts if a.ok), [])
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCallRecord:
+        """A call as ``asdict`` wrote it (a log line, or a step kept in the graph's state)."""
+        return cls(**{**data, "attempts": [ToolAttempt.from_dict(a) for a in data["attempts"]]})
 
     @property
     def tool_ms(self) -> float:
@@ -195,18 +204,7 @@ class EpisodeRecord:
                 **{
                     **step,
                     "tool_calls": [
-                        ToolCallRecord(
-                            **{
-                                **call,
-                                "attempts": [
-                                    ToolAttempt(
-                                        **{**a, "hits": [HitRecord(**h) for h in a["hits"]]}
-                                    )
-                                    for a in call["attempts"]
-                                ],
-                            }
-                        )
-                        for call in step.get("tool_calls", [])
+                        ToolCallRecord.from_dict(call) for call in step.get("tool_calls", [])
                     ],
                 }
             )
