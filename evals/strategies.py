@@ -206,7 +206,7 @@ class WrittenSearchStrategy:
     writer: QueryWriter = field(repr=False)
     toolbox: SearchToolbox = field(repr=False)
     #: The prompt style (``agent.protocol.writer_prompts.STRATEGY_STYLES``): ``rewrite`` or
-    #: ``expand`` (candidate words from the lexical index in the prompt).
+    #: ``expand`` (fixes and candidate words from the indexes in the prompt).
     style: str = "rewrite"
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:
@@ -215,8 +215,13 @@ class WrittenSearchStrategy:
     def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]:
         if not query_texts:
             return []
-        index = self.toolbox.lexical if self.style == "expand" else None
-        prompts = [styled_prompt(self.tool, self.style, text, index) for text in query_texts]
+        if self.style == "expand":
+            lexical, dense = self.toolbox.lexical, self.toolbox.concepts
+        else:
+            lexical, dense = None, None
+        prompts = [
+            styled_prompt(self.tool, self.style, text, lexical, dense) for text in query_texts
+        ]
         started = time.perf_counter()
         replies = self.writer(prompts)
         generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)
@@ -367,8 +372,8 @@ def build_strategy(
         raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
     if name in ("policy", "expand"):
         style = STRATEGY_STYLES[name][1]
-        lexical = frozenset({"lexical"})
-        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, lexical, writer, toolbox, style)
+        reads = frozenset({"lexical", "concepts"} if style == "expand" else {"lexical"})
+        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, reads, writer, toolbox, style)
     if name == "concepts":
         return WrittenSearchStrategy(
             "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from agent.protocol.tool_calls import ParseClass, ToolCallParse
 from agent.protocol.tool_search import SearchBackends
-from agent.protocol.writer_prompts import STRATEGY_STYLES, strategy_prompt
+from agent.protocol.writer_prompts import strategy_prompt
 from rl.rewards import NDCG_K, RawBaseline, SearchFn, search_reward
 from tools.catalog.judgments import Judgments
 
@@ -91,11 +91,9 @@ def build_dev_probe(
     k: int = NDCG_K,
 ) -> DevProbe:
     """Prompts, judgments and raw NDCG for every request of ``judgments`` (a dev sample)."""
-    style = STRATEGY_STYLES[strategy][1]
-    index = getattr(backends, "lexical", None) if style == "expand" else None
     baseline = RawBaseline(backends, k=k)
     queries = list(judgments)
-    prompts = [strategy_prompt(strategy, query.text, index) for query in queries]
+    prompts = [strategy_prompt(strategy, query.text, backends) for query in queries]
     gains = [judgments.gains(query.id) for query in queries]
     return DevProbe(
         conversations=tuple(tuple(p.messages) for p in prompts),

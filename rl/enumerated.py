@@ -3,11 +3,11 @@
 Sampling the 135M model on a CPU yields about 2 calls a second, and most samples of one
 request are the same copy of the shopper's words. The expand action's choices are few and
 known in advance, so they can be written down instead of sampled: for each training request,
-with the candidate words the expand prompt shows (``writer_prompts.candidate_words``, the same
-8 words, in the same order) and the index's own typo corrections (``tools.search.spelling``):
+with the hints the expand prompt shows (``tools.search.expand_hints``: the fixes, and the same
+8 candidate words in the same order):
 
 1. ``copy`` — ``search_products(query=<shopper's words>)``: exactly the raw search, gain 0;
-2. ``fix`` — the same with ``fix`` = every correction (when the index has any);
+2. ``fix`` — the same with ``fix`` = every fix shown (when there is any);
 3. ``add:<word>`` — the shopper's words plus one candidate word, for each of the 8;
 4. ``add:<a>+<b>`` — plus two of the top ``pair_top`` candidate words, each pair;
 5. ``fix+add:<word>`` — the fix plus one of the top ``fix_add_top`` candidate words.
@@ -40,7 +40,7 @@ from typing import Any
 from agent.protocol.chat_template import tool_call_text
 from agent.protocol.tool_calls import ParseClass, parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
-from agent.protocol.writer_prompts import build_expand_prompt, candidate_words
+from agent.protocol.writer_prompts import build_expand_prompt
 from agent.runtime.generation import Generation
 from agent.trajectory.log import TrajectoryLog, utc_now
 from rl.rewards import LiveSearch, RawBaseline
@@ -55,8 +55,9 @@ from rl.rollouts import (
 )
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BadInput
+from tools.search.expand_hints import expand_hints
+from tools.search.neighbour_words import DenseNeighbours
 from tools.search.prf import FeedbackIndex
-from tools.search.spelling import VocabularyIndex, corrections
 from tools.settings.config import Settings
 
 #: The rollouts' policy name: no model wrote them, the enumeration did.
@@ -120,6 +121,7 @@ def collect_enumerated(
     log: TrajectoryLog,
     config: CollectConfig,
     *,
+    dense: DenseNeighbours | None = None,
     catalog_version: str | None = None,
     progress: CollectProgress | None = None,
 ) -> CollectSummary:
@@ -136,12 +138,10 @@ def collect_enumerated(
     summary = CollectSummary(queries=len(queries), planned=0, skipped=0)
     baseline = RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
     schemas = [schema_for(SEARCH_PRODUCTS)]
-    spelling = index if isinstance(index, VocabularyIndex) else None
     for number, query in enumerate(queries, start=1):
-        words = candidate_words(index, query.text)
-        prompt = build_expand_prompt(query.text, words)
-        fixes = corrections(spelling, query.text) if spelling is not None else []
-        calls = expand_candidate_calls(query.text, words, fixes)
+        hints = expand_hints(index, query.text, dense)
+        prompt = build_expand_prompt(query.text, hints)
+        calls = expand_candidate_calls(query.text, hints.words, hints.fixes)
         summary.planned += len(calls)
         key = RolloutKey(ENUMERATED_MODEL_ID, config.strategy, query.id)
         gains = judgments.gains(query.id)
@@ -209,6 +209,7 @@ def collect_enumerated_rollouts(
         LiveSearch(toolbox, size=config.k),
         log,
         config,
+        dense=toolbox.concepts,
         catalog_version=read_manifest(settings, config.dataset).get("catalog_version"),
         progress=progress,
     )

@@ -7,8 +7,9 @@ requests: every call of the expand action (copy, fix, one or two added candidate
 plus a word) searched through the one tool-call path and scored with NDCG@10. For the dev
 requests it reports, each against the raw search (the copy, gain 0):
 
-- **always**: one fixed choice for every request (the fix where the index has one; the top
-  candidate word) — what a policy that learned a habit instead of a judgment scores;
+- **always**: one fixed choice for every request (the fix where the prompt shows one; the top
+  candidate word; both, the worked example's habit) — what a policy that learned a habit
+  instead of a judgment scores;
 - **oracle**: each request's best call — what a policy that knew the judgments would score;
 - **selector**: a gradient-boosted regressor fitted on the train requests' gains from what the
   expand prompt shows the policy (MiniLM embeddings of the request and of the call's added or
@@ -280,11 +281,22 @@ def headroom(
             picks.append(hits[0] if hits else None)
         return picks
 
+    def fix_and_top_word() -> list[int | None]:
+        """The worked example's habit: the fixes shown plus the top word, whichever exist."""
+        picks: list[int | None] = []
+        for fixed_too, top_word, fix_only in zip(
+            always("fix+add", 0), always("add", 0), always("fix", None), strict=True
+        ):
+            picks.append(next((p for p in (fixed_too, top_word, fix_only) if p is not None), None))
+        return picks
+
     choices: list[tuple[str, list[int | None] | None]] = []
     if "fix" in families:
         choices.append(("always the fix", always("fix", None)))
     if "add" in families:
         choices.append(("always the top candidate word", always("add", 0)))
+    if set(FAMILIES) <= set(families):
+        choices.append(("always the fix and the top word", fix_and_top_word()))
     choices.append(("oracle (best call per request)", None))
     choices.append(("selector (fitted on train)", selected))
     rows = []

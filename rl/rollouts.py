@@ -282,8 +282,8 @@ def _generate_and_log(
     catalog_version: str | None,
     baseline: RawBaseline | None = None,
 ) -> None:
-    index = search.backends.lexical if config.strategy == "expand" else None  # type: ignore[attr-defined]
-    prompts = [strategy_prompt(config.strategy, query.text, index) for query, _ in items]
+    backends = search.backends
+    prompts = [strategy_prompt(config.strategy, query.text, backends) for query, _ in items]
     first_query, first_index = items[0]
     seed = zlib.crc32(f"{config.seed}:{first_query.id}:{first_index}".encode())
     began_at = utc_now()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from tools.catalog.product import Product
+from tools.search.chroma_concepts import ConceptIndex
+from tools.search.tantivy_backend import TantivyIndex
+from tools.search_tools import SearchToolbox
+from tools.settings.config import Settings
 
 
 def sample_products() -> list[Product]:
@@ -75,3 +80,14 @@ def sample_products() -> list[Product]:
         ),
         Product(id="n1", title="Unpriced cable organiser", brand="Generic"),
     ]
+
+
+def sample_toolbox(home: Path, *, concepts: bool = False) -> SearchToolbox:
+    """The samples in a real tantivy index under ``home``, and in a real Chroma concept index
+    when ``concepts`` (the expand prompt's candidate words read it)."""
+    settings = Settings(home=home)
+    TantivyIndex(settings.tantivy_dir("samples"), create=True).index(sample_products())
+    toolbox = SearchToolbox(settings, "samples")
+    if concepts:
+        ConceptIndex.from_settings(settings, "samples").index(sample_products())
+    return toolbox

@@ -40,6 +40,7 @@ from agent.conversation.state import (
     ToolCallStarted,
 )
 from agent.protocol.control_tokens import strip_control_tokens
+from agent.protocol.writer_prompts import EXPAND_SYSTEM_PROMPT
 from agent.trajectory.log import EpisodeRecord, TrajectoryLog, default_log_path
 from tools.catalog.product import Product
 from tools.search.facets import read_facets
@@ -142,7 +143,9 @@ class FakeSemanticIndex:
 
 
 def request_words(messages: list[BaseMessage]) -> str:
-    return str([m for m in messages if isinstance(m, HumanMessage)][-1].content)
+    """The request as the writer prompt gives it: the first line of the last user turn (the
+    expand prompt's fixes and candidate words follow on lines of their own)."""
+    return str([m for m in messages if isinstance(m, HumanMessage)][-1].content).split("\n")[0]
 
 
 def call(name: str = "search_products", **arguments: Any) -> AIMessage:
@@ -566,8 +569,12 @@ def test_fake_the_query_step_gets_a_token_cap_and_the_writer_prompt(
     assert seen[0]["max_tokens"] == 48
     assert [t["function"]["name"] for t in seen[0]["tools"]] == ["search_products"]
     (prompt,) = model.prompts
-    assert [m.type for m in prompt] == ["system", "human"]
-    assert prompt[1].content == "wireless mouse"  # the request as words, not the sentence
+    # the expand prompt the policy is trained on: system, the worked example, the request
+    assert [m.type for m in prompt] == ["system", "human", "ai", "human"]
+    assert prompt[0].content == EXPAND_SYSTEM_PROMPT
+    words, fixes, candidates = str(prompt[-1].content).split("\n")
+    assert words == "wireless mouse"  # the request as words, not the sentence
+    assert fixes == "Fixes: (none)" and candidates.startswith("Candidate words: ")
 
 
 # -- injection (#15 item 2) ----------------------------------------------------------------

@@ -197,7 +197,8 @@ class FakeAgentChatModel(BaseChatModel):
         if any(isinstance(m, ToolMessage) for m in messages):
             reply = AIMessage("Here are the closest matches.")
         else:
-            text = str(next(m for m in reversed(messages) if isinstance(m, HumanMessage)).content)
+            last = str(next(m for m in reversed(messages) if isinstance(m, HumanMessage)).content)
+            text = last.split("\n")[0]  # the writer prompt's first line: the shopper's words
             call = {"name": "search_products", "args": {"query": text}, "id": "c1"}
             reply = AIMessage("", tool_calls=[call])
         return ChatResult(generations=[ChatGeneration(message=reply)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -25,19 +26,20 @@ from agent.protocol.writer_prompts import (
     strategy_prompt,
 )
 from evals.strategies import PLAIN_STRATEGIES, STRATEGY_NAMES, build_strategy
-from tests.catalog_samples import sample_products
+from tests.catalog_samples import sample_products, sample_toolbox
+from tools.catalog.product import Product
 from tools.errors import BadInput
-from tools.search.request import SearchRequest
-from tools.search.tantivy_backend import TantivyIndex
+from tools.search.chroma_build_state import IndexBuilding
+from tools.search.expand_hints import FEEDBACK, NEIGHBOURS, expand_hints
+from tools.search.neighbour_words import neighbour_words
+from tools.search.request import SearchFilters, SearchRequest
+from tools.search.results import SearchResults, ranked
 from tools.search_tools import SearchToolbox
-from tools.settings.config import Settings
 
 
 @pytest.fixture()
 def toolbox(tmp_path: Path) -> SearchToolbox:
-    settings = Settings(home=tmp_path / "home")
-    TantivyIndex(settings.tantivy_dir("samples"), create=True).index(sample_products())
-    return SearchToolbox(settings, "samples")
+    return sample_toolbox(tmp_path / "home", concepts=True)
 
 
 def test_the_schema_offers_add_terms_and_fix_and_the_parser_accepts_them() -> None:
@@ -98,10 +100,10 @@ def test_a_call_that_adds_nothing_is_the_raw_search_exactly(toolbox: SearchToolb
         ]
 
 
-def test_the_expand_prompt_shows_the_shoppers_words_and_candidate_words(
+def test_the_expand_prompt_shows_the_words_the_fixes_and_neighbour_words(
     toolbox: SearchToolbox,
 ) -> None:
-    prompt = strategy_prompt("expand", "gaming mouse", toolbox.lexical)
+    prompt = strategy_prompt("expand", "logitek gaming mouse", toolbox)
     system, example_user, example_call, user = prompt.messages
     assert system["content"] == EXPAND_SYSTEM_PROMPT
     # the worked example is a well-formed expand call that the one tool-call path reads
@@ -110,19 +112,23 @@ def test_the_expand_prompt_shows_the_shoppers_words_and_candidate_words(
     example = plan_tool_search(SEARCH_PRODUCTS, parsed.calls[0].arguments, size=10)
     assert example.request.text == "wireless headphones"
     assert example.request.expansions == (("bluetooth", ADD_TERM_WEIGHT),)
-    assert str(example_user["content"]).startswith("wireles headphones\nCandidate words: ")
+    # it copies the fixes line verbatim into fix, as the policy should
+    example_lines = str(example_user["content"]).split("\n")
+    assert example_lines[0] == "wireles headphones"
+    assert json.loads(example_lines[1].removeprefix("Fixes: ")) == parsed.calls[0].arguments["fix"]
     # its fix does not touch a request without the typo
     copied = dict(parsed.calls[0].arguments, query="gaming mouse")
     assert plan_tool_search(SEARCH_PRODUCTS, copied, size=10).request.text == "gaming mouse"
-    first_line, candidates_line = str(user["content"]).split("\n")
-    assert first_line == "gaming mouse"
+
+    words, fixes_line, candidates_line = str(user["content"]).split("\n")
+    assert words == "logitek gaming mouse"
+    assert json.loads(fixes_line.removeprefix("Fixes: ")) == {"logitek": "logitech"}
     candidates = candidates_line.removeprefix("Candidate words: ").split(", ")
-    assert candidates and "gaming" not in candidates and "mouse" not in candidates
-    top_text = " ".join(
-        f"{h.product.title} {h.product.brand} {h.product.category} {h.product.description}"
-        for h in toolbox.lexical.search(SearchRequest("gaming mouse")).hits
-    ).lower()
-    assert all(word in top_text for word in candidates)
+    assert candidates and not {"logitech", "gaming", "mouse"} & set(candidates)
+    # every candidate is a word of a title among the products nearest to the fixed request
+    near = toolbox.concepts.search_dense("logitech gaming mouse", size=10).hits
+    titles = " ".join(hit.product.title for hit in near).lower()
+    assert all(word in titles for word in candidates)
     assert prompt.tools == (schema_for(SEARCH_PRODUCTS),)
     # the rewrite style is the unchanged policy prompt
     assert strategy_prompt("policy", "gaming mouse") == build_prompt(
@@ -130,6 +136,19 @@ def test_the_expand_prompt_shows_the_shoppers_words_and_candidate_words(
     )
     with pytest.raises(ValueError, match="tantivy"):
         strategy_prompt("expand", "gaming mouse")
+
+
+def test_without_a_dense_index_the_candidates_are_feedback_words(toolbox: SearchToolbox) -> None:
+    lexical_only = SimpleNamespace(lexical=toolbox.lexical, concepts=None)
+    user = strategy_prompt("expand", "gaming mouse", lexical_only).messages[-1]
+    words, fixes_line, candidates_line = str(user["content"]).split("\n")
+    assert (words, fixes_line) == ("gaming mouse", "Fixes: (none)")
+    candidates = candidates_line.removeprefix("Candidate words: ").split(", ")
+    top_text = " ".join(
+        f"{h.product.title} {h.product.brand} {h.product.category} {h.product.description}"
+        for h in toolbox.lexical.search(SearchRequest("gaming mouse")).hits
+    ).lower()
+    assert candidates and all(word in top_text for word in candidates)
 
 
 class EchoWriter:
@@ -142,7 +161,7 @@ class EchoWriter:
         self.prompts.extend(prompts)
         replies = []
         for prompt in prompts:
-            words, _, candidates = str(prompt.messages[-1]["content"]).partition("\n")
+            words, _, candidates = str(prompt.messages[-1]["content"]).split("\n")
             first = candidates.removeprefix("Candidate words: ").split(", ")[0]
             arguments = {"query": words, "add_terms": [first]}
             body = json.dumps({"name": SEARCH_PRODUCTS, "arguments": arguments})
@@ -186,3 +205,70 @@ def test_rm3_refuses_a_backend_without_term_statistics(toolbox: SearchToolbox) -
     toolbox.__dict__["lexical"] = NoStatistics()  # the cached_property's slot
     with pytest.raises(BadInput, match="term statistics"):
         build_strategy("rm3", toolbox)
+
+
+class NearestFirst:
+    """A dense index whose nearest products are given in order (the vote counting is tested
+    here; the real Chroma neighbours are tested above)."""
+
+    def __init__(self, products: list[Product]) -> None:
+        self.products = products
+
+    def search_dense(
+        self, text: str, filters: SearchFilters | None = None, size: int = 10
+    ) -> SearchResults:
+        return SearchResults(ranked([(p, 1.0) for p in self.products[:size]]), backend="dense")
+
+
+def test_neighbour_words_are_ordered_by_votes_then_nearness(toolbox: SearchToolbox) -> None:
+    products = {p.id: p for p in sample_products()}
+    nearest = NearestFirst([products[i] for i in ("m3", "m1", "m2", "h1")])
+    words = neighbour_words(nearest, toolbox.lexical, "mouse", 8, max_df_ratio=0.5)
+    # "logitech", "wireless" and "gaming" are in two of the four titles each, the first two
+    # in the nearest one; "mouse" is the request's own word; numbers and 2-letter words never
+    # count
+    assert words[:4] == ["logitech", "wireless", "gaming", "master"]
+    assert "mouse" not in words and "g203" in words and "mx" not in words and "3" not in words
+    assert neighbour_words(nearest, toolbox.lexical, "mouse", 1, max_df_ratio=0.5) == ["logitech"]
+    # in 8 products, 10% is less than one title: words of two titles are too common
+    assert "logitech" not in neighbour_words(nearest, toolbox.lexical, "mouse", 8)
+    assert neighbour_words(nearest, toolbox.lexical, "   ", 8) == []
+
+
+class BuildingIndex:
+    """A concept index still being built, as the chat sees it in its first minutes."""
+
+    def search_dense(
+        self, text: str, filters: SearchFilters | None = None, size: int = 10
+    ) -> SearchResults:
+        raise IndexBuilding("concept index: building, 2%")
+
+
+def test_hints_fall_back_to_feedback_words_only_when_asked(toolbox: SearchToolbox) -> None:
+    hints = expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex(), fallback=True)
+    assert hints.source == FEEDBACK and hints.words
+    assert hints.fixes == (("logitek", "logitech"),)
+    assert hints.fixed_text("logitek mouse") == "logitech mouse"
+    with pytest.raises(IndexBuilding):
+        expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex())
+    dense = expand_hints(toolbox.lexical, 'logitek mouse 8"', toolbox.concepts)
+    assert dense.source == NEIGHBOURS
+    assert dense.fixes == (("logitek", "logitech"), ('8"', "8 in."))
+
+
+def test_the_chat_writer_sees_the_expand_prompt_on_the_embedded_index(
+    toolbox: SearchToolbox,
+) -> None:
+    from agent.conversation.graph import AgentDeps, writer_request
+
+    expand = writer_request(AgentDeps(toolbox), "logitek gaming mouse")
+    assert expand == strategy_prompt("expand", "logitek gaming mouse", toolbox)
+    rewrite = writer_request(AgentDeps(toolbox, writer_style="rewrite"), "gaming mouse")
+    assert rewrite == build_prompt(SEARCH_PRODUCTS, "gaming mouse")
+    # a lexical backend without term statistics (Elasticsearch) gets the rewrite prompt
+    no_statistics = SimpleNamespace(lexical=object(), concepts=toolbox.concepts)
+    assert writer_request(AgentDeps(no_statistics), "gaming mouse") == rewrite  # type: ignore[arg-type]
+    # while the concept index builds, the candidates are feedback words
+    building = SimpleNamespace(lexical=toolbox.lexical, concepts=BuildingIndex())
+    user = writer_request(AgentDeps(building), "gaming mouse").messages[-1]  # type: ignore[arg-type]
+    assert str(user["content"]).startswith("gaming mouse\nFixes: (none)\nCandidate words: ")

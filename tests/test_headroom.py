@@ -154,3 +154,27 @@ def test_candidates_are_read_from_the_prompt() -> None:
     ]
     assert prompt_candidates(messages) == ["tile", "enameled", "sink"]
     assert prompt_candidates([{"role": "user", "content": "no list"}]) == []
+
+
+def test_the_habit_takes_the_fix_and_the_top_word_whichever_the_prompt_offers() -> None:
+    def request(name: str, calls: list[CallOutcome]) -> RequestOutcomes:
+        return RequestOutcomes(name, f"{name} words", raw=0.5, calls=calls)
+
+    both = request(
+        "both",
+        [
+            CallOutcome("fix", "fixed", -1, 0, 0.1),
+            CallOutcome("add", "top", 0, 1, -0.2),
+            CallOutcome("fix+add", "fixed top", 0, 1, 0.3),
+            CallOutcome("fix+add", "fixed next", 1, 1, 0.4),
+        ],
+    )
+    add_only = request("add-only", [CallOutcome("add", "second", 1, 1, 0.2)])
+    add_only.calls.insert(0, CallOutcome("add", "top", 0, 1, -0.1))
+    fix_only = request("fix-only", [CallOutcome("fix", "fixed", -1, 0, 0.2)])
+    train = requests(30, 1, {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}, 0.05)
+    report = headroom(train, [both, add_only, fix_only], bag_of_words)
+    habit = {row.choice: row for row in report.rows}["always the fix and the top word"]
+    # 0.3 from the fix with the top word, -0.1 from the top word, 0.2 from the fix alone
+    assert habit.changed == 3
+    assert habit.comparison.mean_b == pytest.approx(0.5 + (0.3 - 0.1 + 0.2) / 3)

@@ -25,21 +25,17 @@ from rl.enumerated import (
 )
 from rl.rewards import FORMAT_VALID, LiveSearch, RawBaseline
 from rl.rollouts import CollectConfig, RolloutKey
-from tests.catalog_samples import sample_products
+from tests.catalog_samples import sample_toolbox
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BadInput
-from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
-from tools.settings.config import Settings
 
 TOOLS = [schema_for(SEARCH_PRODUCTS)]
 
 
 @pytest.fixture()
 def toolbox(tmp_path: Path) -> SearchToolbox:
-    settings = Settings(home=tmp_path / "home")
-    TantivyIndex(settings.tantivy_dir("samples"), create=True).index(sample_products())
-    return SearchToolbox(settings, "samples")
+    return sample_toolbox(tmp_path / "home", concepts=True)
 
 
 def test_a_call_is_written_exactly_as_the_worked_example_writes_it() -> None:
@@ -85,7 +81,10 @@ def test_enumerated_collect_scores_every_call_and_trains_unchanged(
     log = TrajectoryLog(tmp_path / "enum.jsonl")
     config = CollectConfig(dataset="samples", strategy="expand", candidates="enumerate")
     index = toolbox.lexical
-    summary = collect_enumerated(queries, judgments, index, LiveSearch(toolbox), log, config)
+    dense = toolbox.concepts
+    summary = collect_enumerated(
+        queries, judgments, index, LiveSearch(toolbox), log, config, dense=dense
+    )
     assert summary.written == summary.planned > 2 * 2
     assert summary.parse_classes == {"valid": summary.written}
 
@@ -94,7 +93,7 @@ def test_enumerated_collect_scores_every_call_and_trains_unchanged(
     by_query = {g.key.query_id: g for g in data.groups}
     group = by_query[typo.id]
     # the prompt is exactly the expand prompt the eval and a sampled collect show
-    expected = strategy_prompt("expand", typo.text, index)
+    expected = strategy_prompt("expand", typo.text, toolbox)
     assert list(group.messages) == [dict(m) for m in expected.messages]
     # copy is sample 0 and earns exactly the format part: the gain's zero point
     assert group.rollouts[0].completion == copy_of(typo.text)
@@ -115,7 +114,9 @@ def test_enumerated_collect_scores_every_call_and_trains_unchanged(
     assert max(by_query[nothing_helps.id].rewards) == FORMAT_VALID
 
     # resuming writes nothing new
-    again = collect_enumerated(queries, judgments, index, LiveSearch(toolbox), log, config)
+    again = collect_enumerated(
+        queries, judgments, index, LiveSearch(toolbox), log, config, dense=dense
+    )
     assert again.written == 0 and again.skipped == summary.written
 
 

@@ -23,7 +23,7 @@ from rl.rewards import (
     search_reward,
 )
 from rl.rollouts import CollectConfig, RolloutKey
-from tests.catalog_samples import sample_products
+from tests.catalog_samples import sample_products, sample_toolbox
 from tests.rl_samples import PROSE, valid
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BadInput
@@ -262,7 +262,8 @@ def test_dev_probe_scores_the_greedy_policy_like_the_eval(toolbox: SearchToolbox
     assert metrics["dev_valid_rate"] == pytest.approx(2 / 3, abs=1e-6)
 
 
-def test_dev_probe_callback_logs_and_restores_the_policy(toolbox: SearchToolbox) -> None:
+def test_dev_probe_callback_logs_and_restores_the_policy(tmp_path: Path) -> None:
+    toolbox = sample_toolbox(tmp_path / "probe", concepts=True)  # the expand prompt reads both
     from types import SimpleNamespace
 
     from rl.dev_probe import build_dev_probe, dev_probe_callback

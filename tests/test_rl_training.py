@@ -18,7 +18,12 @@ import torch
 from safetensors.torch import load_file
 
 from agent.protocol.chat_template import tools_chat_template
-from agent.runtime.model_store import init_default_model, resolve_model, resolve_model_dir
+from agent.runtime.model_store import (
+    BASE_LOCAL_MODEL,
+    init_default_model,
+    resolve_model,
+    resolve_model_dir,
+)
 from rl.checkpoints import file_sha256, read_run
 from rl.dpo_config import DPORunConfig
 from rl.dpo_trainer import train_dpo
@@ -33,7 +38,8 @@ from tools.settings.config import Settings
 
 pytestmark = pytest.mark.slow
 
-BASE = "smollm2-135m"
+#: Runs train from the untrained base (the default model is the shipped policy merged in).
+BASE = BASE_LOCAL_MODEL
 TINY = {"lora_r": 8, "lora_alpha": 16, "learning_rate": 1e-3, "warmup_ratio": 0.0}
 
 

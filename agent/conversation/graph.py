@@ -92,6 +92,7 @@ from agent.conversation.state import (
     ProductsShown,
     ProseMode,
     TextChunk,
+    WriterStyle,
     shown_from_dict,
 )
 from agent.conversation.steps import (
@@ -114,7 +115,8 @@ from agent.protocol.tool_schemas import (
     schema_for,
     tool_schemas,
 )
-from agent.protocol.writer_prompts import build_prompt as writer_prompt
+from agent.protocol.writer_prompts import Prompt, build_expand_prompt
+from agent.protocol.writer_prompts import build_prompt as rewrite_prompt
 from agent.trajectory.log import (
     EpisodeRecord,
     Latency,
@@ -125,7 +127,11 @@ from agent.trajectory.log import (
 )
 from tools.catalog.product import Product
 from tools.errors import BadInput, one_line
+from tools.search.backend import SearchError
+from tools.search.expand_hints import expand_hints
 from tools.search.facets import Facets
+from tools.search.neighbour_words import DenseNeighbours
+from tools.search.prf import FeedbackIndex
 
 #: Seconds a catalog re-read may take at answer time before the tool's copy is used.
 CATALOG_REREAD_TIMEOUT_S = 5.0
@@ -151,6 +157,9 @@ class AgentDeps:
     prose: ProseMode = "composed"
     #: The catalog's brands and categories; by default read once from the lexical index.
     facets: Callable[[], Facets] | None = None
+    #: The writer prompt of composed mode (``agent.protocol.writer_prompts``): ``expand``, the
+    #: prompt the shipped policy is trained on, or ``rewrite`` (the model writes the query).
+    writer_style: WriterStyle = "expand"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +285,32 @@ def _after_plan(state: AgentState) -> str:
 
 def _after_observe(state: AgentState) -> str:
     return "respond" if state.get("stop_reason") is not None else "plan"
+
+
+def writer_request(deps: AgentDeps, query_text: str) -> Prompt:
+    """The writer prompt the query model sees in composed mode: the one the policy was trained
+    on (``deps.writer_style``). The expand prompt needs the embedded index's term statistics;
+    on a lexical backend without them (Elasticsearch) the rewrite prompt is used. Its candidate
+    words come from the concept index, or from RM3 feedback while that index is building."""
+    lexical = getattr(deps.toolbox, "lexical", None) if deps.writer_style == "expand" else None
+    if not isinstance(lexical, FeedbackIndex):
+        return rewrite_prompt(SEARCH_PRODUCTS, query_text)
+    try:
+        dense = getattr(deps.toolbox, "concepts", None)
+    except SearchError:
+        dense = None
+    if not isinstance(dense, DenseNeighbours):
+        dense = None
+    return build_expand_prompt(query_text, expand_hints(lexical, query_text, dense, fallback=True))
+
+
+def writer_messages(deps: AgentDeps, query_text: str) -> list[AnyMessage]:
+    """``writer_request`` as chat messages (the worked example's call as an assistant turn)."""
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [
+        kinds[m["role"]](content=str(m["content"]))
+        for m in writer_request(deps, query_text).messages
+    ]
 
 
 # -- nodes -----------------------------------------------------------------------------------
@@ -422,11 +457,7 @@ class _Nodes:
         budget_left = self.limits.max_tool_calls - int(state.get("tool_calls_used") or 0)
         messages = state["messages"]
         if self.prose == "composed":
-            request = writer_prompt(SEARCH_PRODUCTS, active.query())
-            prompt: list[AnyMessage] = [
-                SystemMessage(request.messages[0]["content"]),
-                HumanMessage(request.messages[1]["content"]),
-            ]
+            prompt: list[AnyMessage] = writer_messages(self.deps, active.query())
             model, note, show = self.query_writer, None, False
         else:
             note = f"The shopper wants: {active.describe()}." if not active.is_empty() else None

@@ -19,6 +19,8 @@ StopReason = Literal["answered", "clarify", "budget", "timeout", "model_error", 
 #: Who writes the reply: the model (checked, shown only if it passes) or the graph, from the
 #: results (``agent.conversation.compose``). See ``tools.settings.llm.LLMSettings.prose``.
 ProseMode = Literal["model", "composed"]
+#: The prompt the query model answers in composed mode (``agent.protocol.writer_prompts``).
+WriterStyle = Literal["expand", "rewrite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,10 @@ class AgentLimits:
     history_turns: int = 4
     #: Description characters sent to the model per product.
     description_chars: int = 200
-    #: Most tokens the model may spend on the step that writes the search. A call is about 40
-    #: tokens; a small model that chats instead would otherwise ramble for seconds.
-    call_max_tokens: int = 64
+    #: Most tokens the model may spend on the step that writes the search. An expand call
+    #: with a fix and a word is about 50 tokens; a small model that chats instead would
+    #: otherwise ramble for seconds.
+    call_max_tokens: int = 96
     #: Searches the graph may add when nothing matched, each dropping one more constraint.
     max_relaxations: int = 3
 

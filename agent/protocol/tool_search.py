@@ -50,6 +50,7 @@ from tools.catalog.product import Product, parse_price
 from tools.errors import BadInput
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
+from tools.search.spelling import apply_fixes
 from tools.search_tools import split_list
 
 #: Tool name -> the retrieval path it runs (``tools.search_tools.SearchToolbox`` strategies).
@@ -225,20 +226,11 @@ def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
 
 
 def _apply_fixes(query: str, fix: Any) -> tuple[str, dict[str, str]]:
-    """The query with each ``{wrong: right}`` whole-word replacement applied; the fixes used."""
+    """The ``fix`` argument read as ``{wrong: right}`` text pairs and applied to the query."""
     if not isinstance(fix, Mapping):
         return query, {}
-    applied: dict[str, str] = {}
-    for wrong, right in fix.items():
-        wrong_text, right_text = _text(wrong), _text(right)
-        if not wrong_text or not _WORD.search(right_text) or wrong_text == right_text:
-            continue
-        pattern = re.compile(rf"(?<!\w){re.escape(wrong_text)}(?!\w)", re.IGNORECASE)
-        fixed = pattern.sub(right_text.replace("\\", "\\\\"), query)
-        if fixed != query:
-            query = fixed
-            applied[wrong_text] = right_text
-    return query, applied
+    pairs = [(_text(wrong), _text(right)) for wrong, right in fix.items()]
+    return apply_fixes(query, [(w, r) for w, r in pairs if _WORD.search(r)])
 
 
 def _added_terms(value: Any, query: str) -> tuple[str, ...]:

@@ -8,17 +8,19 @@ any callable from prompts to reply texts (``QueryWriter``): the local model in p
 Two prompt styles for ``search_products`` (a strategy name picks one, ``STRATEGY_STYLES``):
 
 - ``rewrite`` (strategy ``policy``): the shopper's words; the model writes the whole query.
-- ``expand`` (strategy ``expand``): the shopper's words plus candidate words taken from the
-  top raw results (RM3 feedback words, ``tools.search.prf``); the model is asked to copy the
-  shopper's words as ``query`` and may pick words for ``add_terms`` (searched at a lower
-  weight) and correct typos with ``fix``. Copying alone is exactly the raw search.
+- ``expand`` (strategy ``expand``): the shopper's words, the fixes the index knows (typos,
+  measures) as the JSON object the call's ``fix`` takes, and candidate words from the products
+  nearest in meaning (``tools.search.expand_hints``); the model is asked to copy the shopper's
+  words as ``query``, copy the fixes and pick words for ``add_terms`` (searched at a lower
+  weight). Copying the words alone is exactly the raw search.
 
 ``strategy_prompt`` is the one place both are built, for ``shopagent eval`` and
-``shopagent collect`` alike: the candidates are computed from the live lexical index.
+``shopagent collect`` alike: the hints are computed from the live indexes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +31,9 @@ from agent.protocol.tool_schemas import (
     SEARCH_TITLES,
     schema_for,
 )
-from tools.search.prf import FeedbackIndex, RelevanceModel
-from tools.search.request import SearchRequest
+from tools.search.expand_hints import ExpandHints, expand_hints
+from tools.search.neighbour_words import DenseNeighbours
+from tools.search.prf import FeedbackIndex
 
 Message = Mapping[str, Any]
 
@@ -52,19 +55,20 @@ SYSTEM_PROMPTS: dict[str, str] = {
 
 EXPAND_SYSTEM_PROMPT = (
     "You help shoppers find products. Call search_products with the shopper's words as "
-    "query. Put up to 3 candidate words that fit the request in add_terms, and fix "
-    "misspelled words with fix."
+    "query. Copy the fixes shown into fix, and put the candidate word that best fits the "
+    "request in add_terms."
 )
-#: Candidate words shown in an ``expand`` prompt.
-CANDIDATES = 8
 #: One worked example turn of the expand action, before the shopper's request: the tools
 #: template's own example only copies the query, and a 135M model does not use an argument
-#: it has never seen used. It adds one candidate and fixes a typo; a ``fix`` key that is not
-#: in the real request is ignored by the search, so copying the example costs nothing there.
+#: it has never seen used. It copies the fix and adds the first candidate; a ``fix`` key that
+#: is not in the real request is ignored by the search, so copying the example costs nothing.
 EXPAND_EXAMPLE: tuple[Message, ...] = (
     {
         "role": "user",
-        "content": "wireles headphones\nCandidate words: bluetooth, ear, sony, noise, black",
+        "content": (
+            'wireles headphones\nFixes: {"wireles": "wireless"}\n'
+            "Candidate words: bluetooth, ear, sony, noise, black"
+        ),
     },
     {
         "role": "assistant",
@@ -106,29 +110,35 @@ def build_prompt(tool: str, query_text: str) -> Prompt:
     )
 
 
-def build_expand_prompt(query_text: str, candidates: Sequence[str]) -> Prompt:
-    """The ``expand`` prompt: the worked example, then the shopper's words and, on their own
-    line, the candidate words."""
-    listed = ", ".join(candidates) if candidates else "(none)"
+def expand_user_text(query_text: str, hints: ExpandHints) -> str:
+    """The shopper's words, then the fixes (as the JSON the call's ``fix`` takes) and the
+    candidate words, each on its own line."""
+    fixes = json.dumps(dict(hints.fixes), ensure_ascii=False) if hints.fixes else "(none)"
+    listed = ", ".join(hints.words) if hints.words else "(none)"
+    return f"{query_text}\nFixes: {fixes}\nCandidate words: {listed}"
+
+
+def build_expand_prompt(query_text: str, hints: ExpandHints) -> Prompt:
+    """The ``expand`` prompt: the worked example, then the request with its hints."""
     return Prompt(
         messages=(
             {"role": "system", "content": EXPAND_SYSTEM_PROMPT},
             *EXPAND_EXAMPLE,
-            {"role": "user", "content": f"{query_text}\nCandidate words: {listed}"},
+            {"role": "user", "content": expand_user_text(query_text, hints)},
         ),
         tools=(schema_for(SEARCH_PRODUCTS),),
     )
 
 
-def candidate_words(index: FeedbackIndex, query_text: str, limit: int = CANDIDATES) -> list[str]:
-    """Feedback words from the raw search's top products, best first (``tools.search.prf``)."""
-    return RelevanceModel(index).candidate_words(SearchRequest(query_text), limit)
-
-
 def styled_prompt(
-    tool: str, style: str, query_text: str, index: FeedbackIndex | None = None
+    tool: str,
+    style: str,
+    query_text: str,
+    index: FeedbackIndex | None = None,
+    dense: DenseNeighbours | None = None,
 ) -> Prompt:
-    """The prompt of one style for one tool; ``expand`` needs the lexical index."""
+    """The prompt of one style for one tool; ``expand`` needs the lexical index (fixes, and
+    candidate words when no dense index is given)."""
     if style == "rewrite":
         return build_prompt(tool, query_text)
     if style != "expand" or tool != SEARCH_PRODUCTS:
@@ -137,12 +147,20 @@ def styled_prompt(
         raise ValueError(
             "the expand prompt needs the embedded tantivy index for its candidate words"
         )
-    return build_expand_prompt(query_text, candidate_words(index, query_text))
+    return build_expand_prompt(query_text, expand_hints(index, query_text, dense))
 
 
-def strategy_prompt(strategy: str, query_text: str, index: FeedbackIndex | None = None) -> Prompt:
-    """The prompt a strategy gives its writer (``STRATEGY_STYLES``)."""
+def strategy_prompt(strategy: str, query_text: str, backends: object | None = None) -> Prompt:
+    """The prompt a strategy gives its writer (``STRATEGY_STYLES``).
+
+    ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``): the expand
+    prompt reads its ``lexical`` index (fixes) and its ``concepts`` index (candidate words).
+    An object without ``concepts``, or with ``concepts = None``, gets RM3 feedback words.
+    """
     if strategy not in STRATEGY_STYLES:
         raise ValueError(f"no writer prompt for strategy {strategy!r}")
     tool, style = STRATEGY_STYLES[strategy]
-    return styled_prompt(tool, style, query_text, index)
+    if style != "expand":
+        return styled_prompt(tool, style, query_text)
+    index = getattr(backends, "lexical", None)
+    return styled_prompt(tool, style, query_text, index, getattr(backends, "concepts", None))

@@ -183,13 +183,15 @@ def merge_policy(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, policy.path).merge_and_unload()
+    with _progress_bars_off():
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(model, policy.path).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     install_tools_template(tokenizer)
 
     def write(directory: Path) -> None:
-        merged.save_pretrained(directory)
+        with _progress_bars_off():
+            merged.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
 
     return _publish(
@@ -249,7 +251,6 @@ def _gguf_progress(progress: ConversionProgress | None) -> Iterator[None]:
     weights", "Writing model shards") obey its own switch, which is off for the block.
     """
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    from transformers.utils import logging as hf_logging
 
     def reporting(items: Iterable[T], *_: Any, **__: Any) -> Iterator[T]:
         total = len(items) if isinstance(items, Sized) else 0
@@ -259,13 +260,25 @@ def _gguf_progress(progress: ConversionProgress | None) -> Iterator[None]:
                 progress(done, total)
 
     original = gguf_utils.tqdm
-    bars_were_on = hf_logging.is_progress_bar_enabled()
     gguf_utils.tqdm = reporting
+    try:
+        with _progress_bars_off():
+            yield
+    finally:
+        gguf_utils.tqdm = original
+
+
+@contextmanager
+def _progress_bars_off() -> Iterator[None]:
+    """transformers' own bars ("Loading weights", "Writing model shards") off for the block:
+    under the CLI's status line each redraw would print as a line of its own."""
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        gguf_utils.tqdm = original
         if bars_were_on:
             hf_logging.enable_progress_bar()
 

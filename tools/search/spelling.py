@@ -12,7 +12,7 @@ the shopper's words stay, the corrected word is scored by BM25 like any other.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
@@ -116,3 +116,23 @@ def with_corrections(index: VocabularyIndex, request: SearchRequest) -> SearchRe
         return request
     added: tuple[Expansion, ...] = tuple((fixed, CORRECTION_WEIGHT) for _, fixed in fixes)
     return replace(request, expansions=request.expansions + added)
+
+
+def apply_fixes(query: str, fixes: Iterable[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+    """``query`` with each ``(wrong, right)`` applied as a whole-word, case-blind replacement.
+
+    The one place a fix becomes a query: the ``fix`` argument of a model's call
+    (``agent.protocol.tool_search``) and the fixes an expand prompt shows
+    (``tools.search.expand_hints``). A fix whose word is not in the query changes nothing,
+    so a fix can never add words the shopper did not write. Returns the fixes that applied.
+    """
+    applied: dict[str, str] = {}
+    for wrong, right in fixes:
+        if not wrong or not right or wrong == right:
+            continue
+        pattern = re.compile(rf"(?<!\w){re.escape(wrong)}(?!\w)", re.IGNORECASE)
+        fixed = pattern.sub(right.replace("\\", "\\\\"), query)
+        if fixed != query:
+            query = fixed
+            applied[wrong] = right
+    return query, applied
