@@ -215,13 +215,7 @@ class WrittenSearchStrategy:
     def retrieve_batch(self, query_texts: Sequence[str], size: int) -> list[Retrieved]:
         if not query_texts:
             return []
-        if self.style == "expand":
-            lexical, dense = self.toolbox.lexical, self.toolbox.concepts
-        else:
-            lexical, dense = None, None
-        prompts = [
-            styled_prompt(self.tool, self.style, text, lexical, dense) for text in query_texts
-        ]
+        prompts = [styled_prompt(self.tool, self.style, text, self.toolbox) for text in query_texts]
         started = time.perf_counter()
         replies = self.writer(prompts)
         generation_ms = (time.perf_counter() - started) * 1000 / len(prompts)

@@ -115,8 +115,7 @@ from agent.protocol.tool_schemas import (
     schema_for,
     tool_schemas,
 )
-from agent.protocol.writer_prompts import Prompt, build_expand_prompt
-from agent.protocol.writer_prompts import build_prompt as rewrite_prompt
+from agent.protocol.writer_prompts import Prompt, styled_prompt
 from agent.trajectory.log import (
     EpisodeRecord,
     Latency,
@@ -127,10 +126,7 @@ from agent.trajectory.log import (
 )
 from tools.catalog.product import Product
 from tools.errors import BadInput, one_line
-from tools.search.backend import SearchError
-from tools.search.expand_hints import expand_hints
 from tools.search.facets import Facets
-from tools.search.neighbour_words import DenseNeighbours
 from tools.search.prf import FeedbackIndex
 
 #: Seconds a catalog re-read may take at answer time before the tool's copy is used.
@@ -294,14 +290,8 @@ def writer_request(deps: AgentDeps, query_text: str) -> Prompt:
     words come from the concept index, or from RM3 feedback while that index is building."""
     lexical = getattr(deps.toolbox, "lexical", None) if deps.writer_style == "expand" else None
     if not isinstance(lexical, FeedbackIndex):
-        return rewrite_prompt(SEARCH_PRODUCTS, query_text)
-    try:
-        dense = getattr(deps.toolbox, "concepts", None)
-    except SearchError:
-        dense = None
-    if not isinstance(dense, DenseNeighbours):
-        dense = None
-    return build_expand_prompt(query_text, expand_hints(lexical, query_text, dense, fallback=True))
+        return styled_prompt(SEARCH_PRODUCTS, "rewrite", query_text)
+    return styled_prompt(SEARCH_PRODUCTS, "expand", query_text, deps.toolbox, fallback=True)
 
 
 def writer_messages(deps: AgentDeps, query_text: str) -> list[AnyMessage]:

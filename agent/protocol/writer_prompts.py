@@ -134,33 +134,39 @@ def styled_prompt(
     tool: str,
     style: str,
     query_text: str,
-    index: FeedbackIndex | None = None,
-    dense: DenseNeighbours | None = None,
+    backends: object | None = None,
+    *,
+    fallback: bool = False,
 ) -> Prompt:
-    """The prompt of one style for one tool; ``expand`` needs the lexical index (fixes, and
-    candidate words when no dense index is given)."""
+    """The prompt of one style for one tool.
+
+    ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``), read only by the
+    expand prompt, here and nowhere else: its ``lexical`` index must be the embedded one (fixes
+    and term statistics); its ``concepts`` index gives the candidate words, and an object
+    without one that can answer a dense search gets RM3 feedback words. ``fallback``
+    (``tools.search.expand_hints``): a concept index that fails (still building) gives feedback
+    words instead of an error -- for the chat, never for evals and collection.
+    """
     if style == "rewrite":
         return build_prompt(tool, query_text)
     if style != "expand" or tool != SEARCH_PRODUCTS:
         raise ValueError(f"no {style!r} prompt for {tool}")
-    if index is None or not isinstance(index, FeedbackIndex):
+    index = getattr(backends, "lexical", None)
+    if not isinstance(index, FeedbackIndex):
         raise ValueError(
             "the expand prompt needs the embedded tantivy index for its candidate words"
         )
-    return build_expand_prompt(query_text, expand_hints(index, query_text, dense))
+    dense = getattr(backends, "concepts", None)
+    if not isinstance(dense, DenseNeighbours):
+        dense = None
+    hints = expand_hints(index, query_text, dense, fallback=fallback)
+    return build_expand_prompt(query_text, hints)
 
 
 def strategy_prompt(strategy: str, query_text: str, backends: object | None = None) -> Prompt:
-    """The prompt a strategy gives its writer (``STRATEGY_STYLES``).
-
-    ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``): the expand
-    prompt reads its ``lexical`` index (fixes) and its ``concepts`` index (candidate words).
-    An object without ``concepts``, or with ``concepts = None``, gets RM3 feedback words.
-    """
+    """The prompt a strategy gives its writer (``STRATEGY_STYLES``; ``backends`` as in
+    ``styled_prompt``)."""
     if strategy not in STRATEGY_STYLES:
         raise ValueError(f"no writer prompt for strategy {strategy!r}")
     tool, style = STRATEGY_STYLES[strategy]
-    if style != "expand":
-        return styled_prompt(tool, style, query_text)
-    index = getattr(backends, "lexical", None)
-    return styled_prompt(tool, style, query_text, index, getattr(backends, "concepts", None))
+    return styled_prompt(tool, style, query_text, backends)

@@ -42,10 +42,6 @@ class ExpandHints:
     words: tuple[str, ...] = ()
     source: str = FEEDBACK
 
-    def fixed_text(self, text: str) -> str:
-        """``text`` with every fix applied: what the candidate words were found for."""
-        return apply_fixes(text, self.fixes)[0]
-
 
 def request_fixes(index: VocabularyIndex, text: str) -> tuple[tuple[str, str], ...]:
     """Typo corrections, then measure spellings, one fix per written word."""
