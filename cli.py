@@ -560,7 +560,8 @@ def eval_run(
     strategy: Annotated[
         str,
         typer.Option(
-            help="raw, rm3, fuzzy, policy, expand, concepts, dual, direct, hybrid or agent."
+            help="raw, rm3, fuzzy, spelled, policy, expand, concepts, dual, direct, hybrid or "
+            "agent."
         ),
     ] = "raw",
     model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,

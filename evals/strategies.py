@@ -2,7 +2,9 @@
 
 Without a model: ``raw`` (the shopper's text, as is, to the lexical index), ``rm3`` (raw
 plus pseudo-relevance feedback words from its top results, ``tools.search.prf``), ``fuzzy``
-(raw plus index-vocabulary typo corrections, ``tools.search.spelling``), ``dual`` (the text
+(raw plus index-vocabulary typo corrections, ``tools.search.spelling``), ``spelled`` (the
+request in the catalog's spelling, ``tools.search.respelling``: what the ``expand`` prompt
+shows its model, so ``expand`` minus ``spelled`` is the model's own share), ``dual`` (the text
 embedded once, a plain dual encoder), ``hybrid`` (RRF of raw and dual). ``rm3`` and ``fuzzy``
 are the baselines a trained policy has to beat: they expand the query without a model.
 With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
@@ -36,6 +38,7 @@ from tools.catalog.product import Product
 from tools.errors import BackendError, BadInput
 from tools.search.prf import FeedbackIndex, RelevanceModel, RM3Config
 from tools.search.request import SearchRequest
+from tools.search.respelling import respell
 from tools.search.results import SearchResults, ranked
 from tools.search.spelling import VocabularyIndex, with_corrections
 from tools.search_tools import SearchToolbox
@@ -50,6 +53,7 @@ STRATEGY_NAMES = (
     "raw",
     "rm3",
     "fuzzy",
+    "spelled",
     "policy",
     "expand",
     "concepts",
@@ -62,7 +66,7 @@ MODEL_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct", "agent"}
 #: The strategies whose search a ``QueryWriter`` writes (the agent has its own chat model).
 WRITER_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct"})
 #: Retrieval without a model: what ``evals.perf.bench_eval`` times.
-PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "dual", "hybrid")
+PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "spelled", "dual", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,7 @@ class ToolboxStrategy:
         added = " ".join(f"{word}^{weight:g}" for word, weight in request.expansions)
         trace = StrategyTrace(
             query_text,
-            written=f"{query_text} + {added}" if added else query_text,
+            written=f"{request.text} + {added}" if added else request.text,
             search_ms=(time.perf_counter() - started) * 1000,
         )
         return results, trace
@@ -180,6 +184,18 @@ def fuzzy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
         frozenset({"lexical"}),
         toolbox,
         lambda request: with_corrections(index, request),
+    )
+
+
+def spelled_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    """The request in the catalog's spelling, alone (``tools.search.respelling``)."""
+    index = _statistics_index(toolbox, "spelled", VocabularyIndex)
+    return ToolboxStrategy(
+        "spelled",
+        "lexical",
+        frozenset({"lexical"}),
+        toolbox,
+        lambda request: replace(request, text=respell(index, request.text).text),
     )
 
 
@@ -358,6 +374,8 @@ def build_strategy(
         return rm3_strategy(toolbox)
     if name == "fuzzy":
         return fuzzy_strategy(toolbox)
+    if name == "spelled":
+        return spelled_strategy(toolbox)
     if name == "agent":
         if llm is None:
             raise BadInput("the 'agent' strategy needs a chat model to drive the agent")

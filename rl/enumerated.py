@@ -3,14 +3,13 @@
 Sampling the 135M model on a CPU yields about 2 calls a second, and most samples of one
 request are the same copy of the shopper's words. The expand action's choices are few and
 known in advance, so they can be written down instead of sampled: for each training request,
-with the hints the expand prompt shows (``tools.search.expand_hints``: the fixes, and the same
-8 candidate words in the same order):
+with the hints the expand prompt shows (``tools.search.expand_hints``: the request in the
+catalog's spelling, and the same 8 candidate words in the same order):
 
-1. ``copy`` — ``search_products(query=<shopper's words>)``: exactly the raw search, gain 0;
-2. ``fix`` — the same with ``fix`` = every fix shown (when there is any);
-3. ``add:<word>`` — the shopper's words plus one candidate word, for each of the 8;
-4. ``add:<a>+<b>`` — plus two of the top ``pair_top`` candidate words, each pair;
-5. ``fix+add:<word>`` — the fix plus one of the top ``fix_add_top`` candidate words.
+1. ``copy`` — ``search_products(query=<the request as shown>)``: the ``spelled`` baseline (the
+   raw search where the respelling changed nothing, gain 0);
+2. ``add:<word>`` — the request plus one candidate word, for each of the 8;
+3. ``add:<a>+<b>`` — plus two of the top ``pair_top`` candidate words, each pair.
 
 Each call is written as the exact text the model would write after the expand prompt
 (``chat_template.tool_call_text``), parsed by the same parser, searched through the one
@@ -64,8 +63,6 @@ from tools.settings.config import Settings
 ENUMERATED_MODEL_ID = "enumerated"
 #: Pairs of added words are taken from this many top candidate words (3 → 3 pairs).
 PAIR_TOP = 3
-#: The fix is combined with each of this many top candidate words.
-FIX_ADD_TOP = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,33 +80,23 @@ class CandidateCall:
 def expand_candidate_calls(
     query_text: str,
     candidates: Sequence[str],
-    fixes: Sequence[tuple[str, str]] = (),
     *,
     pair_top: int = PAIR_TOP,
-    fix_add_top: int = FIX_ADD_TOP,
 ) -> list[CandidateCall]:
     """The calls of the expand action for one request, copy first (see the module doc).
 
-    The argument order (``query``, ``add_terms``, ``fix``) is the worked example's, so the
-    text matches what the prompt teaches.
+    The argument order (``query``, ``add_terms``) is the worked example's, so the text matches
+    what the prompt teaches.
     """
-    if pair_top < 0 or fix_add_top < 0:
-        raise BadInput("pair_top and fix_add_top must be >= 0")
+    if pair_top < 0:
+        raise BadInput("pair_top must be >= 0")
     words = list(dict.fromkeys(w for w in candidates if w.strip()))
     calls = [CandidateCall("copy", {"query": query_text})]
-    fix = {wrong: right for wrong, right in fixes if wrong != right}
-    if fix:
-        calls.append(CandidateCall("fix", {"query": query_text, "fix": fix}))
     calls += [CandidateCall(f"add:{w}", {"query": query_text, "add_terms": [w]}) for w in words]
     calls += [
         CandidateCall(f"add:{a}+{b}", {"query": query_text, "add_terms": [a, b]})
         for a, b in itertools.combinations(words[:pair_top], 2)
     ]
-    if fix:
-        calls += [
-            CandidateCall(f"fix+add:{w}", {"query": query_text, "add_terms": [w], "fix": fix})
-            for w in words[:fix_add_top]
-        ]
     return calls
 
 
@@ -140,8 +127,8 @@ def collect_enumerated(
     schemas = [schema_for(SEARCH_PRODUCTS)]
     for number, query in enumerate(queries, start=1):
         hints = expand_hints(index, query.text, dense)
-        prompt = build_expand_prompt(query.text, hints)
-        calls = expand_candidate_calls(query.text, hints.words, hints.fixes)
+        prompt = build_expand_prompt(hints)
+        calls = expand_candidate_calls(hints.text, hints.words)
         summary.planned += len(calls)
         key = RolloutKey(ENUMERATED_MODEL_ID, config.strategy, query.id)
         gains = judgments.gains(query.id)

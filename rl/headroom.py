@@ -3,27 +3,27 @@
 Training a policy on a CPU costs hours; this check costs a minute and says whether the
 feedback holds anything to learn. Its input is two enumerated rollout logs (``shopagent
 collect --strategy expand --candidates enumerate``), one of train requests and one of dev
-requests: every call of the expand action (copy, fix, one or two added candidate words, fix
-plus a word) searched through the one tool-call path and scored with NDCG@10. For the dev
-requests it reports, each against the raw search (the copy, gain 0):
+requests: every call of the expand action (copy, one or two added candidate words) searched
+through the one tool-call path and scored with NDCG@10. The copy is the request as the prompt
+shows it, respelled by the search system (``tools.search.respelling``): the model's zero point.
+For the dev requests it reports, each against the copy:
 
-- **always**: one fixed choice for every request (the fix where the prompt shows one; the top
-  candidate word; both, the worked example's habit) — what a policy that learned a habit
-  instead of a judgment scores;
-- **oracle**: each request's best call — what a policy that knew the judgments would score;
+- **always the top candidate word**: the worked example's habit -- what a policy that learned a
+  habit instead of a judgment scores;
+- **oracle**: each request's best call -- what a policy that knew the judgments would score;
 - **selector**: a gradient-boosted regressor fitted on the train requests' gains from what the
-  expand prompt shows the policy (MiniLM embeddings of the request and of the call's added or
-  corrected words and their product, the word's place in the candidate list, how many words
-  the call adds, whether it fixes, the request's length). On each dev request it takes the call
-  it predicts best when the prediction clears a margin, and copies otherwise; the margin is
-  chosen on out-of-fold predictions for the train requests, never on dev.
+  expand prompt shows the policy (MiniLM embeddings of the request and of the call's added
+  words and their product, the word's place in the candidate list, how many words the call
+  adds, the request's length). On each dev request it takes the call it predicts best when the
+  prediction clears a margin, and copies otherwise; the margin is chosen on out-of-fold
+  predictions for the train requests, never on dev.
 
 The selector is not the policy. It is a probe of whether the gains that the oracle shows carry
 over from train to unseen requests through the information the prompt holds. When it does not
-beat raw on dev, the oracle's headroom is the judgments' noise and a 135M model trained on the
-same feedback has nothing to learn from it but noise; when it does, its score is a realistic
-target for the policy. ``--families`` restricts the calls (``fix``, ``add``, ``fix+add``), so
-each part of the action is probed on its own.
+beat the copy on dev, the oracle's headroom is the judgments' noise and a 135M model trained on
+the same feedback has nothing to learn from it but noise; when it does, its score is a
+realistic target for the policy. Calls with a ``fix`` argument (a sampled model may write one)
+are not part of the enumeration and are skipped.
 
 Run: ``python -m rl.headroom --train enum-train.jsonl --dev enum-dev.jsonl [--out FILE]``.
 """
@@ -47,9 +47,8 @@ from rl.enumerated import ENUMERATED_MODEL_ID
 from tools.errors import BadInput, ShopagentError, one_line
 from tools.metrics.paired import MetricComparison, compare_values
 
-FAMILIES = ("fix", "add", "fix+add")
 CANDIDATES_PREFIX = "Candidate words:"
-#: Margins the selector may require of a predicted gain before it leaves the raw search.
+#: Margins the selector may require of a predicted gain before it leaves the copy.
 MARGINS: tuple[float, ...] = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.05, float("inf"))
 FOLDS = 3
 SEED = 0
@@ -60,10 +59,9 @@ Encoder = Callable[[list[str]], np.ndarray]
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
-    """One non-copy call of the expand action for one request, and what it gained over raw."""
+    """One non-copy call of the expand action for one request, and what it gained over the copy."""
 
-    family: str
-    #: The words the call brings: added candidate words and corrections, space-joined.
+    #: The candidate words the call adds, space-joined.
     words: str
     #: Place of the first added word in the prompt's candidate list (-1: none added).
     rank: int
@@ -73,20 +71,20 @@ class CallOutcome:
 
 @dataclass(slots=True)
 class RequestOutcomes:
-    """Every call of one request: the raw search's NDCG@10 and the other calls' gains."""
+    """Every call of one request: the copy's NDCG@10 and the other calls' gains over it."""
 
     query_id: str
     query_text: str
-    raw: float
+    copy: float
     calls: list[CallOutcome] = field(default_factory=list)
 
     def best(self) -> float:
-        return self.raw + max([0.0, *(call.gain for call in self.calls)])
+        return self.copy + max([0.0, *(call.gain for call in self.calls)])
 
 
 @dataclass(frozen=True, slots=True)
 class HeadroomRow:
-    """One way of choosing calls, scored on the dev requests against raw."""
+    """One way of choosing calls, scored on the dev requests against the copy."""
 
     choice: str
     changed: int
@@ -95,7 +93,6 @@ class HeadroomRow:
 
 @dataclass(slots=True)
 class HeadroomReport:
-    families: tuple[str, ...]
     train_requests: int
     dev_requests: int
     margin: float
@@ -106,7 +103,7 @@ class HeadroomReport:
         return asdict(self)
 
     def markdown(self) -> str:
-        head = "| choice (dev) | NDCG@10 | vs raw | 95% CI | W/T/L | Wilcoxon p | changed |"
+        head = "| choice (dev) | NDCG@10 | vs copy | 95% CI | W/T/L | Wilcoxon p | changed |"
         lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in self.rows:
             c = row.comparison
@@ -117,27 +114,24 @@ class HeadroomReport:
                 f"{row.changed} |"
             )
         lines.append(
-            f"\nfamilies {', '.join(self.families)}; {self.train_requests} train / "
+            f"\n{self.train_requests} train / "
             f"{self.dev_requests} dev requests; selector margin {self.margin:g} "
             f"(out-of-fold train gain {self.train_selector_gain:+.4f})"
         )
         return "\n".join(lines)
 
 
-def read_outcomes(path: Path, families: Sequence[str] = FAMILIES) -> list[RequestOutcomes]:
-    """The enumerated expand rollouts of one log, one entry per request, copy as the raw."""
-    unknown = set(families) - set(FAMILIES)
-    if unknown:
-        raise BadInput(f"unknown call families {sorted(unknown)}; known: {list(FAMILIES)}")
+def read_outcomes(path: Path) -> list[RequestOutcomes]:
+    """The enumerated expand rollouts of one log, one entry per request."""
     data = read_rollouts(path, model_id=ENUMERATED_MODEL_ID)
     groups = [g for g in data.groups if g.key.strategy == "expand"]
     if not groups:
         raise BadInput(f"{path}: no enumerated expand rollouts (collect --candidates enumerate)")
-    return [request_outcomes(group, families) for group in groups]
+    return [request_outcomes(group) for group in groups]
 
 
-def request_outcomes(group: RolloutGroup, families: Sequence[str]) -> RequestOutcomes:
-    """One request's calls; the copy (sample 0, ``rl.enumerated``) is the raw search."""
+def request_outcomes(group: RolloutGroup) -> RequestOutcomes:
+    """One request's calls, against its copy (sample 0, ``rl.enumerated``)."""
     copy = next((r for r in group.rollouts if r.sample_index == 0), None)
     if copy is None:
         raise BadInput(f"request {group.key.query_id}: its copy call (sample 0) is missing")
@@ -152,15 +146,12 @@ def request_outcomes(group: RolloutGroup, families: Sequence[str]) -> RequestOut
             continue
         arguments = parsed.calls[0].arguments
         added = [str(w) for w in arguments.get("add_terms") or []]
-        fixed = [str(w) for w in (arguments.get("fix") or {}).values()]
-        family = "+".join(name for name, on in (("fix", fixed), ("add", added)) if on)
-        if family not in families:
+        if not added or arguments.get("fix"):
             continue
         ranks = [candidates.index(w) for w in added if w in candidates]
         outcomes.calls.append(
             CallOutcome(
-                family=family,
-                words=" ".join([*fixed, *added]),
+                words=" ".join(added),
                 rank=min(ranks) if ranks else -1,
                 added=len(added),
                 gain=rollout.ndcg - copy.ndcg,
@@ -194,7 +185,7 @@ def call_features(requests: Sequence[RequestOutcomes], encode: Encoder) -> np.nd
         length = len(request.query_text.split())
         for call in request.calls:
             words = vectors[call.words]
-            facts = [call.rank, call.added, float("fix" in call.family), length]
+            facts = [call.rank, call.added, length]
             rows.append(np.concatenate([query * words, words, facts]))
     return np.asarray(rows, dtype=np.float32)
 
@@ -221,7 +212,7 @@ def scores_of(
     requests: Sequence[RequestOutcomes], choices: Sequence[int | None]
 ) -> dict[str, float]:
     return {
-        r.query_id: r.raw + (0.0 if c is None else r.calls[c].gain)
+        r.query_id: r.copy + (0.0 if c is None else r.calls[c].gain)
         for r, c in zip(requests, choices, strict=True)
     }
 
@@ -246,10 +237,10 @@ def fit_selector(
     for fit_rows, held_rows in GroupKFold(n_splits=FOLDS).split(features, gains, groups):
         model = regressor().fit(features[fit_rows], gains[fit_rows])
         out_of_fold[held_rows] = model.predict(features[held_rows])
-    raw_mean = float(np.mean([r.raw for r in train]))
+    copy_mean = float(np.mean([r.copy for r in train]))
     by_margin = {
         margin: float(np.mean(list(scores_of(train, choose(train, out_of_fold, margin)).values())))
-        - raw_mean
+        - copy_mean
         for margin in MARGINS
     }
     margin = max(MARGINS, key=lambda m: (by_margin[m], m))
@@ -261,54 +252,32 @@ def headroom(
     dev: Sequence[RequestOutcomes],
     encode: Encoder,
     *,
-    families: Sequence[str] = FAMILIES,
     seed: int = SEED,
 ) -> HeadroomReport:
-    """Always, oracle and the held-out selector on ``dev``, each against raw (module doc)."""
+    """The habit, the oracle and the held-out selector on ``dev``, each against the copy."""
     model, margin, train_gain = fit_selector(train, encode, seed=seed)
-    raw = {r.query_id: r.raw for r in dev}
+    copies = {r.query_id: r.copy for r in dev}
     predicted = model.predict(call_features(dev, encode)) if any(r.calls for r in dev) else []
     selected = choose(dev, np.asarray(predicted), margin)
-
-    def always(family: str, rank: int | None) -> list[int | None]:
-        picks: list[int | None] = []
-        for request in dev:
-            hits = [
-                i
-                for i, c in enumerate(request.calls)
-                if c.family == family and (rank is None or (c.rank == rank and c.added == 1))
-            ]
-            picks.append(hits[0] if hits else None)
-        return picks
-
-    def fix_and_top_word() -> list[int | None]:
-        """The worked example's habit: the fixes shown plus the top word, whichever exist."""
-        picks: list[int | None] = []
-        for fixed_too, top_word, fix_only in zip(
-            always("fix+add", 0), always("add", 0), always("fix", None), strict=True
-        ):
-            picks.append(next((p for p in (fixed_too, top_word, fix_only) if p is not None), None))
-        return picks
-
-    choices: list[tuple[str, list[int | None] | None]] = []
-    if "fix" in families:
-        choices.append(("always the fix", always("fix", None)))
-    if "add" in families:
-        choices.append(("always the top candidate word", always("add", 0)))
-    if set(FAMILIES) <= set(families):
-        choices.append(("always the fix and the top word", fix_and_top_word()))
-    choices.append(("oracle (best call per request)", None))
-    choices.append(("selector (fitted on train)", selected))
+    top_word = [
+        next((i for i, c in enumerate(r.calls) if c.rank == 0 and c.added == 1), None) for r in dev
+    ]
+    choices: list[tuple[str, list[int | None] | None]] = [
+        ("always the top candidate word", top_word),
+        ("oracle (best call per request)", None),
+        ("selector (fitted on train)", selected),
+    ]
     rows = []
     for name, picks in choices:
         if picks is None:
             scores = {r.query_id: r.best() for r in dev}
-            changed = sum(r.best() != r.raw for r in dev)
+            changed = sum(r.best() != r.copy for r in dev)
         else:
             scores = scores_of(dev, picks)
             changed = sum(p is not None for p in picks)
-        rows.append(HeadroomRow(name, changed, compare_values("ndcg@10", raw, scores, seed=seed)))
-    return HeadroomReport(tuple(families), len(train), len(dev), margin, train_gain, rows)
+        comparison = compare_values("ndcg@10", copies, scores, seed=seed)
+        rows.append(HeadroomRow(name, changed, comparison))
+    return HeadroomReport(len(train), len(dev), margin, train_gain, rows)
 
 
 def minilm_encoder() -> Encoder:
@@ -324,16 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--train", type=Path, required=True, help="Enumerated log of train requests."
     )
     parser.add_argument("--dev", type=Path, required=True, help="Enumerated log of dev requests.")
-    parser.add_argument(
-        "--families", default=",".join(FAMILIES), help="Calls to consider: fix, add, fix+add."
-    )
     parser.add_argument("--out", type=Path, help="Also write the report here as JSON.")
     args = parser.parse_args(argv)
-    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     try:
-        train = read_outcomes(args.train, families)
-        dev = read_outcomes(args.dev, families)
-        report = headroom(train, dev, minilm_encoder(), families=families)
+        train = read_outcomes(args.train)
+        dev = read_outcomes(args.dev)
+        report = headroom(train, dev, minilm_encoder())
     except ShopagentError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

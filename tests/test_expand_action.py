@@ -34,7 +34,6 @@ from tools.search.expand_hints import FEEDBACK, NEIGHBOURS, expand_hints
 from tools.search.neighbour_words import neighbour_words
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
-from tools.search.spelling import apply_fixes
 from tools.search_tools import SearchToolbox
 
 
@@ -101,7 +100,7 @@ def test_a_call_that_adds_nothing_is_the_raw_search_exactly(toolbox: SearchToolb
         ]
 
 
-def test_the_expand_prompt_shows_the_words_the_fixes_and_neighbour_words(
+def test_the_expand_prompt_shows_the_respelled_request_and_neighbour_words(
     toolbox: SearchToolbox,
 ) -> None:
     prompt = strategy_prompt("expand", "logitek gaming mouse", toolbox)
@@ -113,17 +112,15 @@ def test_the_expand_prompt_shows_the_words_the_fixes_and_neighbour_words(
     example = plan_tool_search(SEARCH_PRODUCTS, parsed.calls[0].arguments, size=10)
     assert example.request.text == "wireless headphones"
     assert example.request.expansions == (("bluetooth", ADD_TERM_WEIGHT),)
-    # it copies the fixes line verbatim into fix, as the policy should
-    example_lines = str(example_user["content"]).split("\n")
-    assert example_lines[0] == "wireles headphones"
-    assert json.loads(example_lines[1].removeprefix("Fixes: ")) == parsed.calls[0].arguments["fix"]
-    # its fix does not touch a request without the typo
-    copied = dict(parsed.calls[0].arguments, query="gaming mouse")
-    assert plan_tool_search(SEARCH_PRODUCTS, copied, size=10).request.text == "gaming mouse"
+    # it copies the request line and adds the first candidate word, as the policy should
+    example_words, example_candidates = str(example_user["content"]).split("\n")
+    assert example_words == parsed.calls[0].arguments["query"]
+    first = example_candidates.removeprefix("Candidate words: ").split(", ")[0]
+    assert parsed.calls[0].arguments["add_terms"] == [first]
 
-    words, fixes_line, candidates_line = str(user["content"]).split("\n")
-    assert words == "logitek gaming mouse"
-    assert json.loads(fixes_line.removeprefix("Fixes: ")) == {"logitek": "logitech"}
+    # the request is shown in the catalog's spelling: the system fixed the typo
+    words, candidates_line = str(user["content"]).split("\n")
+    assert words == "logitech gaming mouse"
     candidates = candidates_line.removeprefix("Candidate words: ").split(", ")
     assert candidates and not {"logitech", "gaming", "mouse"} & set(candidates)
     # every candidate is a word of a title among the products nearest to the fixed request
@@ -142,8 +139,8 @@ def test_the_expand_prompt_shows_the_words_the_fixes_and_neighbour_words(
 def test_without_a_dense_index_the_candidates_are_feedback_words(toolbox: SearchToolbox) -> None:
     lexical_only = SimpleNamespace(lexical=toolbox.lexical, concepts=None)
     user = strategy_prompt("expand", "gaming mouse", lexical_only).messages[-1]
-    words, fixes_line, candidates_line = str(user["content"]).split("\n")
-    assert (words, fixes_line) == ("gaming mouse", "Fixes: (none)")
+    words, candidates_line = str(user["content"]).split("\n")
+    assert words == "gaming mouse"
     candidates = candidates_line.removeprefix("Candidate words: ").split(", ")
     top_text = " ".join(
         f"{h.product.title} {h.product.brand} {h.product.category} {h.product.description}"
@@ -162,7 +159,7 @@ class EchoWriter:
         self.prompts.extend(prompts)
         replies = []
         for prompt in prompts:
-            words, _, candidates = str(prompt.messages[-1]["content"]).split("\n")
+            words, candidates = str(prompt.messages[-1]["content"]).split("\n")
             first = candidates.removeprefix("Candidate words: ").split(", ")[0]
             arguments = {"query": words, "add_terms": [first]}
             body = json.dumps({"name": SEARCH_PRODUCTS, "arguments": arguments})
@@ -183,8 +180,8 @@ def test_expand_strategy_searches_what_the_writer_added(toolbox: SearchToolbox) 
     assert results.ids == expected.ids
 
 
-def test_rm3_and_fuzzy_are_plain_strategies(toolbox: SearchToolbox) -> None:
-    assert {"rm3", "fuzzy"} <= set(PLAIN_STRATEGIES) <= set(STRATEGY_NAMES)
+def test_rm3_fuzzy_and_spelled_are_plain_strategies(toolbox: SearchToolbox) -> None:
+    assert {"rm3", "fuzzy", "spelled"} <= set(PLAIN_STRATEGIES) <= set(STRATEGY_NAMES)
     fuzzy = build_strategy("fuzzy", toolbox)
     results, trace = fuzzy.retrieve("logitek mouse", 10)
     assert trace.written == "logitek mouse + logitech^1"
@@ -192,6 +189,12 @@ def test_rm3_and_fuzzy_are_plain_strategies(toolbox: SearchToolbox) -> None:
     exact, trace = fuzzy.retrieve("gaming mouse", 10)
     assert trace.written == "gaming mouse"
     assert exact.ids == toolbox.lexical.search(SearchRequest("gaming mouse", size=10)).ids
+    # spelled: what the expand prompt shows its model, searched as is (the model's zero point)
+    spelled = build_strategy("spelled", toolbox)
+    results, trace = spelled.retrieve('logitek mouse 8"', 10)
+    assert trace.written == "logitech mouse 8 in."
+    assert results.ids == toolbox.lexical.search(SearchRequest(trace.written, size=10)).ids
+    assert trace.written == expand_hints(toolbox.lexical, 'logitek mouse 8"').text
     rm3 = build_strategy("rm3", toolbox)
     request = rm3.request_for("gaming mouse", 10)  # type: ignore[attr-defined]
     assert request.text == "gaming mouse" and request.size == 10
@@ -248,13 +251,15 @@ class BuildingIndex:
 def test_hints_fall_back_to_feedback_words_only_when_asked(toolbox: SearchToolbox) -> None:
     hints = expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex(), fallback=True)
     assert hints.source == FEEDBACK and hints.words
-    assert hints.fixes == (("logitek", "logitech"),)
-    assert apply_fixes("logitek mouse", hints.fixes)[0] == "logitech mouse"
+    assert (hints.text, hints.fixes) == ("logitech mouse", (("logitek", "logitech"),))
     with pytest.raises(IndexBuilding):
         expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex())
     dense = expand_hints(toolbox.lexical, 'logitek mouse 8"', toolbox.concepts)
     assert dense.source == NEIGHBOURS
-    assert dense.fixes == (("logitek", "logitech"), ('8"', "8 in."))
+    assert dense.text == "logitech mouse 8 in."
+    # the candidate words are chosen for the respelled request
+    respelled = expand_hints(toolbox.lexical, "logitech mouse 8 in.", toolbox.concepts)
+    assert dense.words == respelled.words
 
 
 def test_the_chat_writer_sees_the_expand_prompt_on_the_embedded_index(
@@ -272,4 +277,4 @@ def test_the_chat_writer_sees_the_expand_prompt_on_the_embedded_index(
     # while the concept index builds, the candidates are feedback words
     building = SimpleNamespace(lexical=toolbox.lexical, concepts=BuildingIndex())
     user = writer_request(AgentDeps(building), "gaming mouse").messages[-1]  # type: ignore[arg-type]
-    assert str(user["content"]).startswith("gaming mouse\nFixes: (none)\nCandidate words: ")
+    assert str(user["content"]).startswith("gaming mouse\nCandidate words: ")

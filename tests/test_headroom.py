@@ -27,7 +27,6 @@ from rl.rewards import LiveSearch, RawBaseline
 from rl.rollouts import CollectConfig
 from tests.catalog_samples import sample_products
 from tools.catalog.judgments import Judgments, Query
-from tools.errors import BadInput
 from tools.search.tantivy_backend import TantivyIndex
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
@@ -53,10 +52,10 @@ def requests(n: int, seed: int, gain_of: dict[str, float], noise: float) -> list
     words = sorted(gain_of)
     out = []
     for i in range(n):
-        request = RequestOutcomes(f"q{seed}-{i}", f"thing{rng.randrange(50)} item", raw=0.4)
+        request = RequestOutcomes(f"q{seed}-{i}", f"thing{rng.randrange(50)} item", copy=0.4)
         for rank, word in enumerate(rng.sample(words, 3)):
             gain = gain_of[word] + rng.gauss(0.0, noise)
-            request.calls.append(CallOutcome("add", word, rank, 1, max(-0.4, gain)))
+            request.calls.append(CallOutcome(word, rank, 1, max(-0.4, gain)))
         out.append(request)
     return out
 
@@ -65,7 +64,7 @@ def test_the_selector_finds_a_word_that_helps_unseen_requests() -> None:
     gain_of = {"good": 0.3, "bad": -0.3, "meh": 0.0, "so": 0.0, "la": -0.05}
     train = requests(160, seed=1, gain_of=gain_of, noise=0.05)
     dev = requests(120, seed=2, gain_of=gain_of, noise=0.05)
-    report = headroom(train, dev, bag_of_words, families=("add",))
+    report = headroom(train, dev, bag_of_words)
     rows = {row.choice: row for row in report.rows}
     selector = rows["selector (fitted on train)"].comparison
     oracle = rows["oracle (best call per request)"].comparison
@@ -84,7 +83,7 @@ def test_the_selector_finds_nothing_in_noise() -> None:
     noise_only = {word: 0.0 for word in ("red", "green", "blue", "cyan", "pink")}
     train = requests(160, seed=3, gain_of=noise_only, noise=0.1)
     dev = requests(120, seed=4, gain_of=noise_only, noise=0.1)
-    report = headroom(train, dev, bag_of_words, families=("add",))
+    report = headroom(train, dev, bag_of_words)
     rows = {row.choice: row for row in report.rows}
     selector = rows["selector (fitted on train)"].comparison
     # the oracle sees a large gain: the noise's best draw per request
@@ -116,18 +115,16 @@ def test_outcomes_are_read_from_an_enumerated_log(
     outcomes = {r.query_text: r for r in read_outcomes(path)}
     assert set(outcomes) == {q.text for q in judgments}
     typo = outcomes["wireles mouse"]
+    # the copy is the request as the prompt shows it: respelled, it finds the judged mouse
+    # first, so it beats the shopper's own words and no added word can gain on it
     raw = RawBaseline(toolbox)(typo.query_text, judgments.gains(typo.query_id))
-    assert typo.raw == pytest.approx(raw)
-    fixes = [c for c in typo.calls if c.family == "fix"]
-    assert [c.words for c in fixes] == ["wireless"] and fixes[0].rank == -1
-    assert typo.best() == pytest.approx(1.0)  # the fix finds the judged mouse first
-    adds = [c for c in typo.calls if c.family == "add" and c.added == 1]
-    assert [c.rank for c in adds] == list(range(len(adds)))
-    assert {c.family for c in typo.calls} == {"fix", "add", "fix+add"}
-    only_fix = read_outcomes(path, families=("fix",))
-    assert all(c.family == "fix" for r in only_fix for c in r.calls)
-    with pytest.raises(BadInput, match="unknown call families"):
-        read_outcomes(path, families=("rewrite",))
+    assert typo.copy == pytest.approx(1.0) and raw < 1.0
+    assert typo.best() == pytest.approx(1.0)
+    adds = [c for c in typo.calls if c.added == 1]
+    assert adds and [c.rank for c in adds] == list(range(len(adds)))
+    assert all(c.gain <= 0 for c in typo.calls)
+    pairs = [c for c in typo.calls if c.added == 2]
+    assert pairs and all(len(c.words.split()) == 2 for c in pairs)
 
 
 def test_the_command_reports_and_refuses_a_log_without_enumerated_rollouts(
@@ -156,25 +153,19 @@ def test_candidates_are_read_from_the_prompt() -> None:
     assert prompt_candidates([{"role": "user", "content": "no list"}]) == []
 
 
-def test_the_habit_takes_the_fix_and_the_top_word_whichever_the_prompt_offers() -> None:
+def test_the_habit_takes_the_top_word_wherever_the_prompt_offers_one() -> None:
     def request(name: str, calls: list[CallOutcome]) -> RequestOutcomes:
-        return RequestOutcomes(name, f"{name} words", raw=0.5, calls=calls)
+        return RequestOutcomes(name, f"{name} words", copy=0.5, calls=calls)
 
-    both = request(
-        "both",
-        [
-            CallOutcome("fix", "fixed", -1, 0, 0.1),
-            CallOutcome("add", "top", 0, 1, -0.2),
-            CallOutcome("fix+add", "fixed top", 0, 1, 0.3),
-            CallOutcome("fix+add", "fixed next", 1, 1, 0.4),
-        ],
+    offered = request(
+        "offered",
+        [CallOutcome("second", 1, 1, 0.4), CallOutcome("top", 0, 1, 0.3)],
     )
-    add_only = request("add-only", [CallOutcome("add", "second", 1, 1, 0.2)])
-    add_only.calls.insert(0, CallOutcome("add", "top", 0, 1, -0.1))
-    fix_only = request("fix-only", [CallOutcome("fix", "fixed", -1, 0, 0.2)])
+    paired = request("paired", [CallOutcome("top second", 0, 2, 0.2)])
+    nothing = request("nothing", [])
     train = requests(30, 1, {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}, 0.05)
-    report = headroom(train, [both, add_only, fix_only], bag_of_words)
-    habit = {row.choice: row for row in report.rows}["always the fix and the top word"]
-    # 0.3 from the fix with the top word, -0.1 from the top word, 0.2 from the fix alone
-    assert habit.changed == 3
-    assert habit.comparison.mean_b == pytest.approx(0.5 + (0.3 - 0.1 + 0.2) / 3)
+    report = headroom(train, [offered, paired, nothing], bag_of_words)
+    habit = {row.choice: row for row in report.rows}["always the top candidate word"]
+    # the single top word where offered (0.3); a pair is not the habit; no call: the copy
+    assert habit.changed == 1
+    assert habit.comparison.mean_b == pytest.approx(0.5 + 0.3 / 3)

@@ -48,23 +48,19 @@ def test_a_call_is_written_exactly_as_the_worked_example_writes_it() -> None:
 
 
 def test_the_expand_action_is_enumerated_copy_first() -> None:
-    calls = expand_candidate_calls(
-        "wireles mouse", ["logitech", "gaming", "rgb", "usb", "gaming"], [("wireles", "wireless")]
-    )
+    calls = expand_candidate_calls("wireless mouse", ["logitech", "gaming", "rgb", "usb", "gaming"])
     labels = [c.label for c in calls]
-    assert labels[0] == "copy" and calls[0].arguments == {"query": "wireles mouse"}
-    assert labels[1] == "fix" and calls[1].arguments["fix"] == {"wireles": "wireless"}
-    # each distinct candidate once, then pairs of the top three, then the fix with the top two
-    assert labels[2:6] == ["add:logitech", "add:gaming", "add:rgb", "add:usb"]
-    assert labels[6:9] == ["add:logitech+gaming", "add:logitech+rgb", "add:gaming+rgb"]
-    assert labels[9:] == ["fix+add:logitech", "fix+add:gaming"]
+    assert labels[0] == "copy" and calls[0].arguments == {"query": "wireless mouse"}
+    # each distinct candidate once, then pairs of the top three
+    assert labels[1:5] == ["add:logitech", "add:gaming", "add:rgb", "add:usb"]
+    assert labels[5:] == ["add:logitech+gaming", "add:logitech+rgb", "add:gaming+rgb"]
     for call in calls:
         parsed = parse_tool_calls(call.text(), TOOLS)
         assert parsed.parse_class == ParseClass.VALID
         assert parsed.calls[0].arguments == call.arguments
-    no_fix = expand_candidate_calls("mouse", ["a", "b"], [])
-    assert [c.label for c in no_fix] == ["copy", "add:a", "add:b", "add:a+b"]
-    assert expand_candidate_calls("mouse", [], []) == [CandidateCall("copy", {"query": "mouse"})]
+    two = expand_candidate_calls("mouse", ["a", "b"])
+    assert [c.label for c in two] == ["copy", "add:a", "add:b", "add:a+b"]
+    assert expand_candidate_calls("mouse", []) == [CandidateCall("copy", {"query": "mouse"})]
 
 
 def test_enumerated_collect_scores_every_call_and_trains_unchanged(
@@ -95,22 +91,22 @@ def test_enumerated_collect_scores_every_call_and_trains_unchanged(
     # the prompt is exactly the expand prompt the eval and a sampled collect show
     expected = strategy_prompt("expand", typo.text, toolbox)
     assert list(group.messages) == [dict(m) for m in expected.messages]
-    # copy is sample 0 and earns exactly the format part: the gain's zero point
-    assert group.rollouts[0].completion == copy_of(typo.text)
-    assert group.rollouts[0].reward == FORMAT_VALID
+    # copy is sample 0: the request as the prompt shows it, respelled by the search system
+    # (the typo fixed), so it earns the respelling's gain over the shopper's own words
+    assert group.rollouts[0].completion == copy_of("wireless mouse")
     raw = RawBaseline(toolbox)(typo.text, judgments.gains(typo.id))
     assert 0 < raw < 1
-    fixed = tool_call_text(SEARCH_PRODUCTS, {"query": typo.text, "fix": {"wireles": "wireless"}})
-    assert group.rollouts[1].completion == fixed
-    best = max(group.rollouts, key=lambda r: r.reward)
-    assert best.ndcg == 1.0 and best.reward == pytest.approx(FORMAT_VALID + 1.0 - raw)
-    assert "wireless" in best.completion
+    assert group.rollouts[0].ndcg == 1.0
+    assert group.rollouts[0].reward == pytest.approx(FORMAT_VALID + 1.0 - raw)
+    # where the respelling changes nothing, copy is the raw search: the gain's zero point
+    assert by_query[nothing_helps.id].rollouts[0].completion == copy_of(nothing_helps.text)
+    assert by_query[nothing_helps.id].rollouts[0].reward == FORMAT_VALID
 
     pairs = build_dpo_dataset(data.groups, margin=0.05)
     chosen = {row["query_id"]: row["chosen"][0]["content"] for row in pairs}
-    assert '"fix": {"wireles": "wireless"}' in chosen[typo.id]
-    # nothing beats the raw search here: no pair, or copy chosen (it wins every tie)
-    assert chosen.get(nothing_helps.id, copy_of(nothing_helps.text)) == copy_of(nothing_helps.text)
+    # nothing beats the copy here: no pair, or copy chosen (it wins every tie)
+    for query, copied in ((typo, "wireless mouse"), (nothing_helps, nothing_helps.text)):
+        assert chosen.get(query.id, copy_of(copied)) == copy_of(copied)
     assert max(by_query[nothing_helps.id].rewards) == FORMAT_VALID
 
     # resuming writes nothing new

@@ -1,9 +1,8 @@
-"""Measures spelled the catalog's way, offered as fixes the one fix path applies."""
+"""Measures spelled the catalog's way before the query writer sees the request."""
 
 from __future__ import annotations
 
-from tools.search.spelling import apply_fixes
-from tools.search.unit_spelling import catalog_spelling, unit_spellings
+from tools.search.unit_spelling import catalog_spelling, spell_measures
 
 
 def test_feet_inches_and_times_are_spelled_as_home_depot_titles_spell_them() -> None:
@@ -16,13 +15,16 @@ def test_feet_inches_and_times_are_spelled_as_home_depot_titles_spell_them() -> 
         assert catalog_spelling(unchanged) == unchanged
 
 
-def test_fixes_are_whole_words_of_the_request_and_apply_as_written() -> None:
-    text = "8' x 10' rug 8' runner"
-    fixes = unit_spellings(text)
-    assert fixes == [("8'", "8 ft."), ("10'", "10 ft.")]
-    fixed, applied = apply_fixes(text, fixes)
-    assert fixed == "8 ft. x 10 ft. rug 8 ft. runner"
-    assert applied == dict(fixes)
-    assert unit_spellings("cordless drill") == []
-    # a fix never touches a longer number that merely ends the same way
-    assert apply_fixes("18' hose", [("8'", "8 ft.")]) == ("18' hose", {})
+def test_unit_words_after_a_number_take_the_catalog_spelling() -> None:
+    assert spell_measures("1/2 inch pvc elbow") == "1/2 in. pvc elbow"
+    assert spell_measures("8' x 10' rug") == "8 ft. x 10 ft. rug"
+    assert spell_measures("6ft ladder") == "6 ft. ladder"
+    assert spell_measures("5 Gallon bucket") == "5 gal. bucket"
+    assert spell_measures("50 lbs sand") == "50 lb. sand"
+    assert spell_measures("18v drill") == "18-Volt drill"
+    assert spell_measures("15 amp breaker") == "15 Amp breaker"
+    # already the catalog's spelling: unchanged, the dot not doubled
+    assert spell_measures("3 ft. fence 1/2 in. pipe") == "3 ft. fence 1/2 in. pipe"
+    # a unit word needs a number before it; a word that only starts like a unit stays
+    for unchanged in ("in the box", "v8 juice", "12 inchworm", "feet warmer", "100w bulb"):
+        assert spell_measures(unchanged) == unchanged

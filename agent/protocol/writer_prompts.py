@@ -8,11 +8,11 @@ any callable from prompts to reply texts (``QueryWriter``): the local model in p
 Two prompt styles for ``search_products`` (a strategy name picks one, ``STRATEGY_STYLES``):
 
 - ``rewrite`` (strategy ``policy``): the shopper's words; the model writes the whole query.
-- ``expand`` (strategy ``expand``): the shopper's words, the fixes the index knows (typos,
-  measures) as the JSON object the call's ``fix`` takes, and candidate words from the products
-  nearest in meaning (``tools.search.expand_hints``); the model is asked to copy the shopper's
-  words as ``query``, copy the fixes and pick words for ``add_terms`` (searched at a lower
-  weight). Copying the words alone is exactly the raw search.
+- ``expand`` (strategy ``expand``): the shopper's words in the catalog's spelling (typos,
+  run-together words and measures fixed by the search system, ``tools.search.respelling``) and
+  candidate words from the products nearest in meaning (``tools.search.expand_hints``); the
+  model is asked to copy the request as ``query`` and pick words for ``add_terms`` (searched
+  at a lower weight). Copying the request alone is the ``spelled`` baseline.
 
 ``strategy_prompt`` is the one place both are built, for ``shopagent eval`` and
 ``shopagent collect`` alike: the hints are computed from the live indexes.
@@ -20,7 +20,6 @@ Two prompt styles for ``search_products`` (a strategy name picks one, ``STRATEGY
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,27 +53,22 @@ SYSTEM_PROMPTS: dict[str, str] = {
 
 
 EXPAND_SYSTEM_PROMPT = (
-    "You help shoppers find products. Call search_products with the shopper's words as "
-    "query. Copy the fixes shown into fix, and put the candidate word that best fits the "
-    "request in add_terms."
+    "You help shoppers find products. Call search_products with the shopper's request as "
+    "query, and put the candidate word that best fits the request in add_terms."
 )
 #: One worked example turn of the expand action, before the shopper's request: the tools
 #: template's own example only copies the query, and a 135M model does not use an argument
-#: it has never seen used. It copies the fix and adds the first candidate; a ``fix`` key that
-#: is not in the real request is ignored by the search, so copying the example costs nothing.
+#: it has never seen used. It copies the request and adds the first candidate word.
 EXPAND_EXAMPLE: tuple[Message, ...] = (
     {
         "role": "user",
-        "content": (
-            'wireles headphones\nFixes: {"wireles": "wireless"}\n'
-            "Candidate words: bluetooth, ear, sony, noise, black"
-        ),
+        "content": "wireless headphones\nCandidate words: bluetooth, ear, sony, noise, black",
     },
     {
         "role": "assistant",
         "content": (
-            '<tool_call>{"name": "search_products", "arguments": {"query": "wireles headphones", '
-            '"add_terms": ["bluetooth"], "fix": {"wireles": "wireless"}}}</tool_call>'
+            '<tool_call>{"name": "search_products", "arguments": {"query": "wireless headphones", '
+            '"add_terms": ["bluetooth"]}}</tool_call>'
         ),
     },
 )
@@ -110,21 +104,19 @@ def build_prompt(tool: str, query_text: str) -> Prompt:
     )
 
 
-def expand_user_text(query_text: str, hints: ExpandHints) -> str:
-    """The shopper's words, then the fixes (as the JSON the call's ``fix`` takes) and the
-    candidate words, each on its own line."""
-    fixes = json.dumps(dict(hints.fixes), ensure_ascii=False) if hints.fixes else "(none)"
+def expand_user_text(hints: ExpandHints) -> str:
+    """The request in the catalog's spelling, then the candidate words on their own line."""
     listed = ", ".join(hints.words) if hints.words else "(none)"
-    return f"{query_text}\nFixes: {fixes}\nCandidate words: {listed}"
+    return f"{hints.text}\nCandidate words: {listed}"
 
 
-def build_expand_prompt(query_text: str, hints: ExpandHints) -> Prompt:
+def build_expand_prompt(hints: ExpandHints) -> Prompt:
     """The ``expand`` prompt: the worked example, then the request with its hints."""
     return Prompt(
         messages=(
             {"role": "system", "content": EXPAND_SYSTEM_PROMPT},
             *EXPAND_EXAMPLE,
-            {"role": "user", "content": expand_user_text(query_text, hints)},
+            {"role": "user", "content": expand_user_text(hints)},
         ),
         tools=(schema_for(SEARCH_PRODUCTS),),
     )
@@ -141,9 +133,9 @@ def styled_prompt(
     """The prompt of one style for one tool.
 
     ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``), read only by the
-    expand prompt, here and nowhere else: its ``lexical`` index must be the embedded one (fixes
-    and term statistics); its ``concepts`` index gives the candidate words, and an object
-    without one that can answer a dense search gets RM3 feedback words. ``fallback``
+    expand prompt, here and nowhere else: its ``lexical`` index must be the embedded one (its
+    vocabulary respells the request); its ``concepts`` index gives the candidate words, and an
+    object without one that can answer a dense search gets RM3 feedback words. ``fallback``
     (``tools.search.expand_hints``): a concept index that fails (still building) gives feedback
     words instead of an error -- for the chat, never for evals and collection.
     """
@@ -159,8 +151,7 @@ def styled_prompt(
     dense = getattr(backends, "concepts", None)
     if not isinstance(dense, DenseNeighbours):
         dense = None
-    hints = expand_hints(index, query_text, dense, fallback=fallback)
-    return build_expand_prompt(query_text, hints)
+    return build_expand_prompt(expand_hints(index, query_text, dense, fallback=fallback))
 
 
 def strategy_prompt(strategy: str, query_text: str, backends: object | None = None) -> Prompt:

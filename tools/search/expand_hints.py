@@ -1,14 +1,14 @@
-"""What the ``expand`` prompt shows beside the shopper's words: fixes and candidate words.
+"""What the ``expand`` prompt shows: the request in the catalog's spelling, candidate words.
 
-The expand action keeps the shopper's words and lets the query writer take fixes and add a
-few words at a lower weight (``agent.protocol.tool_search``). A 135M model cannot know the
-catalog's vocabulary, so the prompt shows what the search system knows:
+The expand action keeps the shopper's words and lets the query writer add a few words at a
+lower weight (``agent.protocol.tool_search``). A 135M model cannot know the catalog's
+vocabulary, so the prompt shows what the search system knows:
 
-- ``fixes``: the index's own typo corrections (``tools.search.spelling.corrections``: a word no
-  product holds → the nearest frequent indexed term) and the catalog's spelling of measures
-  (``tools.search.unit_spelling``: ``8'`` → ``8 ft.``), each ``(word as written, fix)``;
-- ``words``: candidate words, from the titles of the products nearest to the fixed request in
-  the dense index (``tools.search.neighbour_words``), or, with no dense index, RM3 feedback
+- ``text``: the request respelled the catalog's way (``tools.search.respelling``: measures,
+  run-together words, typos), applied by the system because the trained policy never copied
+  a fix it was offered; ``fixes`` are the words it changed;
+- ``words``: candidate words, from the titles of the products nearest to the respelled request
+  in the dense index (``tools.search.neighbour_words``), or, with no dense index, RM3 feedback
   words from the top raw results (``tools.search.prf``; measured to carry no learnable gain on
   Home Depot, kept so the action works where only the lexical index exists).
 
@@ -24,8 +24,8 @@ from tools.search.backend import SearchError
 from tools.search.neighbour_words import DenseNeighbours, neighbour_words
 from tools.search.prf import FeedbackIndex, RelevanceModel
 from tools.search.request import SearchRequest
-from tools.search.spelling import VocabularyIndex, apply_fixes, corrections
-from tools.search.unit_spelling import unit_spellings
+from tools.search.respelling import Respelling, respell
+from tools.search.spelling import VocabularyIndex
 
 #: Candidate words an expand prompt shows.
 CANDIDATES = 8
@@ -36,19 +36,13 @@ FEEDBACK = "feedback"
 
 @dataclass(frozen=True, slots=True)
 class ExpandHints:
-    """The fixes and candidate words shown for one request, and where the words came from."""
+    """The respelled request and candidate words shown for one request, and where the words
+    came from."""
 
+    text: str
     fixes: tuple[tuple[str, str], ...] = ()
     words: tuple[str, ...] = ()
     source: str = FEEDBACK
-
-
-def request_fixes(index: VocabularyIndex, text: str) -> tuple[tuple[str, str], ...]:
-    """Typo corrections, then measure spellings, one fix per written word."""
-    fixes: dict[str, str] = {}
-    for word, fix in [*corrections(index, text), *unit_spellings(text)]:
-        fixes.setdefault(word, fix)
-    return tuple(fixes.items())
 
 
 def expand_hints(
@@ -59,21 +53,22 @@ def expand_hints(
     *,
     fallback: bool = False,
 ) -> ExpandHints:
-    """The hints for ``text``: fixes from ``lexical``; words from ``dense`` when given.
+    """The hints for ``text``: its respelling from ``lexical``; words from ``dense`` if given.
 
     ``fallback``: a dense index that cannot answer (still building, missing, down) gives
     feedback words instead of an error -- for the chat, whose concept index may be building
     while the shopper types. Evals and collection leave it off, so one run never mixes sources.
     """
-    fixes = request_fixes(lexical, text) if isinstance(lexical, VocabularyIndex) else ()
-    fixed = apply_fixes(text, fixes)[0]
+    spelled = (
+        respell(lexical, text) if isinstance(lexical, VocabularyIndex) else Respelling(text, text)
+    )
     if dense is not None:
         try:
-            words = neighbour_words(dense, lexical, fixed, limit)
+            words = neighbour_words(dense, lexical, spelled.text, limit)
         except SearchError:
             if not fallback:
                 raise
         else:
-            return ExpandHints(fixes, tuple(words), NEIGHBOURS)
-    words = RelevanceModel(lexical).candidate_words(SearchRequest(fixed), limit)
-    return ExpandHints(fixes, tuple(words), FEEDBACK)
+            return ExpandHints(spelled.text, spelled.fixes, tuple(words), NEIGHBOURS)
+    words = RelevanceModel(lexical).candidate_words(SearchRequest(spelled.text), limit)
+    return ExpandHints(spelled.text, spelled.fixes, tuple(words), FEEDBACK)

@@ -72,7 +72,7 @@ def correct_term(index: VocabularyIndex, term: str, word: str | None = None) -> 
     edits = max_edits(word)
     if not edits or not term.isalpha():
         return None
-    if any(index.doc_freq(field, term) for field in VOCABULARY_FIELDS):
+    if term_frequency(index, term):
         return None
     counts: dict[str, int] = {}
     for field in VOCABULARY_FIELDS:
@@ -92,6 +92,41 @@ def correct_term(index: VocabularyIndex, term: str, word: str | None = None) -> 
         if best is None or key < best:
             best = key
     return None if best is None else best[3]
+
+
+#: A compound's parts must each be this frequent (products holding them, title or description).
+MIN_PART_FREQUENCY = 20
+MIN_COMPOUND_CHARS = 6
+MIN_PART_CHARS = 3
+
+
+def term_frequency(index: VocabularyIndex, term: str) -> int:
+    """How many products hold ``term``, counted once per vocabulary field."""
+    return sum(index.doc_freq(field, term) for field in VOCABULARY_FIELDS)
+
+
+def split_compound(index: VocabularyIndex, word: str) -> str | None:
+    """``frenchdoor`` → ``french door``: a word no product holds, written as the two frequent
+    words the catalog spells apart (the split whose rarer part is most frequent), else None.
+
+    Shoppers run words together (``stemcartridge``, ``prelit``, ``castiron``) more often than
+    a typo corrector can reach: the join is 2+ edits from anything indexed.
+    """
+    word = word.lower()
+    terms = index.terms(word)
+    if len(word) < MIN_COMPOUND_CHARS or not word.isalpha() or len(terms) != 1:
+        return None
+    if term_frequency(index, terms[0]):
+        return None
+    best: tuple[int, str] | None = None
+    for cut in range(MIN_PART_CHARS, len(word) - MIN_PART_CHARS + 1):
+        left, right = index.terms(word[:cut]), index.terms(word[cut:])
+        if len(left) != 1 or len(right) != 1:
+            continue
+        rarer = min(term_frequency(index, left[0]), term_frequency(index, right[0]))
+        if rarer >= MIN_PART_FREQUENCY and (best is None or rarer > best[0]):
+            best = (rarer, f"{word[:cut]} {word[cut:]}")
+    return None if best is None else best[1]
 
 
 def corrections(index: VocabularyIndex, text: str) -> list[tuple[str, str]]:

@@ -1,0 +1,60 @@
+"""``tools.search.respelling``: the request in the catalog's spelling, from a real index."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tools.catalog.product import Product
+from tools.search.respelling import respell
+from tools.search.spelling import MIN_PART_FREQUENCY, split_compound
+from tools.search.tantivy_backend import TantivyIndex
+
+
+def product(number: int, title: str) -> Product:
+    return Product(
+        id=f"p{number}",
+        title=title,
+        description="",
+        brand="Acme",
+        category_path=("Home",),
+        price=Decimal("10.00"),
+    )
+
+
+@pytest.fixture(scope="module")
+def index() -> TantivyIndex:
+    """French doors and wireless doorbells, each frequent enough to be a compound's part."""
+    titles = [f"french door refrigerator {n}" for n in range(MIN_PART_FREQUENCY)]
+    titles += [f"wireless doorbell chime {n}" for n in range(MIN_PART_FREQUENCY)]
+    titles += ["frenchy glass vase"]  # a rare part: never the split chosen
+    built = TantivyIndex(None, create=True)
+    built.index([product(n, title) for n, title in enumerate(titles)])
+    return built
+
+
+def test_a_run_together_word_no_product_holds_splits_into_two_frequent_words(
+    index: TantivyIndex,
+) -> None:
+    assert split_compound(index, "frenchdoor") == "french door"
+    assert split_compound(index, "FrenchDoor") == "french door"
+    # a word some product holds is the catalog's own word: never split
+    assert split_compound(index, "doorbell") is None
+    # parts must each be frequent: 'frenchy' (one product) + 'door' is not a split
+    assert split_compound(index, "frenchydoor") is None
+    # too short, or not letters
+    assert split_compound(index, "doors") is None
+    assert split_compound(index, "door42bell") is None
+
+
+def test_respell_fixes_measures_compounds_and_typos_and_says_which_words(
+    index: TantivyIndex,
+) -> None:
+    spelled = respell(index, "wireles  doorbell 1/2 inch frenchdoor")
+    assert spelled.text == "wireless doorbell 1/2 in. french door"
+    assert spelled.fixes == (("wireles", "wireless"), ("frenchdoor", "french door"))
+    assert spelled.changed and spelled.written == "wireles  doorbell 1/2 inch frenchdoor"
+    # the catalog's own words are left exactly as written (spacing aside)
+    same = respell(index, "french  door refrigerator")
+    assert (same.text, same.fixes, same.changed) == ("french door refrigerator", (), False)
