@@ -172,31 +172,27 @@ def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
 def rm3_strategy(toolbox: SearchToolbox, config: RM3Config | None = None) -> ToolboxStrategy:
     """Raw plus RM3 feedback words (``tools.search.prf``; needs the embedded index's statistics)."""
     model = RelevanceModel(_statistics_index(toolbox, "rm3", FeedbackIndex), config)
-    return ToolboxStrategy("rm3", "lexical", frozenset({"lexical"}), toolbox, model.expand)
+    return _lexical_strategy("rm3", toolbox, model.expand)
 
 
 def fuzzy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """Raw plus corrections of words no product holds (``tools.search.spelling``)."""
     index = _statistics_index(toolbox, "fuzzy", VocabularyIndex)
-    return ToolboxStrategy(
-        "fuzzy",
-        "lexical",
-        frozenset({"lexical"}),
-        toolbox,
-        lambda request: with_corrections(index, request),
-    )
+    return _lexical_strategy("fuzzy", toolbox, lambda request: with_corrections(index, request))
 
 
 def spelled_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """The request in the catalog's spelling, alone (``tools.search.respelling``)."""
     index = _statistics_index(toolbox, "spelled", VocabularyIndex)
-    return ToolboxStrategy(
-        "spelled",
-        "lexical",
-        frozenset({"lexical"}),
-        toolbox,
-        lambda request: replace(request, text=respell(index, request.text).text),
+    return _lexical_strategy(
+        "spelled", toolbox, lambda request: replace(request, text=respell(index, request.text).text)
     )
+
+
+def _lexical_strategy(
+    name: str, toolbox: SearchToolbox, expand: Callable[[SearchRequest], SearchRequest]
+) -> ToolboxStrategy:
+    return ToolboxStrategy(name, "lexical", frozenset({"lexical"}), toolbox, expand)
 
 
 def _statistics_index(toolbox: SearchToolbox, name: str, protocol: type) -> Any:

@@ -16,7 +16,8 @@ generation and ``shopagent eval`` see:
   undesirable, the rest (and groups without spread) carry no signal and are left out.
 - RWR (``prompt``, ``completion``, ``weight``): samples with a reward above ``min_reward``
   (with the ``gain`` reward: better than the raw search), weighted ``exp(advantage / beta)``,
-  capped at ``max_weight``.
+  capped at ``max_weight``. With ``chosen_margin``, filtered behaviour cloning instead: one
+  sample per request, chosen as DPO's is (the first unless another beats it by that much).
 - GRPO (``prompt``, ``tools``, ``judged``, ``query_text``): one row per request, with its
   judged gains as a JSON object and the shopper's words for the live reward (the ``gain``
   reward searches them raw); by default only requests whose samples disagreed (a group
@@ -287,10 +288,23 @@ def build_rwr_dataset(
     beta: float = 1.0,
     min_reward: float = 0.0,
     max_weight: float = 4.0,
+    chosen_margin: float | None = None,
 ) -> Dataset:
-    """Samples above ``min_reward``, weighted ``min(max_weight, exp(advantage / beta))``."""
+    """Samples above ``min_reward``, weighted ``min(max_weight, exp(advantage / beta))``.
+
+    ``chosen_margin`` (>= 0) switches to one sample per request, weight 1: the group's best
+    if it beats the first sample (the greedy reply; an enumerated collect's copy) by at least
+    that much, else the first -- every request, a group without spread included (its first
+    sample is as good as any). Why: weighting every sample that beat the raw search teaches
+    a policy to *always* change the request, since most of a group's samples are changes
+    (the expand policy trained that way added words to every request, and on the requests
+    where they did not help they cost as much as they gained elsewhere); choosing the copy
+    unless a change clearly wins teaches it to change only where the feedback says so.
+    """
     if beta <= 0 or max_weight <= 0:
         raise BadInput("beta and max_weight must be positive")
+    if chosen_margin is not None:
+        return _chosen_samples(groups, chosen_margin, min_reward)
     rows = []
     for group in groups:
         if group.spread() < MIN_STD:  # all samples alike: no preference to learn
@@ -309,6 +323,33 @@ def build_rwr_dataset(
                     "advantage": advantage,
                 }
             )
+    return _dataset(rows, RWR_FEATURES)
+
+
+def _chosen_samples(
+    groups: Sequence[RolloutGroup], chosen_margin: float, min_reward: float
+) -> Dataset:
+    """``build_rwr_dataset`` with ``chosen_margin``: each request's chosen sample, weight 1."""
+    if chosen_margin < 0:
+        raise BadInput(f"chosen_margin must be >= 0, got {chosen_margin}")
+    rows = []
+    for group in groups:
+        first = group.rollouts[0]
+        best = max(group.rollouts, key=lambda r: (r.reward, -r.sample_index))
+        chosen = best if best.reward - first.reward >= max(chosen_margin, MIN_STD) else first
+        if chosen.reward <= min_reward:
+            continue
+        rows.append(
+            {
+                "prompt": group.prompt(),
+                "completion": assistant(chosen.completion),
+                "weight": 1.0,
+                "tools": group.tools_json,
+                "query_id": group.key.query_id,
+                "reward": chosen.reward,
+                "advantage": chosen.reward - first.reward,
+            }
+        )
     return _dataset(rows, RWR_FEATURES)
 
 

@@ -33,7 +33,11 @@ def replicate_by_weight(dataset: Dataset, *, seed: int = 0) -> Dataset:
 def rwr_dataset(data: RolloutData, config: RWRRunConfig) -> tuple[Dataset, Dataset]:
     """The weighted samples, and the replicated rows that are trained on."""
     weighted = build_rwr_dataset(
-        data.groups, beta=config.beta, min_reward=config.min_reward, max_weight=config.max_weight
+        data.groups,
+        beta=config.beta,
+        min_reward=config.min_reward,
+        max_weight=config.max_weight,
+        chosen_margin=config.chosen_margin,
     )
     return weighted, replicate_by_weight(weighted, seed=config.seed)
 

@@ -139,6 +139,25 @@ def test_groups_whose_samples_all_score_the_same_are_dropped() -> None:
     assert set(rwr["query_id"]) == {"useful"}
 
 
+def test_rwr_with_a_chosen_margin_clones_one_sample_per_request_copy_unless_beaten() -> None:
+    flat = group("flat", [0.1, 0.1, 0.1, 0.1])  # nothing changes anything: the copy
+    narrow = group("narrow", [0.1, 0.15, 0.1, -0.2])  # a change wins by a hair: the copy
+    clear = group("clear", [0.1, 0.6, 0.7, -0.2])  # a change wins clearly: the best of them
+    hurt = group("hurt", [-0.3, -0.35, -0.3, -0.4])  # the copy itself lost: nothing to imitate
+    rows = build_rwr_dataset([flat, narrow, clear, hurt], chosen_margin=0.1)
+    chosen = {row["query_id"]: row["completion"][0]["content"] for row in rows}
+    assert chosen == {"flat": valid("q0"), "narrow": valid("q0"), "clear": valid("q2")}
+    assert set(rows["weight"]) == {1.0}
+    assert dict(zip(rows["query_id"], rows["advantage"], strict=True))["clear"] == pytest.approx(
+        0.6
+    )
+    # a margin of 0 takes any strict improvement; ties stay with the copy
+    loose = build_rwr_dataset([narrow, flat], chosen_margin=0.0)
+    assert [row["completion"][0]["content"] for row in loose] == [valid("q1"), valid("q0")]
+    with pytest.raises(BadInput, match="chosen_margin"):
+        build_rwr_dataset([flat], chosen_margin=-0.1)
+
+
 # -- configs -------------------------------------------------------------------------------------
 
 
