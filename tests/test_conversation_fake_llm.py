@@ -542,6 +542,20 @@ def test_fake_capable_model_prose_is_shown_only_when_it_passes_the_checks(
     assert answer.text.startswith("Found ")
 
 
+def test_fake_reply_says_what_the_list_was_searched_as_when_the_request_was_respelled(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    session, _ = open_chat(settings, toolbox)
+    answer, events = turn(session, "wireles mouse")
+    # the writer prompt showed the request in the catalog's spelling, and the model copied it
+    assert searches(events)[0].arguments["query"] == "wireless mouse"
+    assert answer.text.startswith("Found ") and 'searched as "wireless mouse"' in answer.text
+    assert answer.products and all("wireless" in p.title.lower() for p in answer.products)
+    # spelled as the catalog spells it: no note
+    answer, _ = turn(session, "start over, a wireless mouse")
+    assert "searched as" not in answer.text
+
+
 def test_fake_prose_setting_resolves_to_composed_for_the_local_model() -> None:
     assert prose_mode(load_llm_settings(environ={})) == "composed"
     endpoint = {"SHOPAGENT_LLM_BASE_URL": "http://localhost:8000/v1"}

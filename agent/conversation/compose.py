@@ -30,6 +30,8 @@ from tools.catalog.product import Product, format_attribute
 COMPARE_ROWS = 10
 DETAIL_ATTRIBUTES = 8
 DESCRIPTION_CHARS = 240
+#: A searched query longer than this is cut in the reply (the tool-call line shows it whole).
+SEARCHED_CHARS = 80
 #: Attribute keys that identify rather than describe (long code lists help no one choose).
 _IDENTIFIERS = frozenset({"ean", "upc", "gtin", "sku", "mpn", "asin", "isbn"})
 
@@ -40,9 +42,18 @@ def compose_results(
     *,
     total: int,
     relaxed: Sequence[str] = (),
+    searched: str = "",
 ) -> str:
-    """The reply over a non-empty list (``ShownProduct``-shaped dicts)."""
+    """The reply over a non-empty list (``ShownProduct``-shaped dicts).
+
+    ``searched``: the query the writer searched when it is not the shopper's words (the
+    request respelled in the catalog's spelling, ``tools.search.respelling``, or a capable
+    model's own words), so the reply says what the list was found for.
+    """
     sought = constraints.describe() or "your request"
+    searched = " ".join(strip_control_tokens(searched).split())[:SEARCHED_CHARS]
+    if searched and searched.lower() != constraints.query().lower():
+        sought = f'{sought} (searched as "{searched}")'
     matches = f"{total:,} match" + ("" if total == 1 else "es")
     lead = f"Found {matches} for {sought}"
     if relaxed:

@@ -669,8 +669,13 @@ class _Nodes:
                 text, written_by = grounded.text, "model"
             elif products:
                 total = max((r["total"] for r in state.get("rounds") or []), default=0)
+                searched = (state.get("written_queries") or {}).get(active.query(), "")
                 text = compose_results(
-                    active, products, total=max(total, len(products)), relaxed=relaxed
+                    active,
+                    products,
+                    total=max(total, len(products)),
+                    relaxed=relaxed,
+                    searched=searched,
                 )
             elif stop_reason == "timeout" or (
                 stop_reason in ("model_error", "budget") and not state.get("rounds")
