@@ -157,9 +157,9 @@ def apply_fixes(query: str, fixes: Iterable[tuple[str, str]]) -> tuple[str, dict
     """``query`` with each ``(wrong, right)`` applied as a whole-word, case-blind replacement.
 
     The one place a fix becomes a query: the ``fix`` argument of a model's call
-    (``agent.protocol.tool_search``) and the fixes an expand prompt shows
-    (``tools.search.expand_hints``). A fix whose word is not in the query changes nothing,
-    so a fix can never add words the shopper did not write. Returns the fixes that applied.
+    (``agent.protocol.tool_search``) and the search system's own respelling of a request
+    (``tools.search.respelling``). A fix whose word is not in the query changes nothing, so a
+    fix can never add words the shopper did not write. Returns the fixes that applied.
     """
     applied: dict[str, str] = {}
     for wrong, right in fixes:
