@@ -218,7 +218,7 @@ class WrittenSearchStrategy:
     writer: QueryWriter = field(repr=False)
     toolbox: SearchToolbox = field(repr=False)
     #: The prompt style (``agent.protocol.writer_prompts.STRATEGY_STYLES``): ``rewrite`` or
-    #: ``expand`` (fixes and candidate words from the indexes in the prompt).
+    #: ``expand`` (the respelled request and candidate words from the indexes in the prompt).
     style: str = "rewrite"
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:

@@ -221,6 +221,17 @@ def assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
+def chosen_sample(group: RolloutGroup, chosen_margin: float = 0.0) -> Rollout:
+    """The group's best sample (ties to the lower sample index); with ``chosen_margin`` > 0
+    its first sample unless another beats it by at least that much. DPO's chosen reply and
+    the one example of filtered behaviour cloning (RWR with ``chosen_margin``)."""
+    best = max(group.rollouts, key=lambda r: (r.reward, -r.sample_index))
+    first = group.rollouts[0]
+    if chosen_margin > 0 and best.reward - first.reward < chosen_margin:
+        return first
+    return best
+
+
 def build_dpo_dataset(
     groups: Sequence[RolloutGroup], *, margin: float = 0.1, chosen_margin: float = 0.0
 ) -> Dataset:
@@ -238,10 +249,7 @@ def build_dpo_dataset(
     for group in groups:
         if len(group.rollouts) < 2:
             continue
-        best = max(group.rollouts, key=lambda r: (r.reward, -r.sample_index))
-        first = group.rollouts[0]
-        if chosen_margin > 0 and best.reward - first.reward < chosen_margin:
-            best = first
+        best = chosen_sample(group, chosen_margin)
         worst = min(group.rollouts, key=lambda r: (r.reward, r.sample_index))
         if best.reward - worst.reward < max(margin, MIN_STD):
             continue
@@ -335,8 +343,7 @@ def _chosen_samples(
     rows = []
     for group in groups:
         first = group.rollouts[0]
-        best = max(group.rollouts, key=lambda r: (r.reward, -r.sample_index))
-        chosen = best if best.reward - first.reward >= max(chosen_margin, MIN_STD) else first
+        chosen = chosen_sample(group, chosen_margin)
         if chosen.reward <= min_reward:
             continue
         rows.append(

@@ -251,7 +251,7 @@ class BuildingIndex:
 def test_hints_fall_back_to_feedback_words_only_when_asked(toolbox: SearchToolbox) -> None:
     hints = expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex(), fallback=True)
     assert hints.source == FEEDBACK and hints.words
-    assert (hints.text, hints.fixes) == ("logitech mouse", (("logitek", "logitech"),))
+    assert hints.text == "logitech mouse"
     with pytest.raises(IndexBuilding):
         expand_hints(toolbox.lexical, "logitek mouse", BuildingIndex())
     dense = expand_hints(toolbox.lexical, 'logitek mouse 8"', toolbox.concepts)

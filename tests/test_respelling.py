@@ -54,7 +54,6 @@ def test_respell_fixes_measures_compounds_and_typos_and_says_which_words(
     spelled = respell(index, "wireles  doorbell 1/2 inch frenchdoor")
     assert spelled.text == "wireless doorbell 1/2 in. french door"
     assert spelled.fixes == (("wireles", "wireless"), ("frenchdoor", "french door"))
-    assert spelled.changed and spelled.written == "wireles  doorbell 1/2 inch frenchdoor"
     # the catalog's own words are left exactly as written (spacing aside)
     same = respell(index, "french  door refrigerator")
-    assert (same.text, same.fixes, same.changed) == ("french door refrigerator", (), False)
+    assert (same.text, same.fixes) == ("french door refrigerator", ())

@@ -39,8 +39,8 @@ class AgentLimits:
     #: Description characters sent to the model per product.
     description_chars: int = 200
     #: Most tokens the model may spend on the step that writes the search. An expand call
-    #: with a fix and a word is about 50 tokens; a small model that chats instead would
-    #: otherwise ramble for seconds.
+    #: with a ``fix`` and a word was measured at about 50 tokens; a small model that chats
+    #: instead would otherwise ramble for seconds.
     call_max_tokens: int = 96
     #: Searches the graph may add when nothing matched, each dropping one more constraint.
     max_relaxations: int = 3

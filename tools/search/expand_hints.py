@@ -6,7 +6,7 @@ vocabulary, so the prompt shows what the search system knows:
 
 - ``text``: the request respelled the catalog's way (``tools.search.respelling``: measures,
   run-together words, typos), applied by the system because the trained policy never copied
-  a fix it was offered; ``fixes`` are the words it changed;
+  a fix it was offered;
 - ``words``: candidate words, from the titles of the products nearest to the respelled request
   in the dense index (``tools.search.neighbour_words``), or, with no dense index, RM3 feedback
   words from the top raw results (``tools.search.prf``; measured to carry no learnable gain on
@@ -24,7 +24,7 @@ from tools.search.backend import SearchError
 from tools.search.neighbour_words import DenseNeighbours, neighbour_words
 from tools.search.prf import FeedbackIndex, RelevanceModel
 from tools.search.request import SearchRequest
-from tools.search.respelling import Respelling, respell
+from tools.search.respelling import respell
 from tools.search.spelling import VocabularyIndex
 
 #: Candidate words an expand prompt shows.
@@ -40,7 +40,6 @@ class ExpandHints:
     came from."""
 
     text: str
-    fixes: tuple[tuple[str, str], ...] = ()
     words: tuple[str, ...] = ()
     source: str = FEEDBACK
 
@@ -59,16 +58,14 @@ def expand_hints(
     feedback words instead of an error -- for the chat, whose concept index may be building
     while the shopper types. Evals and collection leave it off, so one run never mixes sources.
     """
-    spelled = (
-        respell(lexical, text) if isinstance(lexical, VocabularyIndex) else Respelling(text, text)
-    )
+    spelled = respell(lexical, text).text if isinstance(lexical, VocabularyIndex) else text
     if dense is not None:
         try:
-            words = neighbour_words(dense, lexical, spelled.text, limit)
+            words = neighbour_words(dense, lexical, spelled, limit)
         except SearchError:
             if not fallback:
                 raise
         else:
-            return ExpandHints(spelled.text, spelled.fixes, tuple(words), NEIGHBOURS)
-    words = RelevanceModel(lexical).candidate_words(SearchRequest(spelled.text), limit)
-    return ExpandHints(spelled.text, spelled.fixes, tuple(words), FEEDBACK)
+            return ExpandHints(spelled, tuple(words), NEIGHBOURS)
+    words = RelevanceModel(lexical).candidate_words(SearchRequest(spelled), limit)
+    return ExpandHints(spelled, tuple(words), FEEDBACK)

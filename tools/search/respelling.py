@@ -18,8 +18,9 @@ requests better, 35 worse), of which typos and symbol measures +0.0135, unit wor
 compounds +0.0054. Chorus requests hold nothing these fixes change. ``shopagent eval
 --strategy spelled`` measures it; the model's own share is what ``expand`` adds on top.
 
-A correction replaces the shopper's word (``apply_fixes``) and the change is kept, so the chat
-can say what it searched for instead (as search engines' "showing results for").
+A correction replaces the shopper's word (``apply_fixes``). The chat says what it searched
+for when that differs from the shopper's words (``agent.conversation.compose``, from the query
+the writer wrote), as search engines' "showing results for".
 """
 
 from __future__ import annotations
@@ -35,19 +36,11 @@ _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class Respelling:
-    """A request as written, in the catalog's spelling, and the words fixed on the way.
+    """A request in the catalog's spelling, and the words fixed on the way: the ``(word,
+    fix)`` pairs of steps 2 and 3 (measures are respelled in place)."""
 
-    ``fixes`` are the ``(word, fix)`` pairs of steps 2 and 3 (measures are respelled in
-    place and need no explanation to the shopper).
-    """
-
-    written: str
     text: str
     fixes: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.text != " ".join(self.written.split())
 
 
 def word_fixes(index: VocabularyIndex, text: str) -> list[tuple[str, str]]:
@@ -71,4 +64,4 @@ def respell(index: VocabularyIndex, text: str) -> Respelling:
     """``text`` in the catalog's spelling (module doc), with what changed."""
     measured = spell_measures(text)
     fixed, applied = apply_fixes(measured, word_fixes(index, measured))
-    return Respelling(text, fixed, tuple(applied.items()))
+    return Respelling(fixed, tuple(applied.items()))
