@@ -564,6 +564,8 @@ class _Nodes:
         turn_ids = list(state.get("turn_product_ids") or [])
         total = kept = 0
         raw: list[str] = []
+        #: The text query of each call whose products are kept ("" for one without, e.g. concepts)
+        queries: list[str] = []
         for message in messages[last_ai + 1 :]:
             if not isinstance(message, ToolMessage):
                 continue
@@ -578,6 +580,9 @@ class _Nodes:
                 if product["id"] == skip or not active.allows(product):
                     continue
                 kept += 1
+                query = str(call["args"].get("query") or "")
+                if query not in queries:
+                    queries.append(query)
                 if product["id"] not in turn_ids:
                     turn_ids.append(product["id"])
             if judged and record.attempts:
@@ -597,7 +602,8 @@ class _Nodes:
         ]
         if typed:  # "only Logitech" keeps showing mice: the results that name the product
             turn_ids = typed
-        rounds = [*(state.get("rounds") or []), {"total": total, "kept": kept, "raw": raw}]
+        round_ = {"total": total, "kept": kept, "raw": raw, "queries": queries}
+        rounds = [*(state.get("rounds") or []), round_]
         update: dict[str, Any] = {
             "steps": steps,
             "retrieved": found,
@@ -669,13 +675,12 @@ class _Nodes:
                 text, written_by = grounded.text, "model"
             elif products:
                 total = max((r["total"] for r in state.get("rounds") or []), default=0)
-                searched = (state.get("written_queries") or {}).get(active.query(), "")
                 text = compose_results(
                     active,
                     products,
                     total=max(total, len(products)),
                     relaxed=relaxed,
-                    searched=searched,
+                    searched=_searched_as(state),
                 )
             elif stop_reason == "timeout" or (
                 stop_reason in ("model_error", "budget") and not state.get("rounds")
@@ -871,6 +876,13 @@ def _similar_source(state: AgentState) -> str | None:
 
 def retrieved_of(state: AgentState, product_id: str) -> dict[str, Any]:
     return dict((state.get("retrieved") or {}).get(product_id) or {})
+
+
+def _searched_as(state: AgentState) -> str:
+    """The one text query that found every kept product of the turn, or "" when the list came
+    from several searches or one without a text query (then no single query describes it)."""
+    queries = {q for r in state.get("rounds") or [] for q in r.get("queries") or []}
+    return queries.pop() if len(queries) == 1 else ""
 
 
 def _last_raw(state: AgentState) -> list[str]:
