@@ -27,7 +27,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from agent.conversation.claims import claim_problems
-from agent.conversation.constraints import Constraints, update_constraints
+from agent.conversation.constraints import Constraints, apply_to_call, update_constraints
 from agent.conversation.grounding import ground_answer
 from agent.conversation.prices import price_bounds
 from agent.conversation.prompts import parse_tool_data, tool_data_block
@@ -704,6 +704,32 @@ def test_fake_constraint_updates_across_messages(toolbox: SearchToolbox) -> None
     ]:
         state = update_constraints(state, message, facets).constraints
         assert state.describe() == expected, message
+
+
+@pytest.mark.parametrize(
+    ("message", "terms", "feature"),
+    [
+        ("1/2 inch pvc elbo", ("pvc", "elbo"), "1/2 inch"),
+        ("1-1/2 in pvc pipe", ("pvc", "pipe"), "1-1/2 inch"),
+        ("3 1/2 inch screws", ("screws",), "3 1/2 inch"),
+        ("a 2.5 inch ssd", ("ssd",), "2.5 inch"),
+    ],
+)
+def test_a_fractional_measure_is_one_feature_not_a_number_and_a_measure(
+    message: str, terms: tuple[str, ...], feature: str
+) -> None:
+    """Seen in the Home Depot chat: "1/2 inch pvc elbo" searched the term "1" and "2 inch"."""
+    state = update_constraints(Constraints(), message).constraints
+    assert state.terms == terms and state.attributes == (feature,)
+
+
+def test_a_feature_the_writer_kept_in_the_catalog_spelling_is_not_added_again() -> None:
+    """Seen in the Home Depot chat: the writer's "pvc elbow 1/2 in." became "… 1/2 in. inch"."""
+    state = update_constraints(Constraints(), "1/2 inch pvc elbo").constraints
+    kept = apply_to_call({"query": "pvc elbow 1/2 in."}, state)
+    assert kept["query"] == "pvc elbow 1/2 in."
+    # a writer that dropped the feature gets it back, as the shopper wrote it
+    assert apply_to_call({"query": "pvc elbow"}, state)["query"] == "pvc elbow 1/2 inch"
 
 
 # -- rewards -----------------------------------------------------------------------------------

@@ -52,8 +52,10 @@ def compose_results(
     """
     sought = constraints.describe() or "your request"
     searched = " ".join(strip_control_tokens(searched).split())[:SEARCHED_CHARS]
+    # What the list was searched as goes into the one parenthesis of facts after the lead.
+    facts = [""]
     if searched and searched.lower() != constraints.query().lower():
-        sought = f'{sought} (searched as "{searched}")'
+        facts = [f'searched as "{searched}"']
     matches = f"{total:,} match" + ("" if total == 1 else "es")
     lead = f"Found {matches} for {sought}"
     if relaxed:
@@ -62,7 +64,7 @@ def compose_results(
             f"{'it' if len(relaxed) == 1 else 'them'} out: found {matches} for {sought}"
         )
     shown = len(products)
-    facts = [f"showing {shown}" if total > shown else ""]
+    facts.append(f"showing {shown}" if total > shown else "")
     prices = shown_prices(products)
     if prices:
         low, high = min(prices), max(prices)
@@ -76,15 +78,20 @@ def compose_results(
 
 
 def suggestion(constraints: Constraints, products: Sequence[Mapping[str, Any]], total: int) -> str:
-    """One way to narrow (or widen) the list, chosen from what the shopper has not said."""
+    """One way to narrow (or widen) the list, chosen from what the shopper has not said and
+    what the shown products carry: a catalog without prices (Home Depot's titles) is never
+    asked for a budget, which could only be dropped again."""
     brands = Counter(str(p.get("brand") or "") for p in products if p.get("brand"))
-    if constraints.max_price is None and constraints.min_price is None and total > 3:
+    priced = bool(shown_prices(products))
+    unbounded = constraints.max_price is None and constraints.min_price is None
+    if priced and unbounded and total > 3:
         return 'Tell me a budget ("under 50") to narrow it down.'
     if not constraints.brands and len(brands) > 1:
         top = brands.most_common(1)[0][0]
         return f'Say "only {top}" for one brand, or "compare 1 and 2".'
     if not constraints.attributes and total > 5:
-        return 'Add a feature ("with bluetooth") to narrow it down, or say "cheaper".'
+        cheaper = ', or say "cheaper"' if priced else ""
+        return f"Add a feature (a size, a material, a colour) to narrow it down{cheaper}."
     if len(products) < 2:  # nothing to compare with, no second one to point at
         return 'Say "the first one" for details, or "more like 1".'
     return 'Say "the second one" for details, "compare 1 and 2", or "more like 1".'

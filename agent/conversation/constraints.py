@@ -35,6 +35,7 @@ from typing import Any
 
 from agent.conversation.prices import price_bounds, without_prices, words_to_digits
 from tools.search.facets import Facets
+from tools.search.unit_spelling import spell_measures
 
 #: Words that say how someone asks, not what they want: never searched.
 FILLER = frozenset(
@@ -111,8 +112,9 @@ _WITHOUT = re.compile(
 _PHRASE_END = re.compile(
     r"\b(?:and|or|under|below|over|for|from|that|which|please|but|at|in|to|than|by)\b.*$", re.I
 )
+#: A measure's number: ``27``, ``2.5``, a fraction ``1/2`` or a mixed ``1-1/2`` / ``1 1/2``.
 _MEASURE = re.compile(
-    r"\b(\d+(?:[.,]\d+)?)\s*[-\s]?\s*(inch(?:es)?|in\b|\"|”|''|cm|mm|gb|tb|mb|ghz|mhz|hz|"
+    r"\b(\d+(?:[-\s]\d+/\d+|[.,/]\d+)?)\s*[-\s]?\s*(inch(?:es)?|in\b|\"|”|''|cm|mm|gb|tb|mb|ghz|mhz|hz|"
     r"w\b|watts?|mah|mp|megapixels?|k\b|p\b|dpi|port|ports|tb)(?=\W|$)",
     re.I,
 )
@@ -419,7 +421,12 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
             w.startswith(state.product[:4]) or state.product.startswith(w[:4]) for w in lowered
         ):
             words.insert(0, state.product)  # a query that lost the product type gets it back
-        words += [w for a in state.attributes for w in a.split() if w.lower() not in lowered]
+        for feature in state.attributes:
+            # written either way counts: the writer sees the request in the catalog's
+            # spelling ("1/2 inch" as "1/2 in.", tools.search.respelling)
+            forms = (feature, spell_measures(feature))
+            if not any(all(w.lower() in lowered for w in form.split()) for form in forms):
+                words += [w for w in feature.split() if w.lower() not in lowered]
         args["query"] = " ".join(words) or state.query()
     if "concepts" in args and state.attributes:
         concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]

@@ -1,0 +1,52 @@
+"""The composed reply's lead and suggestion, on lists with and without prices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from agent.conversation.compose import compose_results
+from agent.conversation.constraints import Constraints
+
+PRICED = [
+    {"id": str(i), "title": f"Wireless Mouse {i}", "brand": "Logitech", "price": f"{10 + i}.99"}
+    for i in range(5)
+]
+#: Home Depot's products are titles only: no price, no brand.
+PRICELESS = [{"id": str(i), "title": f"French Door Refrigerator {i}"} for i in range(5)]
+
+
+def reply(constraints: Constraints, products: list[dict[str, Any]], **kw: Any) -> str:
+    return compose_results(constraints, products, total=3761, **kw)
+
+
+def test_a_priced_list_without_a_budget_asks_for_one() -> None:
+    text = reply(Constraints(terms=("wireless", "mouse"), product="mouse"), PRICED)
+    assert text.endswith('Tell me a budget ("under 50") to narrow it down.')
+
+
+def test_a_priceless_catalog_is_never_asked_for_a_budget_nor_told_cheaper() -> None:
+    wanted = Constraints(terms=("refrigerator", "french", "door"), product="door")
+    text = reply(wanted, PRICELESS)
+    assert "budget" not in text and "cheaper" not in text
+    assert text.endswith("Add a feature (a size, a material, a colour) to narrow it down.")
+    # a budget the shopper gave and the graph had to drop is not asked for again
+    text = reply(
+        Constraints(terms=("bucket",), product="bucket", max_price=Decimal(10)),
+        PRICELESS,
+        relaxed=["under $10"],
+    )
+    assert "budget" not in text.split(":", 1)[1]
+
+
+def test_searched_as_and_the_shown_count_share_one_parenthesis() -> None:
+    wanted = Constraints(terms=("refrigerator", "frenchdoor"), product="frenchdoor")
+    text = reply(wanted, PRICELESS, searched="refrigerator french door")
+    assert text.startswith(
+        'Found 3,761 matches for refrigerator frenchdoor (searched as "refrigerator french '
+        'door"; showing 5).'
+    )
+    assert text.count("(") == 2  # the lead's, and the suggestion's examples
+    # the shopper's own words: no note, the count alone
+    text = reply(wanted, PRICELESS, searched="refrigerator frenchdoor")
+    assert text.startswith("Found 3,761 matches for refrigerator frenchdoor (showing 5).")
