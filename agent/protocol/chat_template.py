@@ -16,6 +16,10 @@ TEMPLATE_VERSION = 3
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
 TOOL_RESPONSE_OPEN = "<tool_response>"
+#: The template's end of a turn. SmolLM2's tokenizer has it as its end-of-sequence token; a
+#: model of another family (Gemma 3) reads it as plain text and learns to write it after a
+#: call, so generation stops on the string there (``agent.runtime.generation``).
+TURN_END = "<|im_end|>"
 #: Where a reply ends early: tool results come only from the tools, so a model that starts
 #: writing one (a 135M model parrots the search results it just read) has stopped answering.
 STOP_STRINGS: tuple[str, ...] = (TOOL_RESPONSE_OPEN,)
@@ -73,6 +77,15 @@ def tools_chat_template() -> str:
 
 
 def install_tools_template(tokenizer: Any) -> None:
-    """Give ``tokenizer`` both templates (``save_pretrained`` then writes them to the directory)."""
-    tokenizer.chat_template = tools_chat_template()
+    """Give ``tokenizer`` both templates (``save_pretrained`` then writes them to the directory).
+
+    A tokenizer that puts its beginning-of-sequence token before every text (Gemma's
+    ``add_bos_token``) gets the template with ``{{ bos_token }}`` in front: prompts are rendered
+    as text and tokenized without special tokens (generation, TRL's trainers), and Gemma without
+    its ``<bos>`` writes noise. SmolLM2 adds none, so its prompts are unchanged.
+    """
+    template = tools_chat_template()
+    if getattr(tokenizer, "add_bos_token", False) and getattr(tokenizer, "bos_token", None):
+        template = "{{- bos_token -}}\n" + template
+    tokenizer.chat_template = template
     tokenizer.response_template = RESPONSE_TEMPLATE

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from agent.protocol.chat_template import TURN_END
 from agent.protocol.tool_calls import ToolCallParse, parse_tool_calls
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
 from tools.errors import NotFound
@@ -113,6 +114,8 @@ class LocalGenerator:
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
+        if not _ends_turn_in_one_token(self.tokenizer):
+            sampling.update(stop_strings=[TURN_END], tokenizer=self.tokenizer)
         started = time.perf_counter()
         output = self.model.generate(
             **batch,
@@ -127,6 +130,7 @@ class LocalGenerator:
         for row, mask in zip(output, batch["attention_mask"], strict=True):
             completion = _until_stop(row[prompt_width:].tolist(), stops)
             text = self.tokenizer.decode(completion, skip_special_tokens=True)
+            text = text.split(TURN_END, 1)[0]
             results.append(
                 Generation(
                     text=text,
@@ -140,11 +144,18 @@ class LocalGenerator:
 
 
 def _stop_ids(tokenizer: Any, model: Any) -> set[int]:
+    """End-of-sequence ids, and the padding a finished row is filled with (never generated)."""
     eos = model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
+    for token_id in (tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if token_id is not None:
+            ids.add(token_id)
     return ids
+
+
+def _ends_turn_in_one_token(tokenizer: Any) -> bool:
+    """Whether the template's turn end is one token of this vocabulary (SmolLM2: its EOS)."""
+    return len(tokenizer.encode(TURN_END, add_special_tokens=False)) == 1
 
 
 def _until_stop(ids: list[int], stops: set[int]) -> list[int]:

