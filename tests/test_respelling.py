@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tools.catalog.product import Product
-from tools.search.respelling import respell
+from tools.search.respelling import respell, surface_word
 from tools.search.spelling import MIN_PART_FREQUENCY, split_compound
 from tools.search.tantivy_backend import TantivyIndex
 
@@ -29,6 +29,9 @@ def index() -> TantivyIndex:
     titles = [f"french door refrigerator {n}" for n in range(MIN_PART_FREQUENCY)]
     titles += [f"wireless doorbell chime {n}" for n in range(MIN_PART_FREQUENCY)]
     titles += ["frenchy glass vase"]  # a rare part: never the split chosen
+    # stems the index stores: christmas -> christma; engineered and engines -> engin
+    titles += ["Christmas light string", "christmas tree stand"]
+    titles += ["engineered wood floor"] + [f"small engines oil {n}" for n in range(3)]
     built = TantivyIndex(None, create=True)
     built.index([product(n, title) for n, title in enumerate(titles)])
     return built
@@ -57,3 +60,17 @@ def test_respell_fixes_measures_compounds_and_typos_and_says_which_words(
     # the catalog's own words are left exactly as written (spacing aside)
     same = respell(index, "french  door refrigerator")
     assert (same.text, same.fixes) == ("french door refrigerator", ())
+
+
+def test_a_corrected_word_is_written_as_the_titles_write_it_and_searches_the_same(
+    index: TantivyIndex,
+) -> None:
+    assert index.terms("christmas") == ["christma"]  # what a correction finds is a stem
+    spelled = respell(index, "chrismas tree")
+    assert spelled.text == "christmas tree"
+    assert index.terms(spelled.text) == index.terms("christma tree")
+    # of the spellings of one stem, the nearest to the shopper's word, not the most frequent
+    assert surface_word(index, "engin", "enfineered") == "engineered"
+    assert surface_word(index, "engin", "enjines") == "engines"
+    # no title holds the term: the stem stays
+    assert surface_word(index, "zzzq", "zzq") == "zzzq"

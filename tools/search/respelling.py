@@ -18,6 +18,11 @@ requests better, 35 worse), of which typos and symbol measures +0.0135, unit wor
 compounds +0.0054. Chorus requests hold nothing these fixes change. ``shopagent eval
 --strategy spelled`` measures it; the model's own share is what ``expand`` adds on top.
 
+The index stores stems, so a corrected term is a stem (``christma``, ``temperatur``); it is
+written back as the word the catalog's titles spell it with (``surface_word``: ``christmas``),
+which the index analyses to the same term, so the search is unchanged and the query shown to
+the writer and to the shopper is words.
+
 A correction replaces the shopper's word (``apply_fixes``). The chat says what it searched
 for when that differs from the shopper's words (``agent.conversation.compose``, from the query
 the writer wrote), as search engines' "showing results for".
@@ -26,10 +31,32 @@ the writer wrote), as search engines' "showing results for".
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from tools.search.spelling import VocabularyIndex, apply_fixes, correct_term, split_compound
+from tools.search.request import SearchRequest
+from tools.search.results import SearchResults
+from tools.search.spelling import (
+    VocabularyIndex,
+    apply_fixes,
+    correct_term,
+    edit_distance,
+    split_compound,
+)
+from tools.search.tantivy_schema import surface_analyzer
 from tools.search.unit_spelling import spell_measures
+
+#: Titles read for a term's written form.
+SURFACE_TITLES = 20
+
+
+@runtime_checkable
+class TitleSearch(Protocol):
+    """What ``surface_word`` needs besides the vocabulary: a search (``TantivyIndex`` has it)."""
+
+    def search(self, request: SearchRequest) -> SearchResults: ...
+
 
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -55,9 +82,39 @@ def word_fixes(index: VocabularyIndex, text: str) -> list[tuple[str, str]]:
         if fix is None:
             terms = index.terms(word)
             fix = correct_term(index, terms[0], word) if len(terms) == 1 else None
+            if fix is not None and isinstance(index, TitleSearch):
+                fix = surface_word(index, fix, word)
         if fix is not None:
             fixes.append((word, fix))
     return fixes
+
+
+def surface_word(
+    index: VocabularyIndex, term: str, written: str = "", titles: int = SURFACE_TITLES
+) -> str:
+    """``term`` (an indexed stem) as the titles that hold it write it, else itself: of the
+    spellings the top ``titles`` titles use, the nearest to the shopper's ``written`` word,
+    then the most frequent (``enfineered`` is ``engineered``, not the commoner ``engines``).
+
+    Only a word the index analyses back to exactly ``term`` is taken, so searching the word
+    finds what searching the stem finds.
+    """
+    if not isinstance(index, TitleSearch):
+        return term
+    request = SearchRequest(term, boosts={"title": 1.0}, size=titles)
+    surface = surface_analyzer()
+    spellings: Counter[str] = Counter()
+    for hit in index.search(request).hits:
+        for word in set(surface.analyze(hit.product.title)):
+            if index.terms(word) == [term]:
+                spellings[word] += 1
+    if not spellings:
+        return term
+    limit = max(len(word) for word in (written, *spellings))
+    return min(
+        spellings,
+        key=lambda word: (edit_distance(written, word, limit) if written else 0, -spellings[word]),
+    )
 
 
 def respell(index: VocabularyIndex, text: str) -> Respelling:
