@@ -732,6 +732,15 @@ def test_a_feature_the_writer_kept_in_the_catalog_spelling_is_not_added_again() 
     assert apply_to_call({"query": "pvc elbow"}, state)["query"] == "pvc elbow 1/2 inch"
 
 
+def test_a_product_type_the_writer_respelled_is_not_added_back_misspelled() -> None:
+    """Seen in the Chorus chat: "a portabel speeker" searched "speeker portable speaker"."""
+    state = update_constraints(Constraints(), "a portabel speeker under 40 dollars").constraints
+    assert state.product == "speeker"
+    assert apply_to_call({"query": "portable speaker"}, state)["query"] == "portable speaker"
+    # a query that lost the product type still gets it back
+    assert apply_to_call({"query": "portable"}, state)["query"] == "speeker portable"
+
+
 # -- rewards -----------------------------------------------------------------------------------
 
 

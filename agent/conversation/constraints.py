@@ -35,6 +35,7 @@ from typing import Any
 
 from agent.conversation.prices import price_bounds, without_prices, words_to_digits
 from tools.search.facets import Facets
+from tools.search.spelling import edit_distance, max_edits
 from tools.search.unit_spelling import spell_measures
 
 #: Words that say how someone asks, not what they want: never searched.
@@ -417,9 +418,7 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
         lowered = {w.lower() for w in words}
         banned = set(state.exclusions)
         words = [w for w in words if w.lower() not in banned]
-        if state.product and not any(
-            w.startswith(state.product[:4]) or state.product.startswith(w[:4]) for w in lowered
-        ):
+        if state.product and not any(_same_word(w, state.product) for w in lowered):
             words.insert(0, state.product)  # a query that lost the product type gets it back
         for feature in state.attributes:
             # written either way counts: the writer sees the request in the catalog's
@@ -432,6 +431,15 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
         concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]
         args["concepts"] = [*concepts, *[a for a in state.attributes if a not in concepts]]
     return args
+
+
+def _same_word(written: str, product: str) -> bool:
+    """Does a query word name the product type: the same first letters ("headphone" for
+    "headphones"), or the shopper's typo respelled ("speaker" for "speeker")?"""
+    if written.startswith(product[:4]) or product.startswith(written[:4]):
+        return True
+    edits = max_edits(product)
+    return edits > 0 and edit_distance(written, product, edits) <= edits
 
 
 def describe_price(low: Decimal | None, high: Decimal | None) -> str:
