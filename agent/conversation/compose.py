@@ -53,9 +53,9 @@ def compose_results(
     sought = constraints.describe() or "your request"
     searched = " ".join(strip_control_tokens(searched).split())[:SEARCHED_CHARS]
     # What the list was searched as goes into the one parenthesis of facts after the lead.
-    facts = [""]
+    facts: list[str] = []
     if searched and searched.lower() != constraints.query().lower():
-        facts = [f'searched as "{searched}"']
+        facts.append(f'searched as "{searched}"')
     matches = f"{total:,} match" + ("" if total == 1 else "es")
     lead = f"Found {matches} for {sought}"
     if relaxed:

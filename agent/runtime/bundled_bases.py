@@ -45,9 +45,12 @@ class BundledBase:
     #: shipping it whole.
     assembled: bool = False
 
-    def gguf(self, cache_dir: Path) -> Path:
-        """The GGUF file: inside the package, or assembled into ``cache_dir`` once."""
+    def gguf(self, cache_dir: Path | None = None) -> Path:
+        """The GGUF file: inside the package, or assembled into ``cache_dir`` once (a base the
+        package assembles needs that folder; one shipped whole ignores it)."""
         if self.assembled:
+            if cache_dir is None:
+                raise ValueError(f"{self.name} is assembled from chunks: give a folder for it")
             return self._assemble(cache_dir)
         spec = importlib.util.find_spec(self.module)
         for location in list(spec.submodule_search_locations or []) if spec else []:

