@@ -169,6 +169,7 @@ def index(
     from tools.search.chroma_build_state import LOG_FILE, acquire_lock
     from tools.stores import (
         lexical_backend_name,
+        lexical_outdated,
         open_concepts,
         open_lexical,
         read_manifest,
@@ -178,7 +179,17 @@ def index(
     settings = load_settings({"lexical_backend": backend})
     built = read_manifest(settings, dataset)
     build_dir = settings.index_dir(dataset)
-    if if_missing and built.get("products") and not concepts_only:
+    keep_concepts = False
+    outdated = if_missing and not concepts_only and lexical_outdated(settings, dataset)
+    if outdated and built.get("products"):
+        # Only the lexical index is out of date: rebuild it (seconds), keep a finished
+        # concept index (minutes of embedding) as it is.
+        console.print(
+            styled(f"{dataset}: the lexical index was built by an older shopagent; rebuilding it")
+        )
+        keep_concepts = concepts and concepts_ready(settings, dataset, built)
+        concepts = concepts and not keep_concepts
+    elif if_missing and built.get("products") and not concepts_only:
         if not concepts or concepts_ready(settings, dataset, built):
             console.print(
                 styled(
@@ -246,7 +257,7 @@ def index(
             products=len(products),
             rejected_rows=source.report.rejected,
             lexical_backend=lexical_backend_name(settings),
-            concepts=concepts,
+            concepts=concepts or keep_concepts,
         )
     if concepts and background:
         status = start_background_build(settings, dataset)
@@ -276,6 +287,13 @@ def search(
     ] = None,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
     fuzzy: Annotated[bool, typer.Option(help="Tolerate typos (lexical).")] = False,
+    title_match: Annotated[
+        bool,
+        typer.Option(
+            help="Rank titles holding every word, and its word pairs, higher, as the chat's "
+            "searches do (lexical); --no-title-match is plain BM25."
+        ),
+    ] = True,
 ) -> None:
     """Search a dataset's indexes and show the products as a table."""
     from tools.search.request import SearchFilters, SearchRequest
@@ -291,7 +309,9 @@ def search(
         attributes=dict(_key_value(valid_text(item)) for item in attribute or ()),
     )
     toolbox = SearchToolbox(load_settings(), dataset)
-    request = SearchRequest(valid_text(text), filters=filters, size=size, fuzzy=fuzzy)
+    request = SearchRequest(
+        valid_text(text), filters=filters, size=size, fuzzy=fuzzy, title_match=title_match
+    )
     results = toolbox.run(tool.value, request)
     console.print(
         products_table(
@@ -580,8 +600,8 @@ def eval_run(
     strategy: Annotated[
         str,
         typer.Option(
-            help="raw, rm3, fuzzy, spelled, policy, expand, concepts, dual, direct, hybrid or "
-            "agent."
+            help="raw, rm3, fuzzy, spelled, copy, policy, expand, concepts, dual, direct, hybrid "
+            "or agent."
         ),
     ] = "raw",
     model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,

@@ -4,7 +4,9 @@ Without a model: ``raw`` (the shopper's text, as is, to the lexical index), ``rm
 plus pseudo-relevance feedback words from its top results, ``tools.search.prf``), ``fuzzy``
 (raw plus index-vocabulary typo corrections, ``tools.search.spelling``), ``spelled`` (the
 request in the catalog's spelling, ``tools.search.respelling``: what the ``expand`` prompt
-shows its model, so ``expand`` minus ``spelled`` is the model's own share), ``dual`` (the text
+shows its model), ``copy`` (that respelled request as a ``search_products`` call copying it,
+through the one tool-call path and so with its title match: what a policy that only copies
+scores, so ``policy`` minus ``copy`` is the model's own share), ``dual`` (the text
 embedded once, a plain dual encoder), ``hybrid`` (RRF of raw and dual). ``rm3`` and ``fuzzy``
 are the baselines a trained policy has to beat: they expand the query without a model.
 With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.protocol.tool_calls import parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH_TITLES, schema_for
-from agent.protocol.tool_search import search_tool_call
+from agent.protocol.tool_search import plan_tool_search, search_tool_call
 from agent.protocol.writer_prompts import STRATEGY_STYLES, QueryWriter, styled_prompt
 from tools.catalog.product import Product
 from tools.errors import BackendError, BadInput
@@ -54,6 +56,7 @@ STRATEGY_NAMES = (
     "rm3",
     "fuzzy",
     "spelled",
+    "copy",
     "policy",
     "expand",
     "concepts",
@@ -66,7 +69,7 @@ MODEL_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct", "agent"}
 #: The strategies whose search a ``QueryWriter`` writes (the agent has its own chat model).
 WRITER_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct"})
 #: Retrieval without a model: what ``evals.perf.bench_eval`` times.
-PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "spelled", "dual", "hybrid")
+PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "spelled", "copy", "dual", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,17 @@ def spelled_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     return _lexical_strategy(
         "spelled", toolbox, lambda request: replace(request, text=respell(index, request.text).text)
     )
+
+
+def copy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    """The respelled request as the tool path searches a call that copies it: no model."""
+    index = _statistics_index(toolbox, "copy", VocabularyIndex)
+
+    def copied(request: SearchRequest) -> SearchRequest:
+        call = {"query": respell(index, request.text).text}
+        return plan_tool_search(SEARCH_PRODUCTS, call, size=request.size).request
+
+    return _lexical_strategy("copy", toolbox, copied)
 
 
 def _lexical_strategy(
@@ -372,6 +386,8 @@ def build_strategy(
         return fuzzy_strategy(toolbox)
     if name == "spelled":
         return spelled_strategy(toolbox)
+    if name == "copy":
+        return copy_strategy(toolbox)
     if name == "agent":
         if llm is None:
             raise BadInput("the 'agent' strategy needs a chat model to drive the agent")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tantivy
+
+from tools.search.tantivy_schema import ANALYZER, TEXT_FIELDS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +86,42 @@ def test_bad_input_is_one_clear_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error:") and message in lines[0]
+
+
+def test_index_if_missing_rebuilds_an_outdated_lexical_index_and_keeps_the_concepts(
+    tmp_path: Path,
+) -> None:
+    """An index from before the title kept word positions: `make chat`'s `index --if-missing`
+    rebuilds the lexical index (seconds) and leaves a finished concept index alone."""
+    home = tmp_path / "home"
+    imported = shopagent(
+        home, "data", "import", str(FIXTURES / "generic" / "catalog.jsonl"), "--format", "jsonl",
+        "--name", "mini",
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    index_dir = home / "indexes" / "mini"
+    old = index_dir / "tantivy"
+    old.mkdir(parents=True)
+    builder = tantivy.SchemaBuilder()  # the old schema: no word positions anywhere
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    for field in TEXT_FIELDS.values():
+        builder.add_text_field(field, tokenizer_name=ANALYZER, index_option="freq")
+    tantivy.Index(builder.build(), path=str(old))
+    manifest = {"dataset": "mini", "products": 7, "concepts": True, "lexical_backend": "tantivy"}
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    refused = shopagent(home, "search", "wireless mouse", "--dataset", "mini")
+    assert refused.returncode != 0
+    assert "built by an older shopagent; rebuild it with `shopagent index --dataset mini`" in (
+        " ".join(refused.stderr.split())
+    )
+    rebuilt = shopagent(home, "index", "--dataset", "mini", "--if-missing")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "older shopagent; rebuilding it" in " ".join(rebuilt.stdout.split())
+    assert "chroma" not in rebuilt.stdout  # the concept index is not embedded again
+    assert json.loads((index_dir / "manifest.json").read_text())["concepts"] is True
+    found = shopagent(home, "search", "wireless mouse", "--dataset", "mini")
+    assert found.returncode == 0, found.stderr
+    assert "Wireless Mouse M185" in found.stdout
+    again = shopagent(home, "index", "--dataset", "mini", "--if-missing")
+    assert "indexes exist" in again.stdout and "rebuilding" not in again.stdout

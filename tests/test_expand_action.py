@@ -84,11 +84,13 @@ def test_fix_replaces_whole_words_of_the_query_only() -> None:
     assert search.request.text == "logitech wireless mouse"
     assert search.arguments["fix"] == {"logitek": "logitech", "wireles": "wireless"}
     untouched = plan_tool_search(SEARCH_PRODUCTS, {"query": "mouse", "fix": "mouse"}, size=5)
-    assert untouched.request == SearchRequest("mouse", size=5)
+    assert untouched.request == SearchRequest("mouse", size=5, title_match=True)
 
 
-def test_a_call_that_adds_nothing_is_the_raw_search_exactly(toolbox: SearchToolbox) -> None:
-    raw = toolbox.lexical.search(SearchRequest("gaming mouse", size=10))
+def test_a_call_that_adds_nothing_is_the_plain_search_with_the_title_match(
+    toolbox: SearchToolbox,
+) -> None:
+    raw = toolbox.lexical.search(SearchRequest("gaming mouse", size=10, title_match=True))
     for arguments in (
         {"query": "gaming mouse"},
         {"query": "gaming mouse", "add_terms": []},

@@ -40,6 +40,26 @@ def open_lexical(settings: Settings, dataset: str, *, create: bool = False) -> P
     return TantivyIndex(settings.tantivy_dir(dataset), create=create, dataset=dataset)
 
 
+def lexical_outdated(settings: Settings, dataset: str) -> bool:
+    """Whether the embedded lexical index of ``dataset`` exists but was built by an older
+    shopagent (another schema), so it must be rebuilt before it can be searched.
+
+    Only tantivy is checked: its schema lives on disk next to the products. Elasticsearch
+    checks its own mapping on use.
+    """
+    if lexical_backend_name(settings) != "tantivy":
+        return False
+    from tools.search.backend import IndexMissing, IndexOutdated
+
+    try:
+        open_lexical(settings, dataset)
+    except IndexOutdated:
+        return True
+    except IndexMissing:
+        return False
+    return False
+
+
 def open_concepts(settings: Settings, dataset: str) -> ConceptIndex:
     """Chroma opens lazily: a missing collection is reported (IndexMissing) on first use."""
     from tools.search.chroma_concepts import ConceptIndex

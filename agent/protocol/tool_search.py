@@ -20,6 +20,9 @@ How arguments are read, once for everyone:
   query at weight 1 (``SearchRequest.expansions``), so a call that adds nothing is exactly the
   plain search and an added word can only lift products that hold it. At most
   ``MAX_ADD_TERMS``; blank, duplicate and query words are dropped.
+- ranking (``search_products``): every search also rewards products whose title holds all of
+  the query's words and its adjacent words as phrases (``SearchRequest.title_match``,
+  ``tools.search.title_match``); the raw baseline strategy does not, so evals can tell them apart.
 - ``fix`` (``search_products``): ``{"misspeled": "misspelled"}``; each key found as a whole
   word of the query (any case) is replaced by its value before searching. Keys that are not
   in the query are ignored, so a fix can never add words the shopper did not write.
@@ -140,7 +143,7 @@ def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> T
         query, fixes = _apply_fixes(query, args.get("fix"))
         added = _added_terms(args.get("add_terms"), query)
         expansions = tuple((word, ADD_TERM_WEIGHT) for word in added)
-        request = SearchRequest(query, filters, size=size, expansions=expansions)
+        request = SearchRequest(query, filters, size=size, expansions=expansions, title_match=True)
         read = {"query": query, **read}
         if fixes:
             read["fix"] = fixes

@@ -3,12 +3,11 @@
 Run: ``python -m evals.perf.bench_eval [--dataset chorus] [--split all] [--cores 2]``.
 
 Each strategy is timed as ``shopagent eval run`` runs it (judgments, split, retrieval 100
-deep, scoring, run file, reports and plot; ``PLAIN_STRATEGIES``: raw, rm3, fuzzy, spelled, dual,
-hybrid), in one process, so the first dense strategy
-pays the encoder's load once, as the command would. Target: all three in under 2 minutes
-on 2 cores. The reference is the same retrieval calls made bare, in a plain loop over the
-queries with no suite around them, both warm, best of ``--repeats``: the ratio is what
-the suite's loop adds.
+deep, scoring, run file, reports and plot; ``PLAIN_STRATEGIES``: raw, rm3, fuzzy, spelled,
+copy, dual, hybrid), in one process, so the first dense strategy pays the encoder's load
+once, as the command would. Target: all three in under 2 minutes on 2 cores. The reference
+is the same retrieval calls made bare, in a plain loop over the queries with no suite around
+them, both warm, best of ``--repeats``: the ratio is what the suite's loop adds.
 Missing indexes are built first, untimed (the concept index takes minutes).
 """
 
@@ -102,7 +101,7 @@ def main() -> None:
         "--strategies",
         default=",".join(PLAIN_STRATEGIES),
         help="Comma-separated subset of the strategies without a model (default: all of them; "
-        "raw,rm3,fuzzy,spelled need no concept index).",
+        "raw,rm3,fuzzy,spelled,copy need no concept index).",
     )
     args = parser.parse_args()
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]

@@ -25,6 +25,10 @@ class IndexMissing(SearchError, NotFound):
     """No index exists yet; the message names the command that builds one."""
 
 
+class IndexOutdated(IndexMissing):
+    """An index exists but an older shopagent built it (another schema); it must be rebuilt."""
+
+
 @runtime_checkable
 class SearchBackend(Protocol):
     """Read side: what the agent's tools call."""

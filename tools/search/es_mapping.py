@@ -12,6 +12,7 @@ from typing import Any
 from tools.catalog.product import Product, normalise_attribute_key
 from tools.errors import BadInput
 from tools.search.request import SEARCH_FIELDS, SearchFilters, SearchRequest, attribute_token
+from tools.search.title_match import es_title_clauses, plan_title_match
 from tools.search.weighted_query import es_weighted_clause
 
 #: Bumped whenever the mapping changes, so an index built by an older release is recognisable.
@@ -157,6 +158,9 @@ def to_document(product: Product) -> dict[str, Any]:
 def search_body(request: SearchRequest) -> dict[str, Any]:
     """The ``_search`` body: scored text in ``must``, non-scoring constraints in ``filter``."""
     boolean: dict[str, Any] = {"must": [text_clause(request)]}
+    match = plan_title_match(request.text) if request.title_match else None
+    if match is not None:
+        boolean["should"] = es_title_clauses(match)
     filters = filter_clauses(request.filters)
     if filters:
         boolean["filter"] = filters

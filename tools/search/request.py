@@ -116,6 +116,10 @@ class SearchRequest:
     the query that pseudo-relevance feedback (RM3), index-based typo correction and the
     policy's ``add_terms`` produce; both lexical backends run it as one weighted disjunction
     (``tools.search.weighted_query``). No expansions: exactly the plain request.
+
+    ``title_match`` adds a bonus for products whose title holds every word of ``text`` and
+    its adjacent words as phrases (``tools.search.title_match``); the tool path sets it, the
+    raw baseline does not.
     """
 
     text: str
@@ -124,6 +128,7 @@ class SearchRequest:
     size: int = 10
     fuzzy: bool = False
     expansions: tuple[Expansion, ...] = ()
+    title_match: bool = False
 
     def __post_init__(self) -> None:
         # An undecodable input byte (a lone surrogate) from any path becomes U+FFFD here:
@@ -153,6 +158,7 @@ class SearchRequest:
             "size": self.size,
             "fuzzy": self.fuzzy,
             "expansions": [[word, weight] for word, weight in self.expansions],
+            "title_match": self.title_match,
         }
 
     @classmethod
@@ -176,6 +182,7 @@ class SearchRequest:
             expansions=tuple(
                 (str(word), float(weight)) for word, weight in data.get("expansions") or ()
             ),
+            title_match=bool(data.get("title_match", False)),
         )
 
 

@@ -8,6 +8,7 @@ term queries directly, so no query syntax in the text is ever interpreted.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import orjson
 import tantivy
 
 from tools.catalog.product import Product, normalise_attribute_key
-from tools.search.backend import IndexMissing, Progress, SearchError
+from tools.search.backend import IndexMissing, IndexOutdated, Progress, SearchError
 from tools.search.request import SearchFilters, SearchRequest, attribute_token
 from tools.search.results import SearchResults, ranked
 from tools.search.tantivy_schema import (
@@ -27,6 +28,7 @@ from tools.search.tantivy_schema import (
     build_schema,
     to_document,
 )
+from tools.search.title_match import plan_title_match, tantivy_title_clauses
 from tools.search.weighted_query import tantivy_weighted_query
 
 #: ``dis_max`` tie breaker, as in Elasticsearch's ``best_fields`` with ``tie_breaker``.
@@ -57,7 +59,22 @@ class TantivyIndex:
             raise IndexMissing(f"no lexical index at {path}; build it with `shopagent index{hint}`")
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
-        self._index = tantivy.Index(self.schema, path=None if path is None else str(path))
+        try:
+            self._index = tantivy.Index(self.schema, path=None if path is None else str(path))
+        except ValueError as error:
+            if path is None or "schema does not match" not in str(error):
+                raise
+            # An index written by an older shopagent (before the title kept word positions):
+            # a build (``create``) replaces it, anything else asks for that build.
+            if not create:
+                hint = f" --dataset {dataset}" if dataset else ""
+                raise IndexOutdated(
+                    f"the lexical index at {path} was built by an older shopagent; rebuild it "
+                    f"with `shopagent index{hint}`"
+                ) from None
+            shutil.rmtree(path)
+            path.mkdir(parents=True)
+            self._index = tantivy.Index(self.schema, path=str(path))
         self._index.register_tokenizer(ANALYZER, self.analyzer)
 
     # -- write side -------------------------------------------------------------------------
@@ -174,6 +191,10 @@ class TantivyIndex:
         if text_query is None:
             text_query = self._text_query(request.text, request.boosts, fuzzy=request.fuzzy)
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
+        match = plan_title_match(request.text) if request.title_match else None
+        if match is not None:
+            bonus = tantivy_title_clauses(match, self.schema)
+            clauses.extend((tantivy.Occur.Should, clause) for clause in bonus)
         clauses.extend((tantivy.Occur.Must, f) for f in self._filter_queries(request.filters))
         if len(clauses) == 1:
             return text_query

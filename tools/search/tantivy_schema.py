@@ -14,6 +14,8 @@ ANALYZER = "shop_en"
 #: Request field -> index field. ``attributes`` searches the flattened ``key value`` text.
 TEXT_FIELDS: dict[str, str] = {name: name for name in SEARCH_FIELDS}
 MAX_TOKEN_CHARS = 40
+#: Fields whose word positions are indexed, for phrase matches (``tools.search.title_match``).
+POSITION_FIELDS = frozenset({"title"})
 
 
 def _surface_chain() -> tantivy.TextAnalyzerBuilder:
@@ -44,7 +46,8 @@ def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     for field in TEXT_FIELDS.values():
-        builder.add_text_field(field, tokenizer_name=ANALYZER, index_option="freq")
+        option = "position" if field in POSITION_FIELDS else "freq"
+        builder.add_text_field(field, tokenizer_name=ANALYZER, index_option=option)
     # Exact-match filter fields hold pre-normalised (lower-case) tokens.
     builder.add_text_field("brand_kw", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("category_kw", tokenizer_name="raw", index_option="basic")
