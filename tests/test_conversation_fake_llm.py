@@ -706,6 +706,40 @@ def test_fake_constraint_updates_across_messages(toolbox: SearchToolbox) -> None
         assert state.describe() == expected, message
 
 
+def test_fake_a_new_product_type_drops_the_budget_set_for_the_last_one(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """Seen in chat: a budget for a mouse still filtered the keyboards asked for next."""
+    session, _ = open_chat(settings, toolbox)
+    answer, events = turn(session, "wireless mouse under 60")
+    assert_shopper_view(answer, events, max_price="60", word="mouse")
+    answer, events = turn(session, "a keyboard")
+    assert_shopper_view(answer, events, word="keyboard")
+    assert answer.filters == "keyboard"
+    assert {p.id for p in answer.products} == {"kb1", "kb2"}  # the $129 one is back
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        # the same product type keeps the budget, restated or not
+        (["wireless mouse under 60", "gaming mouse"], "gaming mouse · under $60"),
+        (["headphones under 50", "noise cancelling headphones"],
+         "noise cancelling headphones · under $50"),
+        # a new type drops it, unless the message sets one
+        (["headphones under 50", "a gaming laptop"], "gaming laptop"),
+        (["headphones under 50", "a speaker under 50"], "speaker · under $50"),
+        (["headphones under 50", "a speaker under 80"], "speaker · under $80"),
+        (["a laptop under 900", "no budget, a keyboard"], "keyboard"),
+    ],
+)  # fmt: skip
+def test_a_budget_stays_with_its_product_type(messages: list[str], expected: str) -> None:
+    state = Constraints()
+    for message in messages:
+        state = update_constraints(state, message).constraints
+    assert state.describe() == expected
+
+
 @pytest.mark.parametrize(
     ("message", "terms", "feature"),
     [

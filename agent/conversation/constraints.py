@@ -13,10 +13,13 @@ it, whatever the model wrote. The update reads the shopper's own words:
 - features: "with X", "that has X" and measurements ("27 inch", "64GB") become attributes;
   "without X" / "no X" an exclusion;
 - content words: what remains once filler ("I'm looking for", "please", "a gift for my dad")
-  is gone. New content words start a new product (its terms and features), but prices,
-  brands and exclusions carry over; a message with none ("cheaper", "only Logitech",
-  "something with bluetooth") keeps the product; a pronoun ("a wireless one") adds them as
-  features instead;
+  is gone. New content words start a new product (its terms and features); brands and
+  excluded brands carry over (a preference), and so do prices and the category while the
+  product type stays ("wireless mouse under 30", then "gaming mouse"); a new product type
+  ("headphones under 50", then "a laptop") drops the price limit and category the message
+  did not restate, since they were set for another kind of product. A message with no
+  content words ("cheaper", "only Logitech", "something with bluetooth") keeps the product;
+  a pronoun ("a wireless one") adds them as features instead;
 - "start over" (or ``/clear``) drops everything.
 
 The model's tool arguments may add a brand, category or price only when the shopper named it
@@ -290,6 +293,8 @@ def update_constraints(
         high = state.max_price if state.max_price is not None and state.max_price >= low else None
         state = replace(state, min_price=low, max_price=high)
         changes.append(f"more expensive: {describe_price(low, high)}")
+    priced_here = (state.min_price, state.max_price) != (current.min_price, current.max_price)
+    priced_here = priced_here or not bounds.is_empty() or "no price limit" in changes
     rest = _CHEAPER.sub(" ", _PRICIER.sub(" ", rest))
     # -- brands and categories ----------------------------------------------------------
     rest, wanted, unwanted = _brands(rest, facets)
@@ -332,6 +337,7 @@ def update_constraints(
     named = [w for w in content if not _is_number(w)]
     new_product = bool(named) and not (state.terms and _PRONOUN.search(rest))
     if new_product:
+        previous = state.product
         state = replace(
             state,
             terms=tuple(dict.fromkeys(content)),
@@ -341,6 +347,8 @@ def update_constraints(
             exclusions=tuple(dict.fromkeys(excluded)),
         )
         changes.append(f"looking for {' '.join(state.terms)}")
+        if previous and state.product and not _same_word(state.product, previous):
+            state = _forget_for_new_type(state, changes, priced_here=priced_here, category=category)
     else:
         added = [w for w in [*named, *features] if w not in state.terms]
         attributes = [a for a in state.attributes if a not in excluded]
@@ -431,6 +439,21 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
         concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]
         args["concepts"] = [*concepts, *[a for a in state.attributes if a not in concepts]]
     return args
+
+
+def _forget_for_new_type(
+    state: Constraints, changes: list[str], *, priced_here: bool, category: str | None
+) -> Constraints:
+    """Drop the price limit and category set for the previous product type, unless this
+    message set them (``priced_here``; ``category``: the one it named)."""
+    if not priced_here and (state.min_price is not None or state.max_price is not None):
+        dropped = describe_price(state.min_price, state.max_price)
+        changes.append(f"new product: price limit {dropped} dropped")
+        state = replace(state, min_price=None, max_price=None)
+    if state.category is not None and category != state.category:
+        changes.append(f"new product: category {state.category} dropped")
+        state = replace(state, category=None)
+    return state
 
 
 def _same_word(written: str, product: str) -> bool:
