@@ -10,9 +10,10 @@ tokenizer with the tools template) is registered in the model store under the ru
 ``shopagent serve --model <run>`` and ``shopagent eval run --model <run>`` load it like any
 other stored model.
 
-``ship_policy`` (``shopagent model ship RUN``) copies a finished run's adapter into the
-package's ``agent/runtime/policies/<name>/`` with ``policy.json`` and ``MODEL_CARD.md``, and
-names it the default policy: ``shopagent model init`` then merges it into the default model.
+``ship_policy`` (``shopagent model ship RUN``) copies a finished run's adapter (as float16,
+half the bytes) into the package's ``agent/runtime/policies/<name>/`` with ``policy.json`` and
+``MODEL_CARD.md``, and names it the default policy: ``shopagent model init`` then merges it
+into the default model.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def ship_policy(
     staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir()
-        shutil.copyfile(adapter / ADAPTER_WEIGHTS, staging / ADAPTER_WEIGHTS)
+        halve_adapter(adapter / ADAPTER_WEIGHTS, staging / ADAPTER_WEIGHTS)
         adapter_config = json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
         # the run's local path means nothing elsewhere; the store name is what init applies it to
         adapter_config["base_model_name_or_path"] = BASE_LOCAL_MODEL
@@ -249,6 +250,31 @@ def ship_policy(
     if make_default:
         write_text(root / DEFAULT_FILE, json.dumps({"policy": name}, indent=2) + "\n")
     return read_policy(root / name)
+
+
+def halve_adapter(source: Path, target: Path) -> None:
+    """Write the adapter's float32 tensors as float16: half the bytes in the repository.
+
+    ``shopagent model init`` loads them into the float32 base and merges there, so only the
+    stored LoRA factors are rounded (about 3 significant digits; a LoRA factor is nowhere near
+    float16's range limits, checked here rather than assumed).
+    """
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(source), framework="pt") as opened:
+        metadata = opened.metadata()
+    tensors = load_file(str(source))
+    halved: dict[str, torch.Tensor] = {}
+    for key, tensor in tensors.items():
+        if tensor.dtype == torch.float32:
+            half = tensor.to(torch.float16)
+            if not torch.isfinite(half).all():
+                raise BadInput(f"{source}: {key} does not fit float16; ship it as trained")
+            tensor = half
+        halved[key] = tensor.contiguous()
+    save_file(halved, str(target), metadata=metadata)
 
 
 def policy_facts(
@@ -335,7 +361,8 @@ def model_card(facts: Mapping[str, Any]) -> str:
         f"- {base['hf_model']}, dequantized from `{base['gguf_file']}` ({base['source']})",
         f"- GGUF sha256: `{base['gguf_sha256']}`",
         f"- dequantized weights sha256: `{base['weights_sha256']}`",
-        f"- adapter sha256: `{facts['adapter_sha256']}`",
+        f"- adapter sha256: `{facts['adapter_sha256']}` (its LoRA factors stored as float16, "
+        "merged into the float32 base)",
         "",
         "## Training data",
         "",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from agent.runtime.model_store import (
     BASE_LOCAL_MODEL,
@@ -153,6 +154,13 @@ def test_a_run_is_shipped_with_its_card_and_merged_into_the_base(
     assert json.loads((root / DEFAULT_FILE).read_text()) == {"policy": "expand-v1"}
     assert default_policy(root) == shipped
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staging left
+
+    trained = load_file(str(training_root(settings) / "dpo-test" / ADAPTER_DIR / ADAPTER_WEIGHTS))
+    stored = load_file(str(folder / ADAPTER_WEIGHTS))
+    assert stored.keys() == trained.keys()
+    for key, tensor in trained.items():  # float16 on disk: half the bytes, the same factors
+        assert stored[key].dtype == torch.float16
+        assert torch.allclose(stored[key].float(), tensor, rtol=1e-3, atol=1e-6), key
 
     merged = merge_policy(settings, shipped, DEFAULT_LOCAL_MODEL, base=base)
     assert read_model(merged.path).source == shipped.source
