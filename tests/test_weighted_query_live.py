@@ -61,3 +61,24 @@ def test_an_added_word_lifts_what_holds_it_as_on_tantivy(es: ElasticsearchIndex)
     alone = scored(es, SearchRequest("wireless", size=10))
     half = scored(es, replace(request, text="keyboard"))
     assert half["h1"] == pytest.approx(0.5 * alone["h1"], rel=1e-4)
+
+
+def test_the_title_match_ranks_as_on_tantivy() -> None:
+    """The every-word and word-pair clauses lift the same product on both backends."""
+    from tests.test_title_match import PRODUCTS
+
+    es = ElasticsearchIndex(ES_URL, dataset=f"test-{uuid.uuid4().hex[:10]}")
+    try:
+        es.index(PRODUCTS)
+        tantivy = TantivyIndex(None, create=True)
+        tantivy.index(PRODUCTS)
+        titled = SearchRequest("outdoor ceiling fan", size=10, title_match=True)
+        assert es.search(titled).ids[0] == tantivy.search(titled).ids[0] == "fan"
+        plain = replace(titled, title_match=False)
+        assert set(es.search(titled).ids) == set(es.search(plain).ids)  # lifts, never matches
+    finally:
+        es.client.indices.delete(index=es.index_name, ignore_unavailable=True)
+        es.client.options(ignore_status=404).indices.delete_index_template(
+            name=template_name_for(es.index_name)
+        )
+        es.close()
