@@ -275,6 +275,7 @@ def halve_adapter(source: Path, target: Path) -> None:
             tensor = half
         halved[key] = tensor.contiguous()
     save_file(halved, str(target), metadata=metadata)
+    target.chmod(0o644)  # safetensors writes owner-only; the package's files are world-readable
 
 
 def policy_facts(
