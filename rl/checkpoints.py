@@ -261,12 +261,12 @@ def halve_adapter(source: Path, target: Path) -> None:
     """
     import torch
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
+    halved: dict[str, torch.Tensor] = {}
     with safe_open(str(source), framework="pt") as opened:
         metadata = opened.metadata()
-    tensors = load_file(str(source))
-    halved: dict[str, torch.Tensor] = {}
+        tensors = {key: opened.get_tensor(key) for key in opened.keys()}  # noqa: SIM118 (not a dict)
     for key, tensor in tensors.items():
         if tensor.dtype == torch.float32:
             half = tensor.to(torch.float16)

@@ -293,8 +293,11 @@ def update_constraints(
         high = state.max_price if state.max_price is not None and state.max_price >= low else None
         state = replace(state, min_price=low, max_price=high)
         changes.append(f"more expensive: {describe_price(low, high)}")
-    priced_here = (state.min_price, state.max_price) != (current.min_price, current.max_price)
-    priced_here = priced_here or not bounds.is_empty() or "no price limit" in changes
+    # a restated budget, or any change to it ("no budget", "cheaper"): this message priced it
+    priced_here = not bounds.is_empty() or (state.min_price, state.max_price) != (
+        current.min_price,
+        current.max_price,
+    )
     rest = _CHEAPER.sub(" ", _PRICIER.sub(" ", rest))
     # -- brands and categories ----------------------------------------------------------
     rest, wanted, unwanted = _brands(rest, facets)
