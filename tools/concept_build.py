@@ -162,6 +162,16 @@ def start_background_build(settings: Settings, dataset: str) -> BuildStatus:
     return read_status(directory) or BuildStatus("starting")
 
 
+def forget_finished_build(directory: Path) -> None:
+    """Mark the concept index of ``directory`` as not built, so the next build (foreground or
+    ``start_background_build``) embeds the catalog again instead of keeping a finished index
+    of a catalog that has since been replaced. Raises ``BuildRunning`` while a build runs."""
+    if read_progress(directory) is None:
+        return
+    with held_lock(directory):
+        write_progress(directory, new_progress(total=0, fingerprint=""))
+
+
 def resume_stopped_build(settings: Settings, dataset: str) -> BuildStatus | None:
     """Restart a build that was killed or failed; None when no build was ever started."""
     directory = settings.index_dir(dataset)

@@ -93,6 +93,12 @@ def products_table(hits: Sequence[SearchHit], title: str = "") -> Table:
     return table
 
 
+def warning_line(message: str) -> None:
+    """A condition the user should act on that does not stop the command: one line on stderr."""
+    first = safe_text(" ".join(str(message).split()))
+    errors.print(styled(("warning:", "bold yellow"), " ", first), highlight=False, soft_wrap=True)
+
+
 def error_line(message: str) -> None:
     """Every expected failure is one readable line on stderr."""
     first = safe_text(" ".join(str(message).split())) or "unknown error"

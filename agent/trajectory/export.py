@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ from agent.protocol.tool_schemas import TOOL_NAMES, tool_schemas
 from agent.trajectory.log import EpisodeRecord, TrajectoryLog, latest_revisions
 from tools.atomic_write import atomic_open, atomic_path, replace_directory
 from tools.errors import BadInput, NotFound
+from tools.user_files import regular_file
 
 FORMATS = ("jsonl", "parquet", "hf", "openai-chat")
 
@@ -168,12 +170,19 @@ def export_trajectories(
     min_reward: float | None = None,
     since: datetime | None = None,
     overwrite: bool = False,
+    protected: Sequence[Path] = (),
 ) -> ExportReport:
-    """Write the selected episodes of the log at ``log_path`` to ``out`` in format ``fmt``."""
+    """Write the selected episodes of the log at ``log_path`` to ``out`` in format ``fmt``.
+
+    ``protected``: folders whose contents an export must never replace (the data home's
+    datasets, indexes and models); the log itself and any folder holding it always are.
+    """
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not log_path.exists():
         raise NotFound(f"no trajectory log at {log_path}: chat first, or pass --log PATH")
+    regular_file(log_path, "the trajectory log")
+    check_export_target(log_path, out, fmt, protected)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     contents = TrajectoryLog(log_path).read()
@@ -199,6 +208,35 @@ def export_trajectories(
         malformed,
         tuple(sorted(skipped, key=lambda line: line.line_number)),
     )
+
+
+def check_export_target(log_path: Path, out: Path, fmt: str, protected: Sequence[Path]) -> None:
+    """Refuse, in one line, an ``out`` whose replacement would destroy data.
+
+    An export replaces ``out`` whole (atomically, so with ``--overwrite`` the old content is
+    gone): the log it reads from, a folder holding that log (an ``hf`` export is a folder), a
+    file or folder inside a protected folder, or a folder that is not an earlier ``hf`` export
+    would be lost. Links and ``..`` are resolved first, so no spelling of a path slips past.
+    """
+    target, log = out.resolve(), log_path.resolve()
+    if target == log or (out.exists() and os.path.samefile(out, log_path)):
+        raise BadInput(f"{out} is the trajectory log being exported; write the export elsewhere")
+    if log.is_relative_to(target):
+        raise BadInput(f"{out} holds the trajectory log being exported; write the export elsewhere")
+    for folder in protected:
+        if target.is_relative_to(folder.resolve()) or folder.resolve().is_relative_to(target):
+            raise BadInput(f"{out} is shopagent's own data ({folder}); write the export elsewhere")
+    if target.is_dir():
+        if fmt != "hf":
+            raise BadInput(f"{out} is a folder; a {fmt} export is one file")
+        if not any((target / name).is_file() for name in _HF_EXPORT_FILES):
+            raise BadInput(f"{out} is a folder that is not an earlier hf export; not replacing it")
+    elif fmt == "hf" and target.exists():
+        raise BadInput(f"{out} is a file; an hf export is a folder")
+
+
+#: The files ``datasets.Dataset.save_to_disk`` writes: a folder holding one is an hf export.
+_HF_EXPORT_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 
 
 def record_problem(record: dict[str, Any], fmt: str = "jsonl") -> str | None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.atomic_write import fsync_directory
+from tools.user_files import MAX_LINE_BYTES, bounded_lines, regular_file
 
 SCHEMA_VERSION = 1
 LOG_NAME = "trajectories.jsonl"
@@ -295,8 +296,13 @@ class TrajectoryLog:
         contents = LogContents([], [])
         if not self.path.exists():
             return contents
+        regular_file(self.path, "the trajectory log")  # never /dev/zero or a FIFO
         with self.path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in bounded_lines(handle):
+                if line is None:
+                    reason = f"longer than {MAX_LINE_BYTES:,} bytes"
+                    contents.damaged.append(DamagedLine(number, reason))
+                    continue
                 if not line.strip():
                     continue
                 try:

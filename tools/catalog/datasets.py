@@ -10,6 +10,7 @@ temporary folder and moved into place with ``os.replace``, so a crash never leav
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import uuid
@@ -55,6 +56,8 @@ class BuiltinDataset:
     read_products: ProductReader
     read_judgments: JudgmentsReader
     how_to_get: str
+    #: The files of ``files`` that hold products (judgments do not change an index).
+    catalog_files: tuple[str, ...] = ()
 
 
 BUILTIN = {
@@ -65,6 +68,7 @@ BUILTIN = {
         chorus.load_judgments,
         "run `shopagent data fetch chorus` (or `shopagent data import PATH --format chorus`, "
         "or set SHOPAGENT_DATA_DIR to a folder with chorus-electronics/)",
+        tuple(remote.name for remote in CHORUS_FILES if remote.name.endswith(".json.zip")),
     ),
     "homedepot": BuiltinDataset(
         "homedepot",
@@ -73,6 +77,7 @@ BUILTIN = {
         homedepot.load_judgments,
         "set SHOPAGENT_DATA_DIR to a folder with homedepot/products.csv and judgments.csv, "
         "or run `shopagent data import PATH --format homedepot`",
+        (homedepot.PRODUCTS_FILE,),
     ),
 }
 
@@ -87,6 +92,9 @@ class Dataset:
     read_products: ProductReader = field(repr=False)
     read_judgments: JudgmentsReader = field(repr=False)
     max_gain: int | None = None
+    #: The files the catalog is read from (``source``-relative names): what ``catalog_identity``
+    #: stats, so an index can tell that the catalog it holds has been replaced since.
+    catalog_files: tuple[str, ...] = ()
     _report: ImportReport | None = field(default=None, repr=False)
     _judgments: Judgments | None = field(default=None, repr=False)
 
@@ -146,7 +154,14 @@ def load_dataset(name: str, settings_or_data_dir: Settings | str | Path | None =
         candidates.append(cache_folder(settings, name))
         for folder in candidates:
             if all((folder / file).is_file() for file in builtin.files):
-                return Dataset(name, name, folder, builtin.read_products, builtin.read_judgments)
+                return Dataset(
+                    name,
+                    name,
+                    folder,
+                    builtin.read_products,
+                    builtin.read_judgments,
+                    catalog_files=builtin.catalog_files,
+                )
             looked.append(folder)
     stored = datasets_dir(settings) / name
     if (stored / MANIFEST_FILE).is_file():
@@ -170,7 +185,37 @@ def _stored_dataset(folder: Path) -> Dataset:
         read_products=lambda path, report: generic.iter_jsonl(path / CATALOG_FILE, report),
         read_judgments=lambda path, report: generic.load_judgments(path / JUDGMENTS_FILE, report),
         max_gain=manifest.get("max_gain"),
+        catalog_files=(CATALOG_FILE, MANIFEST_FILE),
     )
+
+
+def catalog_identity(dataset: Dataset) -> str:
+    """A fingerprint of the catalog files as they are on disk now: name, size and modification
+    time of each (a stat, not a read, so checking it costs nothing on a chat start).
+
+    An index records the identity it was built from (``tools.stores.write_manifest``); a
+    re-import replaces the files (new times), and a catalog edited in place changes them, so a
+    differing identity means the index may hold products the catalog no longer has.
+    """
+    digest = hashlib.sha256(f"{dataset.name}\n".encode())
+    for name in dataset.catalog_files:
+        try:
+            stat = (dataset.source / name).stat()
+        except OSError:
+            digest.update(f"{name} missing\n".encode())
+            continue
+        digest.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def catalog_modified(dataset: Dataset) -> datetime | None:
+    """When the newest of the catalog's files was last written (None when none exists)."""
+    times = [
+        (dataset.source / name).stat().st_mtime
+        for name in dataset.catalog_files
+        if (dataset.source / name).exists()
+    ]
+    return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
 def source_readers(
