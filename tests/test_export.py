@@ -221,3 +221,22 @@ def test_damaged_log_lines_are_counted_not_fatal(chat_log: Path, tmp_path: Path)
     damaged.write_bytes(chat_log.read_bytes() + b'{"crc32":"00000000","len":3,"rec')
     report = export_trajectories(damaged, tmp_path / "out.jsonl", "jsonl")
     assert (report.exported, report.damaged_lines) == (2, 1)
+
+
+def test_openai_chat_never_writes_an_example_without_the_users_message(
+    chat_log: Path, tmp_path: Path
+) -> None:
+    """A record whose prompt lost the shopper's message (a hand-edited or foreign log) would
+    teach an answer to nothing: skipped and reported, never written."""
+    record = copy.deepcopy(TrajectoryLog(chat_log).latest()[0])
+    for step in record["steps"]:
+        step["prompt_messages"] = [m for m in step["prompt_messages"] if m["role"] != "user"]
+    log = tmp_path / "no-user.jsonl"
+    TrajectoryLog(log).append(record)
+    out = tmp_path / "chat.jsonl"
+    report = export_trajectories(log, out, "openai-chat")
+    assert report.exported == 0
+    assert report.malformed_records == 1
+    assert "no user message" in report.skipped[0].reason
+    assert out.read_text(encoding="utf-8") == ""
+    assert export_trajectories(log, tmp_path / "all.jsonl", "jsonl").exported == 1
