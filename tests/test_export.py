@@ -240,3 +240,27 @@ def test_openai_chat_never_writes_an_example_without_the_users_message(
     assert "no user message" in report.skipped[0].reason
     assert out.read_text(encoding="utf-8") == ""
     assert export_trajectories(log, tmp_path / "all.jsonl", "jsonl").exported == 1
+
+
+def test_exports_take_any_record_the_log_holds_and_any_selection(
+    chat_log: Path, tmp_path: Path
+) -> None:
+    """A record whose message role is not a string is skipped for parquet and hf (not a crash);
+    an hf export of no episodes is an empty dataset; a NaN reward floor and a huge span are
+    one-line answers, never a traceback."""
+    good = TrajectoryLog(chat_log).latest()
+    odd = copy.deepcopy(good[0])
+    odd["episode_id"] = "odd"
+    odd["steps"][-1]["prompt_messages"][0]["role"] = 7
+    log = tmp_path / "odd.jsonl"
+    for record in [*good, odd]:
+        TrajectoryLog(log).append(record)
+    for fmt, out in (("parquet", tmp_path / "x.parquet"), ("hf", tmp_path / "hf")):
+        report = export_trajectories(log, out, fmt)
+        assert (report.exported, report.malformed_records) == (len(good), 1), fmt
+    empty = export_trajectories(log, tmp_path / "empty-hf", "hf", min_reward=1e9)
+    assert empty.exported == 0
+    assert len(datasets.load_from_disk(str(tmp_path / "empty-hf"))) == 0
+    with pytest.raises(ValueError, match="--min-reward must be a finite number"):
+        export_trajectories(log, tmp_path / "nan.jsonl", "jsonl", min_reward=float("nan"))
+    assert parse_since("99999999d") == datetime.min.replace(tzinfo=UTC)

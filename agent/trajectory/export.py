@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import shutil
@@ -133,7 +134,10 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = float(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:  # further back than datetime reaches: every episode is newer
+            return datetime.min.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -177,6 +181,8 @@ def export_trajectories(
     """
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if min_reward is not None and not math.isfinite(min_reward):
+        raise BadInput(f"--min-reward must be a finite number, not {min_reward}")
     if not log_path.exists():
         raise NotFound(f"no trajectory log at {log_path}: chat first, or pass --log PATH")
     regular_file(log_path, "the trajectory log")
@@ -259,7 +265,17 @@ def record_problem(record: dict[str, Any], fmt: str = "jsonl") -> str | None:
         problems = validate_chat_example(openai_chat_example(record))
         if problems:
             return _capped(f"not a chat fine-tuning example: {problems[0]}")
+    if fmt in _ARROW_FORMATS:
+        # The row schema is stricter than the record's (a role must be a string): the one
+        # record pays its own conversion, and a writer never meets a value it cannot hold.
+        try:
+            rows_table([record])
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
+            return _capped(f"not an episode record: {type(error).__name__}: {error}")
     return None
+
+
+_ARROW_FORMATS = ("parquet", "hf")
 
 
 @functools.cache
@@ -299,13 +315,16 @@ def write_parquet(records: Sequence[dict[str, Any]], out: Path) -> None:
 def write_hf(records: Sequence[dict[str, Any]], out: Path) -> None:
     import datasets
 
+    datasets.disable_progress_bars()  # the command prints its own one-line summary
     table = rows_table(records)
     features = datasets.Features.from_arrow_schema(ROW_SCHEMA)
-    dataset = datasets.Dataset.from_list(table.to_pylist(), features=features)
+    # from_dict, not from_list: an empty selection still has every column (and so a schema).
+    dataset = datasets.Dataset.from_dict(table.to_pydict(), features=features)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        dataset.save_to_disk(str(tmp))
+        # One shard always: an empty selection saved as 0 shards cannot be loaded back.
+        dataset.save_to_disk(str(tmp), num_shards=1)
         replace_directory(tmp, out)
     finally:
         if tmp.exists():
