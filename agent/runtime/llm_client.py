@@ -14,9 +14,11 @@ each request for no more than what is left of the turn, and a failed request is 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import httpx2
 import openai
 from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletion
@@ -50,7 +52,59 @@ def openai_client(llm: LLMSettings) -> openai.OpenAI:
         api_key=api_key_for(llm),
         timeout=llm.timeout_s,
         max_retries=llm.max_retries,
+        http_client=deadline_http_client(),
     )
+
+
+class ResponseDeadline(httpx2.ReadTimeout):
+    """A response still arriving when its whole time was up (a server dripping bytes)."""
+
+
+class _DeadlineStream(httpx2.SyncByteStream):
+    """The body of one response, cut when the request's time is spent.
+
+    httpx's read timeout bounds the silence between two reads, not the whole answer: a server
+    that sends its headers and then one byte a second, or only SSE keep-alive comments, never
+    trips it and would hold a chat turn forever. Every chunk that arrives is a moment to check
+    the clock, so a dripping body ends within a chunk's interval of its deadline.
+    """
+
+    def __init__(self, stream: httpx2.SyncByteStream, deadline: float, seconds: float) -> None:
+        self._stream, self._deadline, self._seconds = stream, deadline, seconds
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise ResponseDeadline(f"the response took longer than {self._seconds:.0f} s")
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class DeadlineTransport(httpx2.HTTPTransport):
+    """An HTTP transport whose responses must arrive whole within the request's read timeout
+    (the per-request budget the clients set: what is left of the chat turn)."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        started = time.monotonic()
+        response = super().handle_request(request)
+        seconds = (request.extensions.get("timeout") or {}).get("read")
+        if seconds is None:
+            return response
+        stream = _DeadlineStream(response.stream, started + float(seconds), float(seconds))  # type: ignore[arg-type]
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=stream,
+            extensions=response.extensions,
+            request=request,
+        )
+
+
+def deadline_http_client() -> httpx2.Client:
+    """The HTTP client both OpenAI clients use: the library's defaults, plus the deadline."""
+    return openai.DefaultHttpxClient(transport=DeadlineTransport())
 
 
 def request_budget(llm: LLMSettings, turn_timeout_s: float | None) -> tuple[float, int]:
@@ -81,22 +135,29 @@ class ShopagentChatOpenAI(ChatOpenAI):
             kwargs["timeout"] = min(kwargs["timeout"], self.request_timeout)
         try:
             yield from super()._stream(*args, **kwargs)
-        except openai.APIError as error:
-            raise model_server_error(self.openai_api_base, error, kwargs.get("timeout")) from error
+        except (openai.APIError, httpx2.TimeoutException) as error:
+            timeout = kwargs.get("timeout") or self.request_timeout
+            raise model_server_error(self.openai_api_base, error, timeout) from error
 
     def _generate(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super()._generate(*args, **kwargs)
-        except openai.APIError as error:
-            raise model_server_error(self.openai_api_base, error, kwargs.get("timeout")) from error
+        except (openai.APIError, httpx2.TimeoutException) as error:
+            timeout = kwargs.get("timeout") or self.request_timeout
+            raise model_server_error(self.openai_api_base, error, timeout) from error
 
 
 def model_server_error(
-    base_url: str | None, error: openai.APIError, timeout: float | None = None
+    base_url: str | None,
+    error: openai.APIError | httpx2.TimeoutException,
+    timeout: float | None = None,
 ) -> BackendError:
     """One line: which model server, and whether it hung, is down or refused the request."""
     where = f"the model server at {base_url}"
-    if isinstance(error, openai.APITimeoutError):
+    if isinstance(error, ResponseDeadline) or isinstance(_root_cause(error), ResponseDeadline):
+        within = f" within {timeout:.0f} s" if timeout else ""
+        return BackendError(f"{where} did not finish its answer{within} (dripping or overloaded)")
+    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
         within = f" within {timeout:.0f} s" if timeout else ""
         return BackendError(f"{where} did not answer{within} (hung or overloaded)")
     if isinstance(error, openai.APIConnectionError):
@@ -135,6 +196,7 @@ def chat_model(
         timeout=timeout,
         max_retries=retries,
         stop=list(llm.stop) if llm.stop else None,
+        http_client=deadline_http_client(),
         **extra,
     )
 
