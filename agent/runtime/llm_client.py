@@ -196,8 +196,7 @@ def chat_model(
         timeout=timeout,
         max_retries=retries,
         stop=list(llm.stop) if llm.stop else None,
-        http_client=deadline_http_client(),
-        **extra,
+        **{"http_client": deadline_http_client(), **extra},
     )
 
 
