@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -116,7 +117,7 @@ def parse_price(value: object, name: str = "price", *, plain: bool = False) -> D
         raise PriceError(f"{name} must be a number, got {value!r}", "number")
     text = str(value).strip()
     if not plain:
-        text = text.strip(_CURRENCY_MARKS).strip().replace(",", "").replace(" ", "")
+        text = amount_text(text.strip(_CURRENCY_MARKS).strip())
     try:
         price = value if isinstance(value, Decimal) else Decimal(text)
     except (InvalidOperation, ValueError):
@@ -130,6 +131,29 @@ def parse_price(value: object, name: str = "price", *, plain: bool = False) -> D
             f"{name} is above the price ceiling of {MAX_PRICE}, got {_short(value)}", "ceiling"
         )
     return Decimal(0) if price == 0 else price
+
+
+def amount_text(number: str) -> str:
+    """An amount as a shopper writes it, in ``Decimal``'s spelling: the one reading of digit
+    groups for the CLI, tool calls and the chat.
+
+    ``1,299.99`` and ``1.299,99`` and ``1 299`` are thousands; a lone ``,`` or ``.`` before one
+    or two digits is the decimal mark (``12,99`` is 12.99, as the chat reads it, not 1299);
+    anything else is left for ``Decimal`` to accept or refuse (``1e400``, ``-5``, ``abc``).
+    """
+    text = number.replace(" ", "").replace("\u00a0", "")
+    if _THOUSANDS_COMMA.fullmatch(text):
+        return text.replace(",", "")
+    if _THOUSANDS_DOT.fullmatch(text):
+        return text.replace(".", "").replace(",", ".")
+    if _DECIMAL_COMMA.fullmatch(text):
+        return text.replace(",", ".")
+    return text
+
+
+_THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?")
+_THOUSANDS_DOT = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d{1,2}")
 
 
 def _short(value: object) -> str:
