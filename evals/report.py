@@ -6,7 +6,10 @@ here, so this module needs only the records and never imports back into them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
 from evals.records import METRIC_NAMES, EvalReport
@@ -31,14 +34,69 @@ def terminal_table(
     rows: Sequence[Sequence[str]],
     *,
     text_columns: Sequence[str] = ("metric",),
-) -> Table:
+) -> MetricTable:
     """The terminal twin of ``markdown_table``: text columns left, numbers right-aligned."""
-    table = Table(title=title or None, header_style="bold")
-    for header in headers:
-        table.add_column(header, justify="left" if header in text_columns else "right")
-    for cells in rows:
-        table.add_row(*cells)
-    return table
+    return MetricTable(title, tuple(headers), tuple(tuple(r) for r in rows), tuple(text_columns))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricTable:
+    """A table whose cells are never cut, at any width: in a pipe, a file, an 80-column terminal.
+
+    A plain rich ``Table`` squeezed below its natural width shortens cells (``ndc…``,
+    ``0.7…``), and a pipe counts as 80 columns. This one renders as one table when it fits;
+    otherwise its columns are split into consecutive tables that each fit, every one
+    repeating the first column (the strategy, the metric), so each cell is printed whole.
+    """
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    text_columns: tuple[str, ...] = ("metric",)
+
+    def widths(self) -> list[int]:
+        """Each column's natural width: its longest cell or header."""
+        return [
+            max([cell_len(header), *(cell_len(str(row[i])) for row in self.rows)])
+            for i, header in enumerate(self.headers)
+        ]
+
+    def column_groups(self, max_width: int) -> list[list[int]]:
+        """Column indexes per table: the first column, then as many more as fit."""
+        widths = self.widths()
+        groups: list[list[int]] = []
+        for column in range(1, len(self.headers)):
+            group = groups[-1] if groups else None
+            if group is None or _table_width([widths[i] for i in [*group, column]]) > max_width:
+                groups.append([0, column])
+            else:
+                group.append(column)
+        return groups or [[0]]
+
+    def table(self, columns: Sequence[int], *, title: str) -> Table:
+        table = Table(title=title or None, header_style="bold")
+        widths = self.widths()
+        for i in columns:
+            header = self.headers[i]
+            table.add_column(
+                header,
+                justify="left" if header in self.text_columns else "right",
+                no_wrap=True,
+                overflow="fold",  # only below a single column's width: folded, never cut
+                min_width=widths[i],
+            )
+        for row in self.rows:
+            table.add_row(*(row[i] for i in columns))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for n, columns in enumerate(self.column_groups(options.max_width)):
+            yield self.table(columns, title=self.title if n == 0 else "")
+
+
+def _table_width(widths: Sequence[int]) -> int:
+    """Width of a boxed rich table with one space of padding each side of every cell."""
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -115,7 +173,7 @@ def report_markdown(report: EvalReport) -> str:
 # -- several runs -----------------------------------------------------------------------------
 
 
-def reports_table(reports: Sequence[EvalReport], title: str = "") -> Table:
+def reports_table(reports: Sequence[EvalReport], title: str = "") -> MetricTable:
     return terminal_table(
         title,
         REPORT_HEADERS,

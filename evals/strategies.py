@@ -16,6 +16,9 @@ words from the top raw results; the model keeps the shopper's words and adds som
 Chroma), ``direct`` (a ``search_titles`` call: imagined product titles matched to real ones).
 ``agent`` runs the full agent graph (``AgentStrategy``) with a chat model.
 
+Which strategies exist, what each needs and reads, and its writer's tool and prompt style are
+declared once, in the registry (``agent.protocol.strategies``); the name tuples here are its.
+
 Model strategies talk to a ``QueryWriter``: prompts in, raw reply texts out, one batch at a
 time. The local model sits behind one (``LocalQueryWriter``); tests pass a fake. A reply is
 parsed by the project's tool-call parser, and its parse class (valid / repaired / invalid)
@@ -32,10 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from agent.protocol.strategies import MODEL_STRATEGIES as MODEL_STRATEGIES
+from agent.protocol.strategies import PLAIN_STRATEGIES as PLAIN_STRATEGIES
+from agent.protocol.strategies import REWRITE, strategy_spec
+from agent.protocol.strategies import STRATEGY_NAMES as STRATEGY_NAMES
+from agent.protocol.strategies import WRITER_STRATEGIES as WRITER_STRATEGIES
 from agent.protocol.tool_calls import parse_tool_calls
-from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS, SEARCH_TITLES, schema_for
+from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
 from agent.protocol.tool_search import plan_tool_search, search_tool_call
-from agent.protocol.writer_prompts import STRATEGY_STYLES, QueryWriter, styled_prompt
+from agent.protocol.writer_prompts import QueryWriter, styled_prompt
 from tools.catalog.product import Product
 from tools.errors import BackendError, BadInput
 from tools.search.prf import FeedbackIndex, RelevanceModel, RM3Config
@@ -50,26 +58,6 @@ if TYPE_CHECKING:
 
     from agent.conversation.state import AgentLimits
     from agent.trajectory.log import EpisodeRecord
-
-STRATEGY_NAMES = (
-    "raw",
-    "rm3",
-    "fuzzy",
-    "spelled",
-    "copy",
-    "policy",
-    "expand",
-    "concepts",
-    "dual",
-    "direct",
-    "hybrid",
-    "agent",
-)
-MODEL_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct", "agent"})
-#: The strategies whose search a ``QueryWriter`` writes (the agent has its own chat model).
-WRITER_STRATEGIES = frozenset({"policy", "expand", "concepts", "direct"})
-#: Retrieval without a model: what ``evals.perf.bench_eval`` times.
-PLAIN_STRATEGIES = ("raw", "rm3", "fuzzy", "spelled", "copy", "dual", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,34 +148,46 @@ class ToolboxStrategy:
         return results, trace
 
 
+def toolbox_strategy(
+    name: str,
+    toolbox: SearchToolbox,
+    expand: Callable[[SearchRequest], SearchRequest] | None = None,
+) -> ToolboxStrategy:
+    """The registered strategy's path and indexes (``agent.protocol.strategies``)."""
+    spec = strategy_spec(name)
+    if spec.path is None:
+        raise BadInput(f"the {name!r} strategy is not a retrieval path without a model")
+    return ToolboxStrategy(name, spec.path, spec.indexes, toolbox, expand)
+
+
 def raw_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
-    return ToolboxStrategy("raw", "lexical", frozenset({"lexical"}), toolbox)
+    return toolbox_strategy("raw", toolbox)
 
 
 def dual_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
-    return ToolboxStrategy("dual", "dense", frozenset({"concepts"}), toolbox)
+    return toolbox_strategy("dual", toolbox)
 
 
 def hybrid_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
-    return ToolboxStrategy("hybrid", "hybrid", frozenset({"lexical", "concepts"}), toolbox)
+    return toolbox_strategy("hybrid", toolbox)
 
 
 def rm3_strategy(toolbox: SearchToolbox, config: RM3Config | None = None) -> ToolboxStrategy:
     """Raw plus RM3 feedback words (``tools.search.prf``; needs the embedded index's statistics)."""
     model = RelevanceModel(_statistics_index(toolbox, "rm3", FeedbackIndex), config)
-    return _lexical_strategy("rm3", toolbox, model.expand)
+    return toolbox_strategy("rm3", toolbox, model.expand)
 
 
 def fuzzy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """Raw plus corrections of words no product holds (``tools.search.spelling``)."""
     index = _statistics_index(toolbox, "fuzzy", VocabularyIndex)
-    return _lexical_strategy("fuzzy", toolbox, lambda request: with_corrections(index, request))
+    return toolbox_strategy("fuzzy", toolbox, lambda request: with_corrections(index, request))
 
 
 def spelled_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """The request in the catalog's spelling, alone (``tools.search.respelling``)."""
     index = _statistics_index(toolbox, "spelled", VocabularyIndex)
-    return _lexical_strategy(
+    return toolbox_strategy(
         "spelled", toolbox, lambda request: replace(request, text=respell(index, request.text).text)
     )
 
@@ -200,13 +200,20 @@ def copy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
         call = {"query": respell(index, request.text).text}
         return plan_tool_search(SEARCH_PRODUCTS, call, size=request.size).request
 
-    return _lexical_strategy("copy", toolbox, copied)
+    return toolbox_strategy("copy", toolbox, copied)
 
 
-def _lexical_strategy(
-    name: str, toolbox: SearchToolbox, expand: Callable[[SearchRequest], SearchRequest]
-) -> ToolboxStrategy:
-    return ToolboxStrategy(name, "lexical", frozenset({"lexical"}), toolbox, expand)
+#: How each strategy without a model is built (its path and indexes come from the registry);
+#: ``tests/test_strategy_registry.py`` checks the keys are exactly the registry's plain names.
+PLAIN_BUILDERS: dict[str, Callable[[SearchToolbox], ToolboxStrategy]] = {
+    "raw": raw_strategy,
+    "rm3": rm3_strategy,
+    "fuzzy": fuzzy_strategy,
+    "spelled": spelled_strategy,
+    "copy": copy_strategy,
+    "dual": dual_strategy,
+    "hybrid": hybrid_strategy,
+}
 
 
 def _statistics_index(toolbox: SearchToolbox, name: str, protocol: type) -> Any:
@@ -231,9 +238,9 @@ class WrittenSearchStrategy:
     indexes: frozenset[str]
     writer: QueryWriter = field(repr=False)
     toolbox: SearchToolbox = field(repr=False)
-    #: The prompt style (``agent.protocol.writer_prompts.STRATEGY_STYLES``): ``rewrite`` or
-    #: ``expand`` (the respelled request and candidate words from the indexes in the prompt).
-    style: str = "rewrite"
+    #: The prompt style (the strategy's ``WriterSpec``, ``agent.protocol.strategies``):
+    #: ``rewrite`` or ``expand`` (the respelled request and candidate words in the prompt).
+    style: str = REWRITE
 
     def retrieve(self, query_text: str, size: int) -> Retrieved:
         return self.retrieve_batch([query_text], size)[0]
@@ -290,7 +297,7 @@ class AgentStrategy:
     """
 
     name = "agent"
-    indexes = frozenset({"lexical", "concepts"})
+    indexes = strategy_spec("agent").indexes
 
     def __init__(
         self,
@@ -370,36 +377,16 @@ def build_strategy(
     llm: BaseChatModel | None = None,
     dataset: str = "",
 ) -> Strategy:
-    """The named strategy over ``toolbox``; policy/concepts/direct need a ``writer``, the
-    agent a chat model (``llm``)."""
-    if name not in STRATEGY_NAMES:
-        raise BadInput(f"unknown strategy {name!r}; choose one of {list(STRATEGY_NAMES)}")
-    if name == "raw":
-        return raw_strategy(toolbox)
-    if name == "dual":
-        return dual_strategy(toolbox)
-    if name == "hybrid":
-        return hybrid_strategy(toolbox)
-    if name == "rm3":
-        return rm3_strategy(toolbox)
-    if name == "fuzzy":
-        return fuzzy_strategy(toolbox)
-    if name == "spelled":
-        return spelled_strategy(toolbox)
-    if name == "copy":
-        return copy_strategy(toolbox)
-    if name == "agent":
+    """The named strategy over ``toolbox`` (``agent.protocol.strategies``): a writer strategy
+    needs a ``writer``, the agent a chat model (``llm``)."""
+    spec = strategy_spec(name)
+    if spec.agent:
         if llm is None:
             raise BadInput("the 'agent' strategy needs a chat model to drive the agent")
         return AgentStrategy(llm, toolbox, dataset=dataset)
-    if writer is None:
-        raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
-    if name in ("policy", "expand"):
-        style = STRATEGY_STYLES[name][1]
-        reads = frozenset({"lexical", "concepts"} if style == "expand" else {"lexical"})
-        return WrittenSearchStrategy(name, SEARCH_PRODUCTS, reads, writer, toolbox, style)
-    if name == "concepts":
-        return WrittenSearchStrategy(
-            "concepts", SEARCH_CONCEPTS, frozenset({"concepts"}), writer, toolbox
-        )
-    return WrittenSearchStrategy("direct", SEARCH_TITLES, frozenset({"concepts"}), writer, toolbox)
+    if spec.writer is not None:
+        if writer is None:
+            raise BadInput(f"the {name!r} strategy needs a model to write its search (--model)")
+        tool, style = spec.writer.tool, spec.writer.style
+        return WrittenSearchStrategy(name, tool, spec.indexes, writer, toolbox, style)
+    return PLAIN_BUILDERS[name](toolbox)

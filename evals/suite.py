@@ -65,6 +65,30 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True, slots=True)
+class EvalOptions:
+    """What to evaluate and where the reports go: the flags of ``eval run`` and ``eval drift``.
+
+    Built once by the command line and handed down whole, so ``run_eval``, ``run_drift`` and
+    what they call read the same values instead of each threading the same keywords.
+    """
+
+    dataset: str = "chorus"
+    split: str = "all"
+    strategy: str = "raw"
+    #: A stored model for the strategies that need one (``None``: the configured default).
+    model: str | None = None
+    #: Only the split's first ``limit`` queries (the run's folder says ``-first<N>``).
+    limit: int | None = None
+    runs_root: Path = Path("runs")
+    depth: int = DEPTH
+    batch_size: int = BATCH_SIZE
+
+    def run_name(self, model_label: str | None) -> str:
+        """The run's folder name, with the label of the model the strategy was opened with."""
+        return run_dir_name(self.dataset, self.split, self.strategy, model_label, self.limit)
+
+
+@dataclass(frozen=True, slots=True)
 class EvalOutcome:
     report: EvalReport
     run: Run
@@ -328,15 +352,8 @@ def opened_strategy(
 
 def run_eval(
     settings: Settings,
-    dataset: str,
-    split: str,
-    strategy: str,
+    options: EvalOptions,
     *,
-    model: str | None = None,
-    limit: int | None = None,
-    runs_root: Path = Path("runs"),
-    depth: int = DEPTH,
-    batch_size: int = BATCH_SIZE,
     progress: EvalProgress | None = None,
     writer: QueryWriter | None = None,
     llm: BaseChatModel | None = None,
@@ -349,15 +366,16 @@ def run_eval(
     """
     from tools.stores import read_manifest
 
+    dataset, split, strategy = options.dataset, options.split, options.strategy
     if strategy not in STRATEGY_NAMES:
         raise BadInput(f"unknown strategy {strategy!r}; choose one of {list(STRATEGY_NAMES)}")
     all_judgments = judgments if judgments is not None else load_judgments(settings, dataset)
-    chosen = select_split(all_judgments, dataset, split, limit)
+    chosen = select_split(all_judgments, dataset, split, options.limit)
     toolbox = SearchToolbox(settings, dataset)
     with opened_strategy(
-        settings, dataset, strategy, toolbox, model=model, writer=writer, llm=llm
+        settings, dataset, strategy, toolbox, model=options.model, writer=writer, llm=llm
     ) as (built, model_label):
-        name = run_dir_name(dataset, split, strategy, model_label, limit)
+        name = options.run_name(model_label)
         retrieval, report = evaluate_strategy(
             built,
             chosen,
@@ -365,13 +383,13 @@ def run_eval(
             dataset=dataset,
             split=split,
             model=model_label,
-            depth=depth,
-            batch_size=batch_size,
+            depth=options.depth,
+            batch_size=options.batch_size,
             progress=progress,
             catalog_version=read_manifest(settings, dataset).get("catalog_version"),
         )
-    report.limit = limit
-    run_dir = write_outputs(retrieval.run, report, runs_root / name)
-    if limit is None:
-        write_summary(runs_root, dataset, split)
+    report.limit = options.limit
+    run_dir = write_outputs(retrieval.run, report, options.runs_root / name)
+    if options.limit is None:
+        write_summary(options.runs_root, dataset, split)
     return EvalOutcome(report, retrieval.run, run_dir)

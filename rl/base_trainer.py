@@ -1,9 +1,15 @@
 """The run around any TRL trainer: load the policy, train with LoRA, measure, merge, register.
 
 ``run_training`` is the same for every algorithm; each ``rl/<algo>_trainer.py`` only builds
-its dataset and its TRL trainer. Measured for every run (``metrics.json``): TRL's log history
-and train metrics, the wall time of every optimiser step (``StepTimer``) and the peak memory
-of the process (resident set on CPU, allocated CUDA memory on a GPU).
+its dataset and its TRL trainer (``trl_trainer``). The offline algorithms (``dpo``, ``kto``,
+``rwr``) share more: read the rollouts, build the rows, map the config onto TRL's
+(``prepare_offline``), so their files hold only an ``OfflineAlgorithm``: the dataset builder,
+the TRL trainer class and, where it differs, the TRL config mapping. GRPO is online (its
+reward runs the live search while it trains) and builds its own trainer.
+
+Measured for every run (``metrics.json``): TRL's log history and train metrics, the wall time
+of every optimiser step (``StepTimer``) and the peak memory of the process (resident set on
+CPU, allocated CUDA memory on a GPU).
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,7 @@ from rl.checkpoints import (
     rows_sha256,
 )
 from rl.curves import plot_learning_curves
-from rl.datasets import RolloutData
+from rl.datasets import RolloutData, read_rollouts
 from tools.errors import BadInput
 from tools.settings.config import Settings
 
@@ -224,3 +231,93 @@ def run_training(
         run.discard()
         raise
     return TrainedRun(name, final, stored, metrics)
+
+
+def trl_trainer(
+    trainer: str | type,
+    model: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    args: Any,
+    peft_config: Any,
+    **more: Any,
+) -> Any:
+    """A TRL trainer (a class, or its name in ``trl``) on the policy, its rows and the LoRA.
+
+    ``more`` holds what one trainer alone takes (GRPO's ``reward_funcs``).
+    """
+    trainer_class = getattr(import_module("trl"), trainer) if isinstance(trainer, str) else trainer
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        **more,
+    )
+
+
+# -- the offline algorithms: rollouts -> rows -> TRL -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineData:
+    """What an offline algorithm makes of the rollouts."""
+
+    #: The rows TRL trains on.
+    rows: Any
+    #: The algorithm's own ``data.json`` facts, after the ones ``data_facts`` records for all.
+    facts: dict[str, Any] = field(default_factory=dict)
+    #: The config as the data settles it (KTO's label weights, so that ``config.json`` records
+    #: the weights the loss used); None: the config as given.
+    config: RunConfig | None = None
+
+
+def _to_trl(config: Any, output_dir: str, rows: Any) -> Any:
+    return config.to_trl(output_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAlgorithm:
+    """What one offline algorithm adds to the skeleton (``rl/<algo>_trainer.py`` holds one)."""
+
+    #: The TRL trainer class, by its name in ``trl`` (imported when the run starts).
+    trainer: str
+    #: ``dataset(rollouts, config)``: the rows trained on and their facts.
+    dataset: Callable[[RolloutData, Any], OfflineData]
+    #: ``trl_config(config, output_dir, rows)``: TRL's config (default: ``config.to_trl``).
+    trl_config: Callable[[Any, str, Any], Any] = _to_trl
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    """An offline run ready to train: ``run_training(run.config, settings, **run.inputs())``."""
+
+    config: RunConfig
+    train_dataset: Any
+    make_trainer: TrainerFactory
+    facts: dict[str, Any]
+
+    def inputs(self) -> dict[str, Any]:
+        """``run_training``'s keyword arguments."""
+        return {
+            "train_dataset": self.train_dataset,
+            "make_trainer": self.make_trainer,
+            "facts": self.facts,
+        }
+
+
+def prepare_offline(
+    trajectories: Path, config: RunConfig, algorithm: OfflineAlgorithm
+) -> PreparedRun:
+    """Read the rollouts (of ``config.rollout_model``), build the rows, map the config to TRL's."""
+    data = read_rollouts(trajectories, model_id=config.rollout_model)
+    built = algorithm.dataset(data, config)
+    settled = built.config if built.config is not None else config
+
+    def make_trainer(model: Any, tokenizer: Any, rows: Any, output_dir: str, peft: Any) -> Any:
+        args = algorithm.trl_config(settled, output_dir, rows)
+        return trl_trainer(algorithm.trainer, model, tokenizer, rows, args, peft)
+
+    facts = data_facts(trajectories, data, built.rows, **built.facts)
+    return PreparedRun(settled, built.rows, make_trainer, facts)

@@ -30,7 +30,6 @@ words any expand prompt shows).
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +41,13 @@ from agent.protocol.tool_schemas import SEARCH_PRODUCTS, schema_for
 from agent.protocol.writer_prompts import build_expand_prompt
 from agent.runtime.generation import Generation
 from agent.trajectory.log import TrajectoryLog, utc_now
-from rl.rewards import LiveSearch, RawBaseline
+from rl.rewards import LiveSearch
 from rl.rollouts import (
     CollectConfig,
     CollectProgress,
     CollectSummary,
-    RolloutKey,
+    RolloutWriter,
     default_rollout_log,
-    logged_samples,
-    score_and_log,
 )
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BadInput
@@ -114,56 +111,38 @@ def collect_enumerated(
 ) -> CollectSummary:
     """Build, search, score and log every candidate call of every request not logged yet.
 
-    Resumable like ``rl.rollouts.collect``: (request, sample) pairs already in the log for
-    ``ENUMERATED_MODEL_ID`` and the expand strategy are skipped. ``summary.planned`` counts
-    the calls of the requests seen (a request's count depends on its candidates).
+    Resumable like ``rl.rollouts.collect`` (the same ``RolloutWriter``): (request, sample)
+    pairs already in the log for ``ENUMERATED_MODEL_ID`` and the expand strategy are skipped.
+    ``summary.planned`` counts the calls of the requests seen (a request's count depends on
+    its candidates).
     """
     if config.strategy != "expand":
         raise BadInput("enumerated candidates exist for the expand strategy only")
-    started = time.perf_counter()
-    done = logged_samples(log, ENUMERATED_MODEL_ID, config.strategy)
-    summary = CollectSummary(queries=len(queries), planned=0, skipped=0)
-    baseline = RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
+    writer = RolloutWriter(
+        log,
+        search,
+        judgments,
+        config,
+        model_id=ENUMERATED_MODEL_ID,
+        queries=len(queries),
+        catalog_version=catalog_version,
+    )
     schemas = [schema_for(SEARCH_PRODUCTS)]
     for number, query in enumerate(queries, start=1):
         hints = expand_hints(index, query.text, dense)
         prompt = build_expand_prompt(hints)
         calls = expand_candidate_calls(hints.text, hints.words)
-        summary.planned += len(calls)
-        key = RolloutKey(ENUMERATED_MODEL_ID, config.strategy, query.id)
-        gains = judgments.gains(query.id)
-        raw = baseline(query.text, gains) if baseline is not None else None
         began_at = utc_now()
-        for sample_index, call in enumerate(calls):
-            if (query.id, sample_index) in done:
-                summary.skipped += 1
-                continue
-            text = call.text()
+        for sample_index in writer.pending(query, len(calls)):
+            text = calls[sample_index].text()
             parsed = parse_tool_calls(text, schemas)
             if parsed.parse_class != ParseClass.VALID:  # the writer above is wrong: a bug
                 raise AssertionError(f"enumerated call {text!r} parses as {parsed.parse_class}")
-            score_and_log(
-                log,
-                summary,
-                search,
-                key,
-                sample_index,
-                query,
-                prompt,
-                Generation(text=text, parsed=parsed, prompt_tokens=0, completion_ids=()),
-                gains,
-                raw,
-                k=config.k,
-                dataset=config.dataset,
-                model_ms=0.0,
-                model_checkpoint=None,
-                catalog_version=catalog_version,
-                started_at=began_at,
-            )
+            generation = Generation(text=text, parsed=parsed, prompt_tokens=0, completion_ids=())
+            writer.score(query, sample_index, prompt, generation, model_ms=0.0, started_at=began_at)
         if progress is not None and (number % 50 == 0 or number == len(queries)):
             progress(number, len(queries))
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return writer.finish()
 
 
 def collect_enumerated_rollouts(

@@ -18,7 +18,7 @@ from typing import Any
 from datasets import Dataset
 
 from agent.protocol.tool_search import SearchBackends
-from rl.base_trainer import TrainedRun, data_facts, run_training
+from rl.base_trainer import TrainedRun, data_facts, run_training, trl_trainer
 from rl.datasets import RolloutData, build_grpo_dataset, read_rollouts
 from rl.dev_probe import build_dev_probe, dev_probe_callback
 from rl.grpo_config import GRPORunConfig
@@ -76,14 +76,14 @@ def build_grpo_trainer(
     k: int,
     baseline: RawBaseline | None = None,
 ) -> Any:
-    trainer_class = informative_grpo_trainer_class()
-    return trainer_class(
-        model=model,
+    return trl_trainer(
+        informative_grpo_trainer_class(),
+        model,
+        tokenizer,
+        render_prompts(train_dataset, tokenizer),
+        args,
+        peft_config,
         reward_funcs=[SearchRewardFunc(search_fn, k=k, baseline=baseline)],
-        args=args,
-        train_dataset=render_prompts(train_dataset, tokenizer),
-        processing_class=tokenizer,
-        peft_config=peft_config,
     )
 
 

@@ -2,7 +2,7 @@
 
 KTO estimates its KL term from mismatched pairs inside each batch and therefore reads the data
 in order; the rows are shuffled here (seeded) so a batch mixes requests instead of holding
-one group's samples.
+one group's samples. The run around it is ``rl.base_trainer``'s offline skeleton.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from rl.base_trainer import TrainedRun, data_facts, run_training
-from rl.datasets import RolloutData, build_kto_dataset, read_rollouts
+from rl.base_trainer import OfflineAlgorithm, OfflineData, TrainedRun, prepare_offline, run_training
+from rl.datasets import RolloutData, build_kto_dataset
+from rl.datasets import read_rollouts as read_rollouts  # kto_dataset's input, for callers
 from rl.kto_config import KTORunConfig
 from tools.errors import BadInput
 from tools.settings.config import Settings
@@ -34,41 +35,28 @@ def kto_dataset(data: RolloutData, config: KTORunConfig) -> Dataset:
     return dataset
 
 
-def build_kto_trainer(
-    model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft_config: Any
-) -> Any:
-    from trl import KTOTrainer
+def kto_data(data: RolloutData, config: KTORunConfig) -> OfflineData:
+    """The labelled rows, and the config with the label weights they settle.
 
-    return KTOTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
+    The balancing weights depend on the data: they are settled here, so that the run's
+    config.json records the weights the loss used, not "balance them".
+    """
+    dataset = kto_dataset(data, config)
+    desirable = sum(dataset["label"]) if len(dataset) else 0
+    undesirable = len(dataset) - desirable
+    weights = config.label_weights(desirable, undesirable)
+    settled = replace(config, desirable_weight=weights[0], undesirable_weight=weights[1])
+    facts = {"threshold": config.threshold, "desirable": desirable, "undesirable": undesirable}
+    return OfflineData(dataset, facts, settled)
+
+
+def kto_trl_config(config: KTORunConfig, output_dir: str, rows: Any) -> Any:
+    return config.to_trl(output_dir, labels=rows["label"])
+
+
+KTO = OfflineAlgorithm(trainer="KTOTrainer", dataset=kto_data, trl_config=kto_trl_config)
 
 
 def train_kto(settings: Settings, trajectories: Path, config: KTORunConfig) -> TrainedRun:
-    data = read_rollouts(trajectories, model_id=config.rollout_model)
-    dataset = kto_dataset(data, config)
-    desirable = sum(dataset["label"]) if len(dataset) else 0
-    # The balancing weights depend on the data: settle them now, so that the run's
-    # config.json records the weights the loss used, not "balance them".
-    weights = config.label_weights(desirable, len(dataset) - desirable)
-    config = replace(config, desirable_weight=weights[0], undesirable_weight=weights[1])
-    return run_training(
-        config,
-        settings,
-        train_dataset=dataset,
-        make_trainer=lambda model, tokenizer, rows, output_dir, peft: build_kto_trainer(
-            model, tokenizer, rows, config.to_trl(output_dir, labels=rows["label"]), peft
-        ),
-        facts=data_facts(
-            trajectories,
-            data,
-            dataset,
-            threshold=config.threshold,
-            desirable=desirable,
-            undesirable=len(dataset) - desirable,
-        ),
-    )
+    run = prepare_offline(trajectories, config, KTO)
+    return run_training(run.config, settings, **run.inputs())

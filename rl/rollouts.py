@@ -11,9 +11,9 @@ appended durably to a trajectory log.
 
 Identity and resuming: a sample is the episode ``rollout:<model>:<strategy>:<query_id>`` turn
 ``<sample_index>``. Before generating, the log is read and every (query, sample) already
-logged for this model and strategy is skipped, so an interrupted collect continues where it
-stopped and a finished one is a no-op. Rollouts of different models never collide, so one log
-can hold several rounds of the loop.
+logged for this model and strategy is skipped (``RolloutWriter``, which ``rl.enumerated``
+shares), so an interrupted collect continues where it stopped and a finished one is a no-op.
+Rollouts of different models never collide, so one log can hold several rounds of the loop.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.protocol.tool_schemas import SEARCH_CONCEPTS, SEARCH_PRODUCTS
+from agent.protocol.strategies import STRATEGIES
 from agent.protocol.writer_prompts import Prompt, strategy_prompt
 from agent.runtime.generation import Generation
 from agent.trajectory.log import (
@@ -54,11 +54,10 @@ from tools.errors import BackendError, BadInput
 from tools.settings.config import Settings
 
 ROLLOUT_SOURCE = "rollout"
-#: ``shopagent eval`` strategy -> the one tool its prompt offers.
+#: What ``shopagent collect`` samples (``collect`` in the registry,
+#: ``agent.protocol.strategies``): strategy -> the one tool its prompt offers.
 STRATEGY_TOOLS: dict[str, str] = {
-    "policy": SEARCH_PRODUCTS,
-    "expand": SEARCH_PRODUCTS,
-    "concepts": SEARCH_CONCEPTS,
+    spec.name: spec.writer.tool for spec in STRATEGIES.values() if spec.collect and spec.writer
 }
 #: Where a collect's candidate calls come from: the model's samples, or every call of the
 #: expand action built without a model (``rl.enumerated``).
@@ -217,6 +216,98 @@ def logged_samples(log: TrajectoryLog, model_id: str, strategy: str) -> set[tupl
     return done
 
 
+class RolloutWriter:
+    """The resume/score loop both ways of collecting share: sampled from the policy
+    (``collect``) and enumerated from the action space (``rl.enumerated``).
+
+    On opening, it reads which (request, sample) pairs the log already holds for ``model_id``
+    and the config's strategy; ``pending`` plans a request's samples and names those still to
+    do; ``score`` searches one candidate call live, scores it (against the raw search when the
+    reward is the ``gain``), appends its record durably (``TrajectoryLog.append``) and counts
+    it; ``finish`` returns the summary with its wall time.
+    """
+
+    def __init__(
+        self,
+        log: TrajectoryLog,
+        search: LiveSearch,
+        judgments: Judgments,
+        config: CollectConfig,
+        *,
+        model_id: str,
+        queries: int,
+        model_checkpoint: str | None = None,
+        catalog_version: str | None = None,
+    ) -> None:
+        self._started = time.perf_counter()
+        self.log = log
+        self.search = search
+        self.judgments = judgments
+        self.config = config
+        self.model_id = model_id
+        self.model_checkpoint = model_checkpoint
+        self.catalog_version = catalog_version
+        self.done = logged_samples(log, model_id, config.strategy)
+        self.summary = CollectSummary(queries=queries, planned=0, skipped=0)
+        self.baseline = (
+            RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
+        )
+
+    def pending(self, query: Query, samples: int) -> list[int]:
+        """The sample indices ``0..samples-1`` of ``query`` not logged yet (all are planned;
+        the logged ones count as skipped)."""
+        todo = [index for index in range(samples) if (query.id, index) not in self.done]
+        self.summary.planned += samples
+        self.summary.skipped += samples - len(todo)
+        return todo
+
+    def score(
+        self,
+        query: Query,
+        sample_index: int,
+        prompt: Prompt,
+        generation: Generation,
+        *,
+        model_ms: float,
+        started_at: str,
+    ) -> RewardBreakdown:
+        """Search one candidate call live, score it, append its record and count it."""
+        gains = self.judgments.gains(query.id)
+        raw = self.baseline(query.text, gains) if self.baseline is not None else None
+        search = self.search
+        search_started = time.perf_counter()
+        breakdown = search_reward(generation.parsed, gains, search, k=self.config.k, raw_ndcg=raw)
+        tool_ms = (time.perf_counter() - search_started) * 1000
+        hits = _hits(search) if generation.parsed.calls and breakdown.error is None else []
+        record = rollout_record(
+            RolloutKey(self.model_id, self.config.strategy, query.id),
+            sample_index,
+            query,
+            prompt,
+            generation,
+            breakdown,
+            hits,
+            model_ms=model_ms,
+            tool_ms=tool_ms,
+            model_checkpoint=self.model_checkpoint,
+            dataset=self.config.dataset,
+            catalog_version=self.catalog_version,
+            started_at=started_at,
+        )
+        self.log.append(record)
+        summary = self.summary
+        summary.search_s += tool_ms / 1000
+        summary.written += 1
+        summary.reward_sum += breakdown.total
+        summary.ndcg_sum += breakdown.ndcg
+        summary.parse_classes[breakdown.parse_class] += 1
+        return breakdown
+
+    def finish(self) -> CollectSummary:
+        self.summary.seconds = time.perf_counter() - self._started
+        return self.summary
+
+
 def collect(
     queries: Sequence[Query],
     judgments: Judgments,
@@ -231,58 +322,40 @@ def collect(
     progress: CollectProgress | None = None,
 ) -> CollectSummary:
     """Sample, search, score and log every (query, sample) not logged yet; see the module doc."""
-    started = time.perf_counter()
-    done = logged_samples(log, model_id, config.strategy)
-    plan = [(q, i) for q in queries for i in range(config.samples)]
-    pending = [(q, i) for q, i in plan if (q.id, i) not in done]
-    summary = CollectSummary(
-        queries=len(queries), planned=len(plan), skipped=len(plan) - len(pending)
+    writer = RolloutWriter(
+        log,
+        search,
+        judgments,
+        config,
+        model_id=model_id,
+        queries=len(queries),
+        model_checkpoint=model_checkpoint,
+        catalog_version=catalog_version,
     )
+    pending = [(q, i) for q in queries for i in writer.pending(q, config.samples)]
+    summary = writer.summary
     if progress is not None:
         progress(summary.skipped, summary.planned)
-    baseline = RawBaseline(search.backends, k=config.k) if config.reward == "gain" else None
     for start in range(0, len(pending), config.batch_size):
         batch = pending[start : start + config.batch_size]
         greedy = [item for item in batch if config.greedy_first and item[1] == 0]
         sampled = [item for item in batch if not (config.greedy_first and item[1] == 0)]
         for items, temperature in ((greedy, 0.0), (sampled, config.temperature)):
             if items:
-                _generate_and_log(
-                    items,
-                    temperature,
-                    judgments,
-                    generator,
-                    search,
-                    log,
-                    config,
-                    summary,
-                    model_id=model_id,
-                    model_checkpoint=model_checkpoint,
-                    catalog_version=catalog_version,
-                    baseline=baseline,
-                )
+                _generate_and_log(items, temperature, generator, writer)
         if progress is not None:
             progress(summary.skipped + summary.written, summary.planned)
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return writer.finish()
 
 
 def _generate_and_log(
     items: Sequence[tuple[Query, int]],
     temperature: float,
-    judgments: Judgments,
     generator: Generator,
-    search: LiveSearch,
-    log: TrajectoryLog,
-    config: CollectConfig,
-    summary: CollectSummary,
-    *,
-    model_id: str,
-    model_checkpoint: str | None,
-    catalog_version: str | None,
-    baseline: RawBaseline | None = None,
+    writer: RolloutWriter,
 ) -> None:
-    backends = search.backends
+    config = writer.config
+    backends = writer.search.backends
     prompts = [strategy_prompt(config.strategy, query.text, backends) for query, _ in items]
     first_query, first_index = items[0]
     seed = zlib.crc32(f"{config.seed}:{first_query.id}:{first_index}".encode())
@@ -299,81 +372,10 @@ def _generate_and_log(
     generation_s = time.perf_counter() - generation_started
     if len(generations) != len(items):
         raise BackendError(f"the generator answered {len(generations)} of {len(items)} prompts")
-    summary.generation_s += generation_s
+    writer.summary.generation_s += generation_s
     model_ms = generation_s * 1000 / len(items)
     for (query, index), prompt, generation in zip(items, prompts, generations, strict=True):
-        gains = judgments.gains(query.id)
-        raw = baseline(query.text, gains) if baseline is not None else None
-        score_and_log(
-            log,
-            summary,
-            search,
-            RolloutKey(model_id, config.strategy, query.id),
-            index,
-            query,
-            prompt,
-            generation,
-            gains,
-            raw,
-            k=config.k,
-            dataset=config.dataset,
-            model_ms=model_ms,
-            model_checkpoint=model_checkpoint,
-            catalog_version=catalog_version,
-            started_at=began_at,
-        )
-
-
-def score_and_log(
-    log: TrajectoryLog,
-    summary: CollectSummary,
-    search: LiveSearch,
-    key: RolloutKey,
-    sample_index: int,
-    query: Query,
-    prompt: Prompt,
-    generation: Generation,
-    gains: Mapping[str, float],
-    raw_ndcg: float | None,
-    *,
-    k: int,
-    dataset: str,
-    model_ms: float,
-    model_checkpoint: str | None,
-    catalog_version: str | None,
-    started_at: str,
-) -> RewardBreakdown:
-    """Search one candidate call live, score it, append its record and count it.
-
-    The one step both ways of collecting share: sampled from the policy (``collect``) and
-    enumerated from the action space (``rl.enumerated``).
-    """
-    search_started = time.perf_counter()
-    breakdown = search_reward(generation.parsed, gains, search, k=k, raw_ndcg=raw_ndcg)
-    tool_ms = (time.perf_counter() - search_started) * 1000
-    summary.search_s += tool_ms / 1000
-    hits = _hits(search) if generation.parsed.calls and breakdown.error is None else []
-    record = rollout_record(
-        key,
-        sample_index,
-        query,
-        prompt,
-        generation,
-        breakdown,
-        hits,
-        model_ms=model_ms,
-        tool_ms=tool_ms,
-        model_checkpoint=model_checkpoint,
-        dataset=dataset,
-        catalog_version=catalog_version,
-        started_at=started_at,
-    )
-    log.append(record)
-    summary.written += 1
-    summary.reward_sum += breakdown.total
-    summary.ndcg_sum += breakdown.ndcg
-    summary.parse_classes[breakdown.parse_class] += 1
-    return breakdown
+        writer.score(query, index, prompt, generation, model_ms=model_ms, started_at=began_at)
 
 
 def _hits(search: LiveSearch) -> list[HitRecord]:
@@ -498,7 +500,7 @@ def collect_rollouts(
     model_dir = resolve_model_dir(settings, model)
     toolbox = SearchToolbox(settings, config.dataset)
     search = LiveSearch(toolbox, size=config.k)
-    if config.strategy in ("policy", "expand"):
+    if "lexical" in STRATEGIES[config.strategy].indexes:
         _ = toolbox.lexical  # a missing index fails here, before the model loads
     log = TrajectoryLog(log_path or default_rollout_log(settings, config.dataset, config.split))
     with torch_threads(threads):

@@ -6,18 +6,18 @@ a fused LM-head path normalised by the token count of the whole accumulated batc
 collator drops unknown columns; a per-example weight would mean re-implementing both. With
 shuffling, replication gives each example a gradient share proportional to its (rounded)
 weight, the RWR objective, using TRL's loss untouched; the cost is weights rounded to whole
-numbers, which at ``max_weight`` 4 is a coarse but faithful ordering of samples.
+numbers, which at ``max_weight`` 4 is a coarse but faithful ordering of samples. The run
+around it is ``rl.base_trainer``'s offline skeleton.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from datasets import Dataset
 
-from rl.base_trainer import TrainedRun, data_facts, run_training
-from rl.datasets import RolloutData, build_rwr_dataset, read_rollouts
+from rl.base_trainer import OfflineAlgorithm, OfflineData, TrainedRun, prepare_offline, run_training
+from rl.datasets import RolloutData, build_rwr_dataset
 from rl.rwr_config import RWRRunConfig
 from tools.settings.config import Settings
 
@@ -42,37 +42,20 @@ def rwr_dataset(data: RolloutData, config: RWRRunConfig) -> tuple[Dataset, Datas
     return weighted, replicate_by_weight(weighted, seed=config.seed)
 
 
-def build_rwr_trainer(
-    model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft_config: Any
-) -> Any:
-    from trl import SFTTrainer
+def rwr_data(data: RolloutData, config: RWRRunConfig) -> OfflineData:
+    weighted, rows = rwr_dataset(data, config)
+    facts = {
+        "weighted_examples": len(weighted),
+        "beta": config.beta,
+        "min_reward": config.min_reward,
+        "max_weight": config.max_weight,
+    }
+    return OfflineData(rows, facts)
 
-    return SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
+
+RWR = OfflineAlgorithm(trainer="SFTTrainer", dataset=rwr_data)
 
 
 def train_rwr(settings: Settings, trajectories: Path, config: RWRRunConfig) -> TrainedRun:
-    data = read_rollouts(trajectories, model_id=config.rollout_model)
-    weighted, dataset = rwr_dataset(data, config)
-    return run_training(
-        config,
-        settings,
-        train_dataset=dataset,
-        make_trainer=lambda model, tokenizer, rows, output_dir, peft: build_rwr_trainer(
-            model, tokenizer, rows, config.to_trl(output_dir), peft
-        ),
-        facts=data_facts(
-            trajectories,
-            data,
-            dataset,
-            weighted_examples=len(weighted),
-            beta=config.beta,
-            min_reward=config.min_reward,
-            max_weight=config.max_weight,
-        ),
-    )
+    run = prepare_offline(trajectories, config, RWR)
+    return run_training(run.config, settings, **run.inputs())

@@ -23,7 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from agent.conversation.graph import _VisibleText
+from agent.conversation.model_io import VisibleText
 from agent.conversation.prompts import TOOL_DATA_CLOSE, TOOL_DATA_OPEN, parse_tool_data
 from agent.conversation.session import ChatSession
 from agent.conversation.state import (
@@ -708,11 +708,11 @@ def test_fake_model_judged_turn_is_rewarded_with_ndcg(
 
 
 def test_visible_text_never_streams_tool_call_markup() -> None:
-    visible = _VisibleText()
+    visible = VisibleText()
     pieces = ["Let me look", " <tool", '_call>{"name": "x"}', "</tool_call>"]
     assert "".join(visible.feed(p) for p in pieces) == "Let me look "
-    assert _VisibleText().feed('{"name": "search_products"}') == ""
-    parrot = _VisibleText()
+    assert VisibleText().feed('{"name": "search_products"}') == ""
+    parrot = VisibleText()
     pieces = ["The speaker", " is good.", " {", '"id": "s1"}', "<tool_response>"]
     assert "".join(parrot.feed(p) for p in pieces) == "The speaker is good. "
 

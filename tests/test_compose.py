@@ -7,16 +7,18 @@ from typing import Any
 
 from agent.conversation.compose import compose_results
 from agent.conversation.constraints import Constraints
+from agent.conversation.products import ShownProduct
 
 PRICED = [
-    {"id": str(i), "title": f"Wireless Mouse {i}", "brand": "Logitech", "price": f"{10 + i}.99"}
-    for i in range(5)
+    ShownProduct(i + 1, str(i), f"Wireless Mouse {i}", "Logitech", f"{10 + i}.99") for i in range(5)
 ]
 #: Home Depot's products are titles only: no price, no brand.
-PRICELESS = [{"id": str(i), "title": f"French Door Refrigerator {i}"} for i in range(5)]
+PRICELESS = [
+    ShownProduct(i + 1, str(i), f"French Door Refrigerator {i}", "", None) for i in range(5)
+]
 
 
-def reply(constraints: Constraints, products: list[dict[str, Any]], **kw: Any) -> str:
+def reply(constraints: Constraints, products: list[ShownProduct], **kw: Any) -> str:
     return compose_results(constraints, products, total=3761, **kw)
 
 

@@ -26,8 +26,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
+from agent.conversation.call_constraints import apply_to_call
 from agent.conversation.claims import claim_problems
-from agent.conversation.constraints import Constraints, apply_to_call, update_constraints
+from agent.conversation.constraints import Constraints, update_constraints
 from agent.conversation.grounding import ground_answer
 from agent.conversation.prices import price_bounds
 from agent.conversation.prompts import parse_tool_data, tool_data_block
@@ -651,8 +652,8 @@ def test_fake_strip_control_tokens_cannot_be_reassembled() -> None:
     assert "start_of_turn" not in block and "end_of_turn" not in block
 
 
-def retrieved() -> dict[str, dict[str, Any]]:
-    return {p.id: p.to_dict() for p in catalog() if p.id in ("hp1", "hp2", "hp3")}
+def retrieved() -> dict[str, Product]:
+    return {p.id: p for p in catalog() if p.id in ("hp1", "hp2", "hp3")}
 
 
 @pytest.mark.parametrize(
@@ -866,10 +867,11 @@ def test_fake_a_query_that_drops_the_product_type_gets_it_back(
 def test_composed_reply_never_suggests_comparing_a_list_of_one() -> None:
     from agent.conversation.compose import suggestion
     from agent.conversation.constraints import Constraints
+    from agent.conversation.products import ShownProduct
 
     narrowed = Constraints(brands=("Philips",), max_price=Decimal("100"), attributes=("27 inch",))
-    one = [{"id": "p1", "brand": "Philips", "price": "80.95"}]
-    two = [*one, {"id": "p2", "brand": "Philips", "price": "90.00"}]
+    one = [ShownProduct(1, "p1", "", brand="Philips", price="80.95")]
+    two = [*one, ShownProduct(2, "p2", "", brand="Philips", price="90.00")]
     assert "compare" not in suggestion(narrowed, one, total=134)
     assert "second" not in suggestion(narrowed, one, total=134)
     assert "compare 1 and 2" in suggestion(narrowed, two, total=134)

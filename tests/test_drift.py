@@ -11,7 +11,7 @@ import pytest
 
 from agent.protocol.writer_prompts import Prompt
 from evals.drift import plan_drift, run_drift, successor_judgments
-from evals.suite import run_eval
+from evals.suite import EvalOptions, run_eval
 from tools.catalog import chorus
 from tools.catalog.import_report import ImportReport
 from tools.catalog.judgments import Judgments, Query
@@ -92,9 +92,8 @@ def test_raw_drift_runs_on_a_copy_and_never_returns_a_removed_product(
     settings, judgments = catalog
     user_index = open_lexical(settings, "sub")
     count_before = user_index.count()
-    outcome = run_drift(
-        settings, "sub", "all", "raw", share=0.2, seed=0, runs_root=tmp_path, judgments=judgments
-    )
+    options = EvalOptions("sub", "all", "raw", runs_root=tmp_path)
+    outcome = run_drift(settings, options, share=0.2, seed=0, judgments=judgments)
     drift = outcome.report
     assert (
         drift.removed
@@ -116,7 +115,7 @@ def test_raw_drift_runs_on_a_copy_and_never_returns_a_removed_product(
     for name in ("before.trec", "after.trec", "drift.md", "before-vs-after.png"):
         assert (outcome.out_dir / name).is_file(), name
 
-    plain = run_eval(settings, "sub", "all", "raw", runs_root=tmp_path, judgments=judgments)
+    plain = run_eval(settings, options, judgments=judgments)
     assert drift.before.means == plain.report.means
 
 
@@ -124,10 +123,10 @@ def test_kept_workspace_holds_the_drifted_index(
     catalog: tuple[Settings, Judgments], tmp_path: Path
 ) -> None:
     settings, judgments = catalog
+    options = EvalOptions("sub", "all", "raw", limit=5, runs_root=tmp_path)
     outcome = run_drift(
-        settings, "sub", "all", "raw", share=0.1, seed=1, runs_root=tmp_path,
-        judgments=judgments, keep_workspace=True, limit=5,
-    )  # fmt: skip
+        settings, options, share=0.1, seed=1, judgments=judgments, keep_workspace=True
+    )
     copy = open_lexical(Settings(home=Path(outcome.report.workspace)), "sub")
     after = {p.id for p in copy.iter_products()}  # type: ignore[attr-defined]
     assert sum(pid.endswith("-drift1") for pid in after) == outcome.report.added
@@ -150,10 +149,8 @@ def test_fake_policy_drift_asks_the_writer_once_per_query(
         ]
         return [f"<tool_call>{json.dumps(call)}</tool_call>" for call in calls]
 
-    outcome = run_drift(
-        settings, "sub", "all", "policy", runs_root=tmp_path, judgments=judgments,
-        writer=fake_writer,
-    )  # fmt: skip
+    options = EvalOptions("sub", "all", "policy", runs_root=tmp_path)
+    outcome = run_drift(settings, options, judgments=judgments, writer=fake_writer)
     assert sum(asked) == QUERIES  # "after" reuses what the model wrote "before"
     assert outcome.report.removed_hits == 0
     assert outcome.report.after.tool_calls == {"valid": 1.0, "repaired": 0.0, "invalid": 0.0}
@@ -167,10 +164,8 @@ def test_dual_drift_changes_a_copy_of_the_concept_index(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
     open_lexical(settings, "mice", create=True).index(products)
     open_concepts(settings, "mice").index(products)
-    outcome = run_drift(
-        settings, "mice", "all", "dual", share=0.25, seed=0, runs_root=tmp_path,
-        judgments=judgments,
-    )  # fmt: skip
+    options = EvalOptions("mice", "all", "dual", runs_root=tmp_path)
+    outcome = run_drift(settings, options, share=0.25, seed=0, judgments=judgments)
     drift = outcome.report
     assert drift.indexes == ["concepts", "lexical"]
     assert drift.removed == 6 and drift.removed_judged == 2
@@ -183,6 +178,7 @@ def test_missing_index_names_the_command(tmp_path: Path) -> None:
     judgments.add(Query.from_text("mouse"), "p1", 1)
     with pytest.raises(IndexMissing, match="shopagent index --dataset nothing"):
         run_drift(
-            Settings(home=tmp_path), "nothing", "all", "raw", runs_root=tmp_path,
+            Settings(home=tmp_path),
+            EvalOptions("nothing", "all", "raw", runs_root=tmp_path),
             judgments=judgments,
-        )  # fmt: skip
+        )

@@ -21,7 +21,7 @@ from ranx import evaluate as ranx_evaluate
 from agent.protocol.writer_prompts import Prompt
 from evals.records import METRIC_NAMES, EvalReport
 from evals.strategies import build_strategy
-from evals.suite import run_eval
+from evals.suite import EvalOptions, run_eval
 from tools.catalog import chorus
 from tools.catalog.datasets import load_dataset
 from tools.catalog.import_report import ImportReport
@@ -72,10 +72,7 @@ def test_raw_on_chorus_agrees_with_ranx_on_the_written_run(
     calls: list[tuple[int, int]] = []
     outcome = run_eval(
         chorus_settings,
-        "chorus",
-        "all",
-        "raw",
-        runs_root=tmp_path,
+        EvalOptions("chorus", "all", "raw", runs_root=tmp_path),
         progress=lambda done, total: calls.append((done, total)),
     )
     report = outcome.report
@@ -109,19 +106,15 @@ def test_fake_policy_that_echoes_the_shopper_searches_the_tool_path(
     writer = FakeWriter(lambda text: tool_reply("search_products", {"query": text}))
     policy = run_eval(
         chorus_settings,
-        "chorus",
-        "all",
-        "policy",
-        limit=40,
-        runs_root=tmp_path,
+        EvalOptions("chorus", "all", "policy", limit=40, runs_root=tmp_path, batch_size=16),
         writer=writer,
         judgments=chorus_judgments,
-        batch_size=16,
     )
     raw = run_eval(
-        chorus_settings, "chorus", "all", "raw", limit=40, runs_root=tmp_path,
+        chorus_settings,
+        EvalOptions("chorus", "all", "raw", limit=40, runs_root=tmp_path),
         judgments=chorus_judgments,
-    )  # fmt: skip
+    )
     assert writer.batches == [16, 16, 8]
     assert policy.run_dir.name == "chorus-all-policy-fake-first40"
     assert policy.report.tool_calls == {"valid": 1.0, "repaired": 0.0, "invalid": 0.0}
@@ -142,11 +135,7 @@ def test_fake_policy_unusable_replies_score_zero_and_count_as_invalid(
 
     outcome = run_eval(
         chorus_settings,
-        "chorus",
-        "all",
-        "policy",
-        limit=30,
-        runs_root=tmp_path,
+        EvalOptions("chorus", "all", "policy", limit=30, runs_root=tmp_path),
         writer=FakeWriter(reply),
         judgments=chorus_judgments,
     )
@@ -214,9 +203,10 @@ class FakeAgentChatModel(BaseChatModel):
 def test_fake_agent_runs_the_graph_and_is_scored_on_what_it_shows(
     chorus_settings: Settings, chorus_judgments: Judgments, tmp_path: Path
 ) -> None:
-    common = {"limit": 8, "runs_root": tmp_path, "judgments": chorus_judgments}
-    agent = run_eval(chorus_settings, "chorus", "all", "agent", llm=FakeAgentChatModel(), **common)
-    raw = run_eval(chorus_settings, "chorus", "all", "raw", **common)
+    options = EvalOptions("chorus", "all", "agent", limit=8, runs_root=tmp_path)
+    agent = run_eval(chorus_settings, options, llm=FakeAgentChatModel(), judgments=chorus_judgments)
+    raw_options = replace(options, strategy="raw")
+    raw = run_eval(chorus_settings, raw_options, judgments=chorus_judgments)
     assert agent.run_dir.name == "chorus-all-agent-fake-agent-first8"
     assert agent.report.tool_calls == {"valid": 1.0, "repaired": 0.0, "invalid": 0.0}
     for qid in raw.run.rankings:
@@ -243,7 +233,7 @@ def test_model_strategy_without_a_stored_model_says_how_to_get_one(
 ) -> None:
     settings = replace(chorus_settings, home=tmp_path / "empty-home")
     with pytest.raises(LookupError, match="shopagent model init"):
-        run_eval(settings, "chorus", "all", "policy", judgments=chorus_judgments)
+        run_eval(settings, EvalOptions("chorus", "all", "policy"), judgments=chorus_judgments)
 
 
 # -- the dense strategies on a small real Chroma index ----------------------------------------
@@ -281,10 +271,7 @@ def test_fake_concepts_echo_equals_dual_and_hybrid_fuses_both(
     outcomes = {
         name: run_eval(
             settings,
-            "small",
-            "all",
-            name,
-            runs_root=tmp_path,
+            EvalOptions("small", "all", name, runs_root=tmp_path),
             judgments=judgments,
             writer=FakeWriter(lambda text: tool_reply("search_concepts", {"concepts": [text]})),
         )

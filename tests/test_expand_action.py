@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -40,6 +39,13 @@ from tools.search_tools import SearchToolbox
 @pytest.fixture()
 def toolbox(tmp_path: Path) -> SearchToolbox:
     return sample_toolbox(tmp_path / "home", concepts=True)
+
+
+def with_indexes(toolbox: SearchToolbox, lexical: object, concepts: object) -> SearchToolbox:
+    """The same retrieval service over other indexes (set in its cached properties' slots)."""
+    other = SearchToolbox(toolbox.settings, toolbox.dataset)
+    other.__dict__.update(lexical=lexical, concepts=concepts)
+    return other
 
 
 def test_the_schema_offers_add_terms_and_fix_and_the_parser_accepts_them() -> None:
@@ -139,7 +145,7 @@ def test_the_expand_prompt_shows_the_respelled_request_and_neighbour_words(
 
 
 def test_without_a_dense_index_the_candidates_are_feedback_words(toolbox: SearchToolbox) -> None:
-    lexical_only = SimpleNamespace(lexical=toolbox.lexical, concepts=None)
+    lexical_only = with_indexes(toolbox, toolbox.lexical, None)
     user = strategy_prompt("expand", "gaming mouse", lexical_only).messages[-1]
     words, candidates_line = str(user["content"]).split("\n")
     assert words == "gaming mouse"
@@ -267,16 +273,17 @@ def test_hints_fall_back_to_feedback_words_only_when_asked(toolbox: SearchToolbo
 def test_the_chat_writer_sees_the_expand_prompt_on_the_embedded_index(
     toolbox: SearchToolbox,
 ) -> None:
-    from agent.conversation.graph import AgentDeps, writer_request
+    from agent.conversation.deps import AgentDeps
+    from agent.conversation.writer import writer_request
 
     expand = writer_request(AgentDeps(toolbox), "logitek gaming mouse")
     assert expand == strategy_prompt("expand", "logitek gaming mouse", toolbox)
     rewrite = writer_request(AgentDeps(toolbox, writer_style="rewrite"), "gaming mouse")
     assert rewrite == build_prompt(SEARCH_PRODUCTS, "gaming mouse")
     # a lexical backend without term statistics (Elasticsearch) gets the rewrite prompt
-    no_statistics = SimpleNamespace(lexical=object(), concepts=toolbox.concepts)
-    assert writer_request(AgentDeps(no_statistics), "gaming mouse") == rewrite  # type: ignore[arg-type]
+    no_statistics = with_indexes(toolbox, object(), toolbox.concepts)
+    assert writer_request(AgentDeps(no_statistics), "gaming mouse") == rewrite
     # while the concept index builds, the candidates are feedback words
-    building = SimpleNamespace(lexical=toolbox.lexical, concepts=BuildingIndex())
-    user = writer_request(AgentDeps(building), "gaming mouse").messages[-1]  # type: ignore[arg-type]
+    building = with_indexes(toolbox, toolbox.lexical, BuildingIndex())
+    user = writer_request(AgentDeps(building), "gaming mouse").messages[-1]
     assert str(user["content"]).startswith("gaming mouse\nCandidate words: ")

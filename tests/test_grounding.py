@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from decimal import Decimal
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.conversation.graph import _VisibleText
 from agent.conversation.grounding import GroundedAnswer, ground_answer, prose_end
+from agent.conversation.model_io import VisibleText
 from tests.catalog_samples import sample_products
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable
@@ -18,14 +17,14 @@ from tools.search.backend import BackendUnavailable
 CATALOG = {p.id: p for p in sample_products()}
 
 
-def returned(*ids: str) -> dict[str, dict[str, Any]]:
-    return {pid: CATALOG[pid].to_dict() for pid in ids}
+def returned(*ids: str) -> dict[str, Product]:
+    return {pid: CATALOG[pid] for pid in ids}
 
 
 def ground(
     text: str,
     turn_ids: list[str],
-    retrieved: dict[str, dict[str, Any]] | None = None,
+    retrieved: dict[str, Product] | None = None,
     catalog: dict[str, Product] | None = None,
     limit: int = 5,
 ) -> GroundedAnswer:
@@ -40,7 +39,7 @@ def ground(
 
 
 def ids(answer: GroundedAnswer) -> list[str]:
-    return [p["id"] for p in answer.products]
+    return [p.id for p in answer.products]
 
 
 def test_citations_by_id_title_and_position_pick_products_in_ranking_order() -> None:
@@ -111,7 +110,7 @@ def test_titles_brands_and_prices_are_the_catalogs_at_answer_time() -> None:
     retrieved = returned("m1")  # the tool saw $29.99 and "Logitech"
     answer = ground("[m1] costs $19.00.", ["m1"], retrieved, catalog=repriced)
     assert answer.violations == []
-    assert answer.products[0] | {} == {
+    assert asdict(answer.products[0]) == {
         "position": 1,
         "id": "m1",
         "title": CATALOG["m1"].title,
@@ -132,7 +131,7 @@ def test_when_the_catalog_is_down_the_tools_copy_is_shown() -> None:
         raise BackendUnavailable("index server down")
 
     answer = ground_answer("[m1].", turn_ids=["m1"], retrieved=returned("m1"), lookup=down, limit=5)
-    assert ids(answer) == ["m1"] and answer.products[0]["price"] == "29.99"
+    assert ids(answer) == ["m1"] and answer.products[0].price == "29.99"
     assert answer.notes == ["catalog re-read failed for m1: index server down"]
 
 
@@ -157,7 +156,7 @@ def test_property_nothing_invented_ever_reaches_the_shopper(text: str, turn: lis
     answer = ground(text, turn)
     assert set(ids(answer)) <= set(RETURNED)
     assert not any(pid in answer.text for pid in INVENTED)
-    shown = [(p["id"], p["price"]) for p in answer.products]
+    shown = [(p.id, p.price) for p in answer.products]
     assert all(price == str(CATALOG[pid].price) for pid, price in shown)
 
 
@@ -177,7 +176,7 @@ def test_the_stream_and_the_answer_cut_prose_at_the_same_place() -> None:
         "Ends on a tag <|im_end|>",
     ]
     for text in texts:
-        streamed = _VisibleText()
+        streamed = VisibleText()
         shown = "".join(streamed.feed(text[i : i + 3]) for i in range(0, len(text), 3))
         assert shown == text[: prose_end(text)], text
     assert prose_end("Prices < $50 and <3 hearts are prose.") == len(

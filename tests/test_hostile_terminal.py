@@ -110,7 +110,9 @@ def test_search_table_in_a_real_terminal_prints_titles_literally(hostile_home: P
 
 
 def test_chat_prints_shopper_and_model_markup_literally(hostile_home: Path) -> None:
-    reply = "[bold red]SALE[/bold red] [/] \x1b[2J here"
+    # A reply the grounding keeps (the unchecked draft is never printed, so the markup must
+    # survive into the checked reply to be seen at all).
+    reply = "[bold red]Here[/bold red] [/] \x1b[2J you go."
     with http_server(openai_handler(reply)) as url:
         result = shopagent(
             hostile_home,
@@ -125,7 +127,7 @@ def test_chat_prints_shopper_and_model_markup_literally(hostile_home: Path) -> N
     assert b"Traceback" not in result.stderr and b"MarkupError" not in result.stderr
     assert "you> [/]" in out
     assert "you> [link=http://evil.example]x[/link]" in out
-    assert "[bold red]SALE[/bold red] [/]" in out
+    assert "[bold red]Here[/bold red] [/]" in out
     assert "\x1b" not in out
 
 
@@ -222,13 +224,23 @@ def test_error_lines_print_any_text_as_one_literal_line(text: str) -> None:
     assert_no_terminal_controls(raw)
 
 
-@pytest.fixture(scope="module")
-def index() -> TantivyIndex:
+def index_products() -> list[Product]:
     from tests.catalog_samples import sample_products
 
+    return sample_products()
+
+
+@pytest.fixture(scope="module")
+def index() -> TantivyIndex:
     built = TantivyIndex(None, create=True)
-    built.index(sample_products())
+    built.index(index_products())
     return built
+
+
+def test_the_index_finds_its_own_products(index: TantivyIndex) -> None:
+    """The property below can only fail on a search that finds something: this one does."""
+    first = index_products()[0]
+    assert first.id in index.search(SearchRequest(first.title)).ids
 
 
 @settings(
@@ -238,8 +250,15 @@ def index() -> TantivyIndex:
 def test_any_search_query_runs_and_any_shopper_line_is_valid_unicode(
     index: TantivyIndex, text: str
 ) -> None:
-    results = index.search(SearchRequest(valid_text(text)))
-    assert results.total >= 0
+    request = SearchRequest(valid_text(text))
+    results = index.search(request)
+    # any text searches to a well-formed ranking: hits numbered 1..n within the size asked,
+    # each a distinct product of the index, never more hits than the total it counts
+    assert [hit.rank for hit in results.hits] == list(range(1, len(results.hits) + 1))
+    assert len(results.hits) <= request.size
+    assert len(set(results.ids)) == len(results.ids)
+    assert set(results.ids) <= {product.id for product in index_products()}
+    assert results.total is None or results.total >= len(results.hits)
     raw = text.encode("utf-8", "surrogatepass")
     out = console(False)
     lines = list(input_lines(out, io.TextIOWrapper(io.BytesIO(raw + b"\n"), encoding="utf-8")))

@@ -53,3 +53,11 @@ def test_search_max_price_with_a_decimal_comma_filters_as_written(
     )
     assert grouped.returncode == 0, grouped.stderr
     assert "Wireless Mouse M185" in grouped.stdout  # 14.99 is under 1000.50 (not 1.0005)
+
+
+@pytest.mark.parametrize("message", ["a mouse under -5 dollars", "a mouse under 1e999999999"])
+def test_the_chat_reads_an_amount_that_is_no_price_as_no_limit_and_no_words(message: str) -> None:
+    from agent.conversation.prices import without_prices
+
+    assert price_bounds(message).is_empty()  # not "under 5", not "under 1"
+    assert without_prices(message) == "a mouse"  # "e999999999" is never searched

@@ -1,5 +1,6 @@
-"""Two-step DPO and GRPO runs on the local SmolLM2: a run directory, a servable merged model
-in the store, an adapter that reloads to the same weights, and weights that moved.
+"""Two-step DPO, KTO, RWR and GRPO runs on the local SmolLM2: a run directory, a servable
+merged model in the store (DPO, GRPO), an adapter that reloads onto the base (all), a
+config.json that rebuilds the run's config, finite losses, and weights that moved.
 
 Slow by nature (a 135M model trains for real), so kept tiny: batch 2-4, LoRA r=8, short
 completions. Torch runs single-threaded here: on a 2-core machine shared with other jobs, two
@@ -8,10 +9,13 @@ OpenMP threads spin-wait on each other's time slices (decoding measured 10x slow
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,15 +28,23 @@ from agent.runtime.model_store import (
     resolve_model,
     resolve_model_dir,
 )
+from rl.base_config import RunConfig
+from rl.base_trainer import TrainedRun
 from rl.checkpoints import file_sha256, read_run
+from rl.config_builder import build_config
 from rl.dpo_config import DPORunConfig
 from rl.dpo_trainer import train_dpo
 from rl.grpo_config import GRPORunConfig
 from rl.grpo_trainer import train_grpo
+from rl.kto_config import KTORunConfig
+from rl.kto_trainer import train_kto
+from rl.rwr_config import RWRRunConfig
+from rl.rwr_trainer import train_rwr
 from tests.rl_samples import PROSE, repaired, rollout, valid, write_log
 from tools.catalog.datasets import load_dataset
 from tools.catalog.judgments import Judgments
 from tools.catalog.splits import select_split
+from tools.errors import NotFound
 from tools.search.tantivy_backend import TantivyIndex
 from tools.settings.config import Settings
 
@@ -135,6 +147,96 @@ def test_two_step_dpo_saves_registers_and_reloads(settings: Settings, trajectori
 
     with pytest.raises(ValueError, match=r"already stored|exists"):
         train_dpo(settings, trajectories, config)
+
+
+def assert_unregistered_run_with_a_moving_adapter(
+    settings: Settings, run: TrainedRun, config: RunConfig
+) -> dict[str, Any]:
+    """What every offline run without ``register`` must show; returns the run's three files.
+
+    Its config.json rebuilds the config it trained with; every logged loss is finite; the
+    adapter is written, loads onto the base model and moves LoRA targets only (LoRA's B
+    factors start at zero, so a step that changed nothing would merge back to the base).
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    name = config.run_name
+    saved = read_run(settings, name)
+    assert run.run_dir == settings.home / "training" / name and run.model is None
+    assert saved["metrics"]["model"] is None
+    with pytest.raises(NotFound):
+        resolve_model(settings, name)  # register=False: nothing in the store
+    rebuilt = build_config(None, path=run.run_dir / "config.json")
+    assert rebuilt == dataclasses.replace(config, device="cpu")
+    assert saved["metrics"]["global_step"] == config.max_steps
+    losses = [entry["loss"] for entry in saved["metrics"]["log_history"] if "loss" in entry]
+    assert len(losses) == config.max_steps
+    assert all(math.isfinite(loss) for loss in [*losses, saved["metrics"]["train"]["train_loss"]])
+    assert not list((settings.home / "training").glob(".*partial*"))
+
+    lora = load_file(run.run_dir / "adapter" / "adapter_model.safetensors")
+    trained_b = [t for key, t in lora.items() if "lora_B" in key]
+    assert trained_b and any(t.abs().sum() > 0 for t in trained_b)
+    base_dir = resolve_model(settings, BASE).path
+    base_model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base_model, run.run_dir / "adapter").merge_and_unload()
+    state = {key: value.detach() for key, value in merged.state_dict().items()}
+    base = weights(base_dir)
+    moved = changed_tensors(base, {key: state[key] for key in base})
+    assert moved and all("proj" in key for key in moved)
+    return saved
+
+
+def test_two_step_rwr_trains_on_replicated_good_samples(
+    settings: Settings, trajectories: Path
+) -> None:
+    config = RWRRunConfig(
+        base_model=BASE,
+        run_name="rwr-test",
+        max_steps=2,
+        batch_size=2,
+        max_length=256,
+        logging_steps=1,
+        register=False,
+        **TINY,
+    )
+    run = train_rwr(settings, trajectories, config)
+
+    saved = assert_unregistered_run_with_a_moving_adapter(settings, run, config)
+    facts = saved["data"]
+    assert facts["trajectories_sha256"] == file_sha256(trajectories)
+    # only the samples above min_reward (the prose scores below it) are imitated, replicated
+    # by their weights: three requests, each with more than one sample kept
+    assert 3 <= facts["weighted_examples"] < facts["rollout_records"] == 12
+    assert facts["examples"] >= facts["weighted_examples"]
+    assert (facts["beta"], facts["max_weight"]) == (config.beta, config.max_weight)
+
+
+def test_two_step_kto_balances_its_labels_and_records_the_weights(
+    settings: Settings, trajectories: Path
+) -> None:
+    config = KTORunConfig(
+        base_model=BASE,
+        run_name="kto-test",
+        max_steps=2,
+        batch_size=2,
+        max_length=256,
+        logging_steps=1,
+        register=False,
+        **TINY,
+    )
+    run = train_kto(settings, trajectories, config)
+
+    facts = json.loads((run.run_dir / "data.json").read_text())
+    desirable, undesirable = facts["desirable"], facts["undesirable"]
+    assert desirable > 0 and undesirable > 0 and desirable + undesirable == facts["examples"]
+    weights = config.label_weights(desirable, undesirable)
+    assert weights[0] * desirable == pytest.approx(weights[1] * undesirable)  # balanced
+    settled = dataclasses.replace(
+        config, desirable_weight=weights[0], undesirable_weight=weights[1]
+    )
+    assert_unregistered_run_with_a_moving_adapter(settings, run, settled)
 
 
 def test_two_step_grpo_rewards_from_the_live_index(

@@ -12,13 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from agent.runtime.model_dirs import publish
 from agent.runtime.model_store import (
     BASE_LOCAL_MODEL,
     DEFAULT_LOCAL_MODEL,
     GGUF_PACKAGE,
     MANIFEST_NAME,
     StoredModel,
-    _publish,
     bundled_gguf,
     merge_policy,
     read_model,
@@ -59,7 +59,7 @@ def _store_as_base(settings: Settings, model_dir: Path, source: str) -> StoredMo
     def write(directory: Path) -> None:
         shutil.copytree(model_dir, directory, dirs_exist_ok=True)
 
-    return _publish(
+    return publish(
         settings,
         BASE_LOCAL_MODEL,
         write,

@@ -1,9 +1,10 @@
-"""Every retrieval strategy behind one call, opened lazily: what the CLI, agent and evals share.
+"""Every retrieval path behind one call, opened lazily: what the CLI, agent and evals share.
 
-Strategies (the RecLLM set plus fusion): ``lexical`` (the search API lookup), ``concepts``
+Retrieval paths (the RecLLM set plus fusion): ``lexical`` (the search API lookup), ``concepts``
 (comma-separated concepts, each embedded, fused with RRF), ``dense`` (the whole request
 embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid``
-(RRF of lexical and dense).
+(RRF of lexical and dense). A path is not an eval strategy: strategies (raw, rm3, policy, ...,
+``agent.protocol.strategies``) decide what request is sent down which path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import TYPE_CHECKING
 from tools.catalog.product import Product
 from tools.errors import BadInput
 from tools.search.backend import ProductIndex
+from tools.search.expand_hints import ExpandHints, expand_hints
+from tools.search.facets import Facets, read_facets
+from tools.search.neighbour_words import DenseNeighbours
+from tools.search.prf import FeedbackIndex
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults
 from tools.settings.config import Settings
@@ -24,12 +29,24 @@ from tools.stores import open_concepts, open_lexical
 if TYPE_CHECKING:
     from tools.search.chroma_concepts import ConceptIndex
 
-STRATEGIES = ("lexical", "concepts", "dense", "direct", "hybrid")
+#: The retrieval paths ``SearchToolbox.run`` takes (``shopagent search --tool``).
+RETRIEVAL_PATHS = ("lexical", "concepts", "dense", "direct", "hybrid")
+#: The indexes a toolbox opens, by the name of its attribute: what a strategy declares it reads.
+INDEXES = ("lexical", "concepts")
 #: How deep each list goes before fusion: deeper lists give RRF more overlap to work with.
 FUSION_DEPTH = 50
 
 
 class SearchToolbox:
+    """The retrieval service: every way the CLI, the agent and the evals reach the catalog.
+
+    Searches (``run`` and the path methods), products by id (``get``, ``get_many``, and
+    ``get_from_concept_index`` for when the lexical index cannot answer), the catalog's
+    facets, and the hints the expand writer prompt shows (``expand_hints``). The indexes open
+    on first use; callers ask the service, never its indexes, what it can do
+    (``has_term_statistics``).
+    """
+
     def __init__(self, settings: Settings, dataset: str) -> None:
         self.settings = settings
         self.dataset = dataset
@@ -53,7 +70,7 @@ class SearchToolbox:
             return self.lookup_titles(split_list(request.text), request.size)
         if strategy == "hybrid":
             return self.hybrid(request)
-        raise BadInput(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+        raise BadInput(f"unknown strategy {strategy!r}; choose one of {RETRIEVAL_PATHS}")
 
     def search_concepts(
         self, concepts: Sequence[str], filters: SearchFilters, size: int
@@ -76,6 +93,44 @@ class SearchToolbox:
 
     def get(self, product_id: str) -> Product | None:
         return self.lexical.get(product_id)
+
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        """The products the catalog has among ``product_ids``, by id (a missing one is left
+        out); a failing index raises ``SearchError`` for all of them."""
+        found = {}
+        for product_id in dict.fromkeys(product_ids):
+            product = self.lexical.get(product_id)
+            if product is not None:
+                found[product_id] = product
+        return found
+
+    def get_from_concept_index(self, product_id: str) -> Product | None:
+        """A product as the concept index stores it: the lookup when the lexical index fails.
+        Opens the concept index, so callers ask only after the lexical side has answered."""
+        return self.concepts.get(product_id)
+
+    def facets(self) -> Facets:
+        """The catalog's brands and categories with their counts (``tools.search.facets``)."""
+        return read_facets(self.lexical)
+
+    def has_term_statistics(self) -> bool:
+        """Can the lexical index respell a request and give feedback words (the embedded
+        tantivy index can; Elasticsearch cannot)? The expand prompt needs it."""
+        return isinstance(self.lexical, FeedbackIndex)
+
+    def expand_hints(self, query_text: str, *, fallback: bool = False) -> ExpandHints:
+        """What the expand prompt shows for ``query_text`` (``tools.search.expand_hints``):
+        the request respelled by the lexical index's vocabulary, and candidate words from the
+        concept index, or RM3 feedback words without one. ``fallback``: a concept index that
+        cannot answer yet (still building) gives feedback words instead of an error."""
+        index = self.lexical
+        if not isinstance(index, FeedbackIndex):
+            raise ValueError(
+                "the expand prompt needs the embedded tantivy index for its candidate words"
+            )
+        dense = self.concepts
+        neighbours = dense if isinstance(dense, DenseNeighbours) else None
+        return expand_hints(index, query_text, neighbours, fallback=fallback)
 
 
 def split_list(text: str) -> list[str]:

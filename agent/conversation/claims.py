@@ -12,15 +12,17 @@ injected description or a confabulating model writes without citing anything:
   budget, not claims;
 - **product names no result has**: a capitalised name inside a sentence ("the Goliath") that
   appears in no returned product's title, brand, category or description, and not in the
-  shopper's own words.
+  shopper's own words;
+- **counts no search reported**: "found 4 matches" when the search found 5 (``count_problems``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from decimal import Decimal
+
+from tools.catalog.product import PriceError, Product, parse_price
 
 _STORE_WIDE = re.compile(
     r"\b(?:the\s+)?(?:store|shop|we|our\s+(?:store|shop))\s+(?:has|have|is|are|offers?|runs?|"
@@ -64,7 +66,7 @@ _PLAIN_CAPITALS = frozenset(
 
 def claim_problems(
     sentence: str,
-    retrieved: Mapping[str, Mapping[str, Any]],
+    retrieved: Mapping[str, Product],
     shopper_text: str = "",
     *,
     prices: bool = True,
@@ -110,28 +112,54 @@ def _sentence_start(sentence: str, index: int) -> bool:
     return not before or before[-1] in ".!?:\n\"'(-*•"
 
 
-def _catalog_prices(products: Iterable[Mapping[str, Any]]) -> set[Decimal]:
+def _catalog_prices(products: Iterable[Product]) -> set[Decimal]:
     prices: set[Decimal] = set()
     for product in products:
-        value = _decimal(str(product.get("price") or ""))
+        value = _decimal("" if product.price is None else str(product.price))
         if value is not None:
             prices.add(value)
     return prices
 
 
-def _known_words(products: Iterable[Mapping[str, Any]], shopper_text: str) -> set[str]:
+def _known_words(products: Iterable[Product], shopper_text: str) -> set[str]:
     words: set[str] = set(re.findall(r"[a-z0-9][a-z0-9-]*", shopper_text.lower()))
     for product in products:
-        text = " ".join(str(product.get(key) or "") for key in ("title", "brand", "description"))
-        text += " " + " ".join(str(level) for level in product.get("category_path") or ())
-        text += " " + " ".join(f"{k} {v}" for k, v in (product.get("attributes") or {}).items())
+        text = " ".join((product.title, product.brand, product.description))
+        text += " " + " ".join(str(level) for level in product.category_path)
+        text += " " + " ".join(f"{k} {v}" for k, v in product.attributes.items())
         words.update(re.findall(r"[a-z0-9][a-z0-9-]*", text.lower()))
     return words
 
 
 def _decimal(text: str) -> Decimal | None:
     try:
-        value = Decimal(text.replace(",", ""))
-    except InvalidOperation:
+        return parse_price(text, "price")
+    except PriceError:
         return None
-    return value if value.is_finite() else None
+
+
+_COUNT_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}  # fmt: skip
+_COUNTED = re.compile(
+    r"(?<![\w.,$€£#])(\d{1,3}(?:,\d{3})*|\d+|" + "|".join(_COUNT_WORDS) + r")\s+"
+    r"(?:(?:great|good|matching|relevant|different|available|similar|other)\s+)?"
+    r"(?:match(?:es)?|results?|products?|options?|items?|models?|hits?|choices?|picks?)\b",
+    re.IGNORECASE,
+)
+
+
+def count_problems(sentence: str, counts: Collection[int]) -> list[str]:
+    """Counts of results the sentence states that are none of ``counts`` (what the searches
+    reported, what the turn returned, what the list shows): "found 4 matches" for 5 is a
+    claim no tool backs, like a wrong price."""
+    problems = []
+    for match in _COUNTED.finditer(sentence[:MAX_SENTENCE_CHARS]):
+        written = match.group(1).lower()
+        number = _COUNT_WORDS.get(written)
+        if number is None:
+            number = int(written.replace(",", ""))
+        if number not in counts:
+            problems.append(f"stated {match.group(0)!r}, a count no search reported")
+    return problems

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent.conversation.constraints import Constraints, shown_prices
+from agent.conversation.products import ShownProduct
 from agent.protocol.control_tokens import strip_control_tokens
 from tools.catalog.product import Product, format_attribute
 
@@ -38,13 +39,13 @@ _IDENTIFIERS = frozenset({"ean", "upc", "gtin", "sku", "mpn", "asin", "isbn"})
 
 def compose_results(
     constraints: Constraints,
-    products: Sequence[Mapping[str, Any]],
+    products: Sequence[ShownProduct],
     *,
     total: int,
     relaxed: Sequence[str] = (),
     searched: str = "",
 ) -> str:
-    """The reply over a non-empty list (``ShownProduct``-shaped dicts).
+    """The reply over a non-empty list of shown products.
 
     ``searched``: the query the writer searched when it is not the shopper's words (the
     request respelled in the catalog's spelling, ``tools.search.respelling``, or a capable
@@ -69,7 +70,7 @@ def compose_results(
     if prices:
         low, high = min(prices), max(prices)
         facts.append(f"${_money(low)}" if low == high else f"${_money(low)} to ${_money(high)}")
-    brands = Counter(str(p.get("brand") or "") for p in products if p.get("brand"))
+    brands = Counter(p.brand for p in products if p.brand)
     if brands:
         facts.append("from " + _join([name for name, _ in brands.most_common(3)]))
     body = "; ".join(f for f in facts if f)
@@ -77,11 +78,11 @@ def compose_results(
     return f"{text} {suggestion(constraints, products, total)}"
 
 
-def suggestion(constraints: Constraints, products: Sequence[Mapping[str, Any]], total: int) -> str:
+def suggestion(constraints: Constraints, products: Sequence[ShownProduct], total: int) -> str:
     """One way to narrow (or widen) the list, chosen from what the shopper has not said and
     what the shown products carry: a catalog without prices (Home Depot's titles) is never
     asked for a budget, which could only be dropped again."""
-    brands = Counter(str(p.get("brand") or "") for p in products if p.get("brand"))
+    brands = Counter(p.brand for p in products if p.brand)
     priced = bool(shown_prices(products))
     unbounded = constraints.max_price is None and constraints.min_price is None
     if priced and unbounded and total > 3:
@@ -101,19 +102,19 @@ def compose_nothing(
     constraints: Constraints,
     *,
     relaxed: Sequence[str],
-    facets: Sequence[Mapping[str, Any]] = (),
+    facets: Sequence[Product] = (),
     catalog_brands: Sequence[tuple[str, int]] = (),
 ) -> str:
     """No product survived, even with ``relaxed`` dropped: say so, then what the catalog has
-    for these words (``facets``: products found before the constraints filtered them, as
-    dicts), or, when the words found nothing at all, the catalog's largest brands."""
+    for these words (``facets``: products found before the constraints filtered them), or,
+    when the words found nothing at all, the catalog's largest brands."""
     sought = constraints.describe() or "that"
     text = f"Nothing matched {sought}"
     if relaxed:
         text += f", even without {_join(relaxed)}"
     text += "."
     if facets:
-        brands = Counter(str(p.get("brand") or "") for p in facets if p.get("brand"))
+        brands = Counter(p.brand for p in facets if p.brand)
         prices = shown_prices(facets)
         words = " ".join(constraints.terms) or "these words"
         parts = []

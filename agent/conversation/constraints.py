@@ -2,12 +2,12 @@
 
 A 135M model cannot keep track of a conversation, so the graph does: each message updates a
 ``Constraints`` value (kept in the checkpointed state), and every search of the turn runs with
-it, whatever the model wrote. The update reads the shopper's own words:
+it, whatever the model wrote. ``update_constraints`` reads the shopper's own words:
 
 - prices (``agent.conversation.prices``: negations, ranges, "around", other languages),
   and "cheaper" / "more expensive": below / above the median price shown last;
 - brands and categories, matched against the catalog's own facet values
-  (``tools.search.facets``), never a list in the code; a brand typed with one slip
+  (``agent.conversation.facet_matches``), never a list in the code; a brand typed with one slip
   ("logitec") is still found; "only X" / "X" replace the brands, "not X" / "without X" /
   "except X" exclude one;
 - features: "with X", "that has X" and measurements ("27 inch", "64GB") become attributes;
@@ -24,51 +24,25 @@ it, whatever the model wrote. The update reads the shopper's own words:
 
 The model's tool arguments may add a brand, category or price only when the shopper named it
 (a small model invents filters), and the state always wins over the call: see
-``absorb_call`` and ``apply_to_call``.
+``agent.conversation.call_constraints``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from agent.conversation.facet_matches import brands_in, category_in
+from agent.conversation.message_words import FILLER, NEGATION, plain_words
 from agent.conversation.prices import price_bounds, without_prices, words_to_digits
+from agent.conversation.products import ShownProduct
+from tools.catalog.product import PriceError, Product, parse_price
 from tools.search.facets import Facets
 from tools.search.spelling import edit_distance, max_edits
-from tools.search.unit_spelling import spell_measures
 
-#: Words that say how someone asks, not what they want: never searched.
-FILLER = frozenset(
-    re.split(
-        r"\s+",
-        """
-    i i'm im i'd i'll i've me my mine myself we us our you your yours he him his she her hers
-    they them their it its this that these those there here who whom whose what which when
-    where why how a an the some any all each every both either neither no yes not nor and or
-    but so if then than as of to in on at by for from with without about into onto over under
-    up down out off again also too very really just only still even quite rather maybe
-    perhaps please pls plz thanks thank thx hi hello hey ok okay sure well now today
-    is are was were be been being am do does did done doing have has had having can could
-    would should will shall may might must need needs needed want wants wanted wanting wish
-    like likes liked love loves enjoy enjoys prefer prefers looking look looks searching search
-    find finding get getting buy buying purchase show showing give recommend recommendation
-    suggest suggestion see help tell let lets let's got go going take something anything
-    someone somebody thing things stuff kind sort type one ones other another else more less
-    most least same similar such own lot lots bit little much many few good great nice best
-    better decent cool awesome new use using used uses item items product products option
-    options choice choices available store shop sells sell gift gifts present presents
-    birthday christmas anniversary dad father mom mother mum parents wife husband son daughter
-    kid kids child children friend boyfriend girlfriend grandma grandpa colleague boss
-    brother sister uncle aunt cousin nephew niece partner teacher instead actually
-    price prices priced cost costs costing budget money dollars dollar bucks euros euro
-    pounds cheap cheaper cheapest expensive pricier affordable something's would've idea
-    """.strip(),
-    )
-)
 #: Where the product's name ends and its use begins ("a monitor for photo editing").
 _USE = re.compile(r"\b(?:for|to|that|which|who|so|because)\b", re.I)
 #: A pronoun standing for the product already sought: its content words are features.
@@ -93,14 +67,6 @@ _PRICIER = re.compile(
     r"plus\s+cher|teurer|m[áa]s\s+caro)\b",
     re.I,
 )
-_ONLY = re.compile(r"\b(?:only|just|exclusively|from|by|prefer|made\s+by)\s*$", re.I)
-#: Words that negate what follows ("without bluetooth", "ohne Kabel"), shared by both readings.
-_NEGATION = r"not|no|without|except|excluding|avoid|non|sans|ohne|sin"
-_NOT = re.compile(
-    rf"\b(?:{_NEGATION}|but\s+not|other\s+than|anything\s+but|never|hate)\s*$",
-    re.I,
-)
-_POSSESSIVE = re.compile(r"\b(?:my|his|her|our|your|their)\s*$", re.I)
 _WITH = re.compile(
     r"\b(?:with|has|having|have|supports?|supporting|including|featuring|avec|mit|con)\s+"
     r"(?:a\s+|an\s+|the\s+|some\s+|built[\s-]in\s+)?"
@@ -108,7 +74,7 @@ _WITH = re.compile(
     re.I,
 )
 _WITHOUT = re.compile(
-    rf"\b(?:{_NEGATION})\s+"
+    rf"\b(?:{NEGATION})\s+"
     r"(?:a\s+|an\s+|the\s+|any\s+)?(?P<what>[\w+-]{3,})",
     re.I,
 )
@@ -122,17 +88,15 @@ _MEASURE = re.compile(
     r"w\b|watts?|mah|mp|megapixels?|k\b|p\b|dpi|port|ports|tb)(?=\W|$)",
     re.I,
 )
-_WORD = re.compile(r"[\w][\w.'+!&-]*[\w!+]|[\w]", re.UNICODE)
 _CENT = Decimal("0.01")
-BRAND_TYPO_CUTOFF = 0.85
 #: Only this much of a message is read for constraints (a request is a sentence or two).
 MAX_MESSAGE_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Constraints:
-    """What the shopper wants, as the search needs it. Immutable; ``to_dict`` is what the
-    checkpointer stores (prices as strings, so nothing rounds)."""
+    """What the shopper wants, as the search needs it. Immutable, prices exact (``Decimal``);
+    the checkpoint keeps it as it is (``to_dict`` / ``from_dict`` are its JSON form)."""
 
     #: Content words of the product sought, in the shopper's order ("wireless", "mouse").
     terms: tuple[str, ...] = ()
@@ -152,14 +116,22 @@ class Constraints:
     #: Words ruled out ("without cable" -> "cable"): a product mentioning one is not shown.
     exclusions: tuple[str, ...] = ()
 
-    def names_product(self, product: Mapping[str, Any]) -> bool:
+    def __post_init__(self) -> None:
+        # read back from a checkpoint, the word lists are lists: equal values must compare equal
+        for name in ("terms", "brands", "excluded_brands", "attributes", "exclusions"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    def names_product(self, product: Product | None) -> bool:
         """Does a product's title or category name the product type ("headphone" for
         "headphones", "mouse" for "mouse")? True when no type is known."""
         if not self.product:
             return True
+        if product is None:
+            return False
         stem = self.product[: max(4, len(self.product) - 2)]
-        text = f"{product.get('title') or ''} {product.get('category') or ''}"
-        text += " " + " ".join(product.get("category_path") or ())
+        text = f"{product.title} {' '.join(product.category_path)}"
         return re.search(rf"\b{re.escape(stem)}", text.lower()) is not None
 
     def is_empty(self) -> bool:
@@ -195,20 +167,20 @@ class Constraints:
         parts.extend(f"without {word}" for word in self.exclusions)
         return " · ".join(p for p in parts if p)
 
-    def allows(self, product: Mapping[str, Any]) -> bool:
-        """Does a shown-product dict (or ``Product.to_dict()``) respect every hard constraint?"""
-        brand = str(product.get("brand") or "").lower()
+    def allows(self, product: Product | ShownProduct) -> bool:
+        """Does a product (found, or shown) respect every hard constraint?"""
+        brand = str(product.brand or "").lower()
         if self.brands and brand not in {b.lower() for b in self.brands}:
             return False
         if brand and brand in {b.lower() for b in self.excluded_brands}:
             return False
-        price = _decimal(product.get("price"))
+        price = as_decimal(product.price)
         if self.min_price is not None and (price is None or price < self.min_price):
             return False
         if self.max_price is not None and (price is None or price > self.max_price):
             return False
         if self.exclusions:
-            title = " ".join(_words(str(product.get("title") or "")))
+            title = " ".join(plain_words(str(product.title or "")))
             if any(re.search(rf"\b{re.escape(word)}\b", title) for word in self.exclusions):
                 return False
         return True
@@ -232,8 +204,8 @@ class Constraints:
         return cls(
             terms=tuple(data.get("terms") or ()),
             product=str(data.get("product") or ""),
-            min_price=_decimal(data.get("min_price")),
-            max_price=_decimal(data.get("max_price")),
+            min_price=as_decimal(data.get("min_price")),
+            max_price=as_decimal(data.get("max_price")),
             brands=tuple(data.get("brands") or ()),
             excluded_brands=tuple(data.get("excluded_brands") or ()),
             category=data.get("category") or None,
@@ -300,7 +272,7 @@ def update_constraints(
     )
     rest = _CHEAPER.sub(" ", _PRICIER.sub(" ", rest))
     # -- brands and categories ----------------------------------------------------------
-    rest, wanted, unwanted = _brands(rest, facets)
+    rest, wanted, unwanted = brands_in(rest, facets)
     if wanted:
         state = replace(
             state,
@@ -315,7 +287,7 @@ def update_constraints(
             excluded_brands=tuple(dict.fromkeys([*state.excluded_brands, *unwanted])),
         )
         changes.append(f"not {', '.join(unwanted)}")
-    category = _category(rest, facets)
+    category = category_in(rest, facets)
     if category and category != state.category:
         state = replace(state, category=category)
         changes.append(f"category {category}")
@@ -326,7 +298,7 @@ def update_constraints(
     features: list[str] = []
     for match in _WITH.finditer(rest):
         phrase = _PHRASE_END.sub("", match.group("what"))
-        words = [w for w in _words(phrase) if w not in FILLER]
+        words = [w for w in plain_words(phrase) if w not in FILLER]
         if words:
             features.append(" ".join(words))
     rest = _WITH.sub(" ", rest)
@@ -334,8 +306,8 @@ def update_constraints(
         features.append(_measure(match))
     rest = _MEASURE.sub(" ", rest)
     # numbers left once prices and measurements are gone are model numbers ("iphone 7")
-    content = [w for w in _words(rest) if w not in FILLER]
-    head = [w for w in _words(_USE.split(rest)[0]) if w in content]
+    content = [w for w in plain_words(rest) if w not in FILLER]
+    head = [w for w in plain_words(_USE.split(rest)[0]) if w in content]
     # -- what is sought ----------------------------------------------------------------
     named = [w for w in content if not _is_number(w)]
     new_product = bool(named) and not (state.terms and _PRONOUN.search(rest))
@@ -350,7 +322,7 @@ def update_constraints(
             exclusions=tuple(dict.fromkeys(excluded)),
         )
         changes.append(f"looking for {' '.join(state.terms)}")
-        if previous and state.product and not _same_word(state.product, previous):
+        if previous and state.product and not same_word(state.product, previous):
             state = _forget_for_new_type(state, changes, priced_here=priced_here, category=category)
     else:
         added = [w for w in [*named, *features] if w not in state.terms]
@@ -368,82 +340,6 @@ def update_constraints(
     return Update(state, changes, new_product)
 
 
-def absorb_call(
-    state: Constraints, arguments: Mapping[str, Any], shopper_text: str, facets: Facets | None
-) -> tuple[Constraints, list[str]]:
-    """Filters from the model's call that the shopper's words back up (a brand, a category or
-    a price limit they named and the state does not have yet); notes name the ones ignored."""
-    facets = facets or Facets()
-    said = " ".join(_words(words_to_digits(shopper_text)))
-    notes: list[str] = []
-    brand = str(arguments.get("brand") or "").strip()
-    if brand and not state.brands:
-        known = facets.brand(brand)
-        if known and _mentions(said, known.name) and known.name not in state.excluded_brands:
-            state = replace(state, brands=(known.name,))
-        else:
-            notes.append(f"brand {brand!r} from the model ignored: the shopper did not ask")
-    category = str(arguments.get("category") or "").strip()
-    if category and not state.category:
-        known = facets.category(category)
-        if known and _mentions(said, known.name):
-            state = replace(state, category=known.name)
-        else:
-            notes.append(f"category {category!r} from the model ignored: the shopper did not ask")
-    stated = state.min_price is not None or state.max_price is not None
-    for key in ("min_price", "max_price"):
-        value = _decimal(arguments.get(key))
-        if value is None:
-            continue
-        if stated:  # the shopper's own limits were read from their words: they stand
-            notes.append(f"{key} {value} from the model ignored: the shopper's limits stand")
-            continue
-        amount = format(value.normalize(), "f")
-        if re.search(rf"(?<![\d.]){re.escape(amount)}(?![\d])", said):
-            candidate = replace(state, **{key: value})
-            low, high = candidate.min_price, candidate.max_price
-            if low is None or high is None or low <= high:
-                state = candidate
-                continue
-        notes.append(f"{key} {amount} from the model ignored: the shopper did not say it")
-    return state, notes
-
-
-def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str, Any]:
-    """A search call's arguments with the state's filters (the state wins), the product type
-    and features added to the query when missing ("photo editing 27 inch" for a monitor
-    becomes "monitor photo editing 27 inch"), and excluded words taken out of it."""
-    args = {k: v for k, v in arguments.items() if k not in ("brand", "category")}
-    args.pop("min_price", None)
-    args.pop("max_price", None)
-    if state.brands:
-        args["brand"] = state.brands[0]
-    if state.category:
-        args["category"] = state.category
-    if state.min_price is not None:
-        args["min_price"] = float(state.min_price)
-    if state.max_price is not None:
-        args["max_price"] = float(state.max_price)
-    if "query" in args:
-        words = str(args.get("query") or "").split()
-        lowered = {w.lower() for w in words}
-        banned = set(state.exclusions)
-        words = [w for w in words if w.lower() not in banned]
-        if state.product and not any(_same_word(w, state.product) for w in lowered):
-            words.insert(0, state.product)  # a query that lost the product type gets it back
-        for feature in state.attributes:
-            # written either way counts: the writer sees the request in the catalog's
-            # spelling ("1/2 inch" as "1/2 in.", tools.search.respelling)
-            forms = (feature, spell_measures(feature))
-            if not any(all(w.lower() in lowered for w in form.split()) for form in forms):
-                words += [w for w in feature.split() if w.lower() not in lowered]
-        args["query"] = " ".join(words) or state.query()
-    if "concepts" in args and state.attributes:
-        concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]
-        args["concepts"] = [*concepts, *[a for a in state.attributes if a not in concepts]]
-    return args
-
-
 def _forget_for_new_type(
     state: Constraints, changes: list[str], *, priced_here: bool, category: str | None
 ) -> Constraints:
@@ -459,15 +355,6 @@ def _forget_for_new_type(
     return state
 
 
-def _same_word(written: str, product: str) -> bool:
-    """Does a query word name the product type: the same first letters ("headphone" for
-    "headphones"), or the shopper's typo respelled ("speaker" for "speeker")?"""
-    if written.startswith(product[:4]) or product.startswith(written[:4]):
-        return True
-    edits = max_edits(product)
-    return edits > 0 and edit_distance(written, product, edits) <= edits
-
-
 def describe_price(low: Decimal | None, high: Decimal | None) -> str:
     if low is not None and high is not None:
         return f"${_money(low)} to ${_money(high)}"
@@ -476,6 +363,35 @@ def describe_price(low: Decimal | None, high: Decimal | None) -> str:
     if low is not None:
         return f"over ${_money(low)}"
     return ""
+
+
+def _money(value: Decimal) -> str:
+    text = f"{value:,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def same_word(written: str, product: str) -> bool:
+    """Does a query word name the product type: the same first letters ("headphone" for
+    "headphones"), or the shopper's typo respelled ("speaker" for "speeker")?"""
+    if written.startswith(product[:4]) or product.startswith(written[:4]):
+        return True
+    edits = max_edits(product)
+    return edits > 0 and edit_distance(written, product, edits) <= edits
+
+
+def as_decimal(value: object) -> Decimal | None:
+    """A price as the one reader of amounts reads it (``tools.catalog.product.parse_price``),
+    or None for anything that is not a usable price: a model's ``"1e999999999"`` or ``-5``
+    is no limit at all, never an overflow or a limit of 5."""
+    try:
+        return parse_price(value, "price")
+    except PriceError:
+        return None
+
+
+def shown_prices(products: Iterable[Product | ShownProduct]) -> list[Decimal]:
+    """The prices of a shown list ("cheaper" is relative to them)."""
+    return [p for p in (as_decimal(item.price) for item in products) if p is not None]
 
 
 def _median(prices: Sequence[Decimal]) -> Decimal:
@@ -488,92 +404,6 @@ def _median(prices: Sequence[Decimal]) -> Decimal:
     return ((ordered[middle - 1] + ordered[middle]) / 2).quantize(_CENT)
 
 
-def _money(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return text[:-3] if text.endswith(".00") else text
-
-
-def _brands(text: str, facets: Facets) -> tuple[str, list[str], list[str]]:
-    """Brand names in ``text`` (wanted, unwanted) and the text without them."""
-    if not facets.brands:
-        return text, [], []
-    wanted: list[str] = []
-    unwanted: list[str] = []
-    spans: list[tuple[int, int]] = []
-    tokens = list(re.finditer(r"[\w][\w.'!&-]*", text))
-    i = 0
-    while i < len(tokens):
-        matched = None
-        for size in (3, 2, 1):
-            if i + size > len(tokens):
-                continue
-            start, end = tokens[i].start(), tokens[i + size - 1].end()
-            value = facets.brand(text[start:end].rstrip(".'"))
-            if value is None and size == 1:
-                value = _typo_brand(tokens[i].group(0), facets)
-            if value is not None:
-                matched = (value.name, start, end, size)
-                break
-        if matched is None:
-            i += 1
-            continue
-        name, start, end, size = matched
-        before = text[:start]
-        if _POSSESSIVE.search(before):  # "a gift for my brother": a person, not the brand
-            i += size
-            continue
-        (unwanted if _NOT.search(before) else wanted).append(name)
-        spans.append((start, end))
-        i += size
-    for start, end in reversed(spans):
-        text = text[:start] + " " + text[end:]
-    text = re.sub(r"\b(?:only|just|exclusively|made\s+by)\b", " ", text, flags=re.I)
-    return text, list(dict.fromkeys(wanted)), list(dict.fromkeys(unwanted))
-
-
-def _typo_brand(token: str, facets: Facets) -> Any:
-    word = token.lower()
-    if len(word) < 5 or word in FILLER:
-        return None
-    names = [v.name.lower() for v in facets.brands if " " not in v.name and len(v.name) >= 5]
-    close = difflib.get_close_matches(word, names, n=1, cutoff=BRAND_TYPO_CUTOFF)
-    return facets.brand(close[0]) if close else None
-
-
-_CATEGORY_CUE = re.compile(
-    r"\b(?:categor(?:y|ies)|section|department|aisle|in|among|under)\s+(?:the\s+)?"
-    r"(?P<what>[\w&'-]+(?:\s+[\w&'-]+){0,2})",
-    re.I,
-)
-
-
-def _category(text: str, facets: Facets) -> str | None:
-    """A category the shopper names as one ("in Monitors", "the Mice category"): a product
-    word alone stays a search word, since many catalogs leave products uncategorised."""
-    if not facets.categories:
-        return None
-    for match in _CATEGORY_CUE.finditer(text):
-        found = _category_in(match.group("what"), facets)
-        if found:
-            return found
-    before = re.search(
-        r"([\w&'-]+(?:\s+[\w&'-]+){0,2})\s+(?:category|section|department)\b", text, re.I
-    )
-    return _category_in(before.group(1), facets) if before else None
-
-
-def _category_in(text: str, facets: Facets) -> str | None:
-    words = _words(text)
-    for size in (3, 2, 1):
-        for i in range(len(words) - size + 1):
-            phrase = " ".join(words[i : i + size])
-            for candidate in (phrase, phrase + "s", phrase.removesuffix("s")):
-                value = facets.category(candidate)
-                if value is not None:
-                    return value.name
-    return None
-
-
 def _measure(match: re.Match[str]) -> str:
     number, unit = match.group(1).replace(",", "."), match.group(2).lower()
     if unit in ('"', "”", "''", "in", "inches"):
@@ -581,28 +411,5 @@ def _measure(match: re.Match[str]) -> str:
     return f"{number} {unit}" if unit in ("inch", "port", "ports", "watts") else f"{number}{unit}"
 
 
-def _mentions(said: str, name: str) -> bool:
-    return " ".join(_words(name)) in said
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower().strip(".'") for w in _WORD.findall(text) if w.strip(".'")]
-
-
 def _is_number(word: str) -> bool:
     return bool(re.fullmatch(r"[\d.,]+", word))
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).strip().lstrip("$€£").replace(",", ""))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() and number >= 0 else None
-
-
-def shown_prices(products: Iterable[Mapping[str, Any]]) -> list[Decimal]:
-    """The prices of a shown list ("cheaper" is relative to them)."""
-    return [p for p in (_decimal(item.get("price")) for item in products) if p is not None]

@@ -17,12 +17,12 @@ The model's text is checked, not trusted:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from agent.conversation.claims import claim_problems
+from agent.conversation.claims import claim_problems, count_problems
+from agent.conversation.products import ShownProduct
 from tools.catalog.product import Product
 from tools.search.backend import SearchError
 
@@ -55,8 +55,7 @@ _ID_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[\w-]{2,40}$|^\d{6,20}$")
 @dataclass(slots=True)
 class GroundedAnswer:
     text: str
-    #: ``ShownProduct``-shaped dicts (position, id, title, brand, price, category).
-    products: list[dict[str, Any]]
+    products: list[ShownProduct]
     violations: list[str]
     cited_ids: list[str]
     #: Facts that are not the model's fault (a product withdrawn since it was returned).
@@ -83,10 +82,11 @@ def ground_answer(
     text: str,
     *,
     turn_ids: Sequence[str],
-    retrieved: Mapping[str, dict[str, Any]],
+    retrieved: Mapping[str, Product],
     lookup: Lookup | None,
     limit: int,
     shopper_text: str = "",
+    reported_totals: Collection[int] = (),
 ) -> GroundedAnswer:
     """Check ``text`` against what the tools returned and build the product list.
 
@@ -98,7 +98,10 @@ def ground_answer(
     neutral lead for the product list.
 
     ``turn_ids``: this turn's returned ids in ranking order; ``retrieved``: every product the
-    tools returned in the conversation (id -> ``Product.to_dict()``), in order of retrieval.
+    tools returned in the conversation (id -> ``Product``), in order of retrieval;
+    ``reported_totals``: the match counts the searches reported. A count the prose states
+    ("found 4 matches", "here are 3 options") must be one of those, the number of products this
+    turn returned, or the number the list shows.
     """
     order = list(dict.fromkeys([*turn_ids, *retrieved]))
     known = {pid.lower(): pid for pid in order}
@@ -127,6 +130,8 @@ def ground_answer(
             problems.extend(_price_problems(sentence, catalog.current(subject), subject))
         # prices of one product are checked just above; other prices against every result
         problems.extend(claim_problems(sentence, retrieved, shopper_text, prices=not priced))
+        counts = {len(turn_ids), min(len(turn_ids), limit), *reported_totals}
+        problems.extend(count_problems(sentence, counts))
         if problems:
             violations.extend(problems)
             continue
@@ -152,7 +157,7 @@ def _check_sentence(
     sentence: str,
     known: Mapping[str, str],
     turn_ids: list[str],
-    retrieved: Mapping[str, dict[str, Any]],
+    retrieved: Mapping[str, Product],
     catalog: _Catalog,
 ) -> tuple[list[str], list[str]]:
     """The returned products a sentence cites, and its violations."""
@@ -190,19 +195,17 @@ def _check_sentence(
             problems.append(f"cited catalog product {token!r}, which no tool returned")
     lowered_sentence = " ".join(sentence.lower().split())
     for product_id, product in retrieved.items():
-        title = " ".join(str(product.get("title", "")).lower().split())
+        title = " ".join(product.title.lower().split())
         if title and title in lowered_sentence:
             cite(product_id)
     return cited, list(dict.fromkeys(problems))
 
 
-def _in_titles(token: str, retrieved: Mapping[str, dict[str, Any]]) -> bool:
+def _in_titles(token: str, retrieved: Mapping[str, Product]) -> bool:
     """Is ``token`` a word of a returned product's title (titles only: descriptions are free text
     that an injection could use to whitelist an invented id)?"""
     wanted = token.lower()
-    return any(
-        wanted in _TOKEN.findall(str(p.get("title", "")).lower()) for p in retrieved.values()
-    )
+    return any(wanted in _TOKEN.findall(p.title.lower()) for p in retrieved.values())
 
 
 def _price_problems(sentence: str, product: Product | None, product_id: str) -> list[str]:
@@ -225,7 +228,7 @@ def _price_problems(sentence: str, product: Product | None, product_id: str) -> 
 class _Catalog:
     """The catalog as of answer time, read once per product; the tool's copy if it is down."""
 
-    def __init__(self, retrieved: Mapping[str, dict[str, Any]], lookup: Lookup | None) -> None:
+    def __init__(self, retrieved: Mapping[str, Product], lookup: Lookup | None) -> None:
         self.retrieved = retrieved
         self.lookup = lookup
         self.notes: list[str] = []
@@ -248,27 +251,16 @@ class _Catalog:
     def _fetch(self, product_id: str) -> Product | None:
         copy = self.retrieved.get(product_id)
         if self.lookup is None:
-            return None if copy is None else Product.from_dict(copy)
+            return copy
         try:
             product = self.lookup(product_id)
         except SearchError as error:
             self.notes.append(f"catalog re-read failed for {product_id}: {error}")
-            return None if copy is None else Product.from_dict(copy)
+            return copy
         if product is None:
             self.notes.append(f"{product_id} is no longer in the catalog")
         return product
 
-    def shown(self, product_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def shown(self, product_ids: Sequence[str]) -> list[ShownProduct]:
         products = [p for p in (self.current(pid) for pid in product_ids) if p is not None]
-        return [shown_dict(position, p) for position, p in enumerate(products, start=1)]
-
-
-def shown_dict(position: int, product: Product) -> dict[str, Any]:
-    return {
-        "position": position,
-        "id": product.id,
-        "title": product.title,
-        "brand": product.brand,
-        "price": None if product.price is None else str(product.price),
-        "category": product.category,
-    }
+        return [ShownProduct.from_product(i, p) for i, p in enumerate(products, start=1)]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from tools.catalog.product import MAX_PRICE
+from tools.catalog.product import MAX_PRICE, amount_text
 
 _CURRENCY_WORD = (
     r"(?:dollars?|usd|bucks|euros?|eur|pounds?|quid|gbp|€|\$|£|"
@@ -32,8 +32,11 @@ _UNIT = (
     r"mah|v\b|volts?|k\b(?!\s*(?:dollars?|euros?|bucks))|p\b|dpi|fps|x\b|pcs?|pieces?|"
     r"pack|ports?|%|years?|months?|hours?|days?|kg|g\b|lbs?|ms\b|bit))"
 )
+#: A minus at a word's start ("under -5") and an exponent ("1e999999999") belong to the number:
+#: read whole, such an amount is no price at all, where read in part it was a limit of 5 or 1.
+_SIGNED = rf"(?:(?<![\w.,])-)?(?:{_NUMBER})(?:e[+-]?\d+)?"
 AMOUNT = (
-    rf"(?P<pre>[$€£])?\s*(?P<num>{_NUMBER})(?P<k>k\b)?(?!\d)(?!{_UNIT})"
+    rf"(?P<pre>[$€£])?\s*(?P<num>{_SIGNED})(?P<k>k\b)?(?!\d)(?!{_UNIT})"
     rf"(?:\s*(?P<cur>{_CURRENCY_WORD}))?"
 )
 _AMOUNT_RE = re.compile(AMOUNT, re.IGNORECASE)
@@ -127,7 +130,7 @@ class PriceBounds:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    kind: str  # min | max | around | range
+    kind: str  # min | max | around | range | unusable (a cued amount that is no price)
     start: int
     end: int
     low: Decimal
@@ -139,6 +142,8 @@ def price_bounds(text: str) -> PriceBounds:
     low: Decimal | None = None
     high: Decimal | None = None
     for found in _find(text):
+        if found.kind == "unusable":
+            continue
         if found.kind in ("range", "around"):
             low, high = found.low, found.high
         elif found.kind == "min":
@@ -216,9 +221,10 @@ def _find_in(text: str) -> list[_Found]:
             if needs_currency and not (match.group("pre") or match.group("cur")):
                 continue
             value = _value(match, "")
-            if value is None:
-                continue
-            found.append(_bounded(kind, match.start(), match.end(), value))
+            if value is None:  # "under -5", "under 1e999999999": no limit, and no query words
+                found.append(_Found("unusable", match.start(), match.end(), Decimal(0), Decimal(0)))
+            else:
+                found.append(_bounded(kind, match.start(), match.end(), value))
             taken.append((match.start(), match.end()))
     if _BUDGET_WORD.search(text) or re.search(r"[$€£]|\b(?:bucks|dollars?|euros?)\b", text, re.I):
         # a bare amount with a currency ("50 euros", "$30") or after a budget word is a ceiling
@@ -257,7 +263,7 @@ def _value(match: re.Match[str], prefix: str) -> Decimal | None:
     if number is None:
         return None
     amount = _decimal(number)
-    if amount is None:
+    if amount is None or not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
         return None
     if match.group(f"{prefix}k"):
         amount *= 1000
@@ -267,15 +273,9 @@ def _value(match: re.Match[str], prefix: str) -> Decimal | None:
 
 
 def _decimal(number: str) -> Decimal | None:
-    """``1,299.99`` / ``1.299,99`` / ``1 299`` / ``49,90`` -> Decimal."""
-    text = number.replace(" ", "")
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?", text):
-        text = text.replace(",", "")
-    elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?", text):
-        text = text.replace(".", "").replace(",", ".")
-    else:
-        text = text.replace(",", ".")
+    """``1,299.99`` / ``1.299,99`` / ``1 299`` / ``49,90`` -> Decimal: the one reading of digit
+    groups (``tools.catalog.product.amount_text``), shared with the CLI and tool calls."""
     try:
-        return Decimal(text)
+        return Decimal(amount_text(number))
     except InvalidOperation:
         return None

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 
 from agent.protocol.control_tokens import strip_control_tokens
+from tools.catalog.product import Product
 
 TOOL_DATA_OPEN = "<tool_data>"
 TOOL_DATA_CLOSE = "</tool_data>"
@@ -68,17 +69,17 @@ def parse_tool_data(content: str) -> dict[str, Any]:
     return json.loads(content[start:end])
 
 
-def product_for_model(product: dict[str, Any], description_chars: int) -> dict[str, Any]:
+def product_for_model(product: Product, description_chars: int) -> dict[str, Any]:
     """The fields a model needs to choose and cite, with the description cut short."""
-    description = str(product.get("description") or "")
+    description = product.description
     if len(description) > description_chars:
         description = description[:description_chars].rstrip() + "…"
     item = {
-        "id": product["id"],
-        "title": product["title"],
-        "brand": product.get("brand") or "",
-        "price": product.get("price"),
-        "category": " > ".join(product.get("category_path") or ()),
+        "id": product.id,
+        "title": product.title,
+        "brand": product.brand,
+        "price": None if product.price is None else str(product.price),
+        "category": product.category,
         "description": description,
     }
     return {key: value for key, value in item.items() if value not in ("", None)}

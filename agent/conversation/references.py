@@ -44,6 +44,9 @@ class Reference:
     kind: Kind
     positions: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positions", tuple(self.positions))  # a checkpoint gives a list
+
 
 def find_reference(text: str, shown_count: int) -> Reference | None:
     """The reference ``text`` makes to a list of ``shown_count`` products, if any.

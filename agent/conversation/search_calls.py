@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage
 
-from agent.conversation.constraints import FILLER, Constraints, apply_to_call
+from agent.conversation.call_constraints import apply_to_call
+from agent.conversation.constraints import Constraints
+from agent.conversation.message_words import FILLER
 from agent.protocol.control_tokens import strip_control_tokens
 from agent.protocol.tool_calls import ParsedToolCall
 from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS

@@ -28,24 +28,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.conversation.constraints import Constraints, shown_prices, update_constraints
+from agent.conversation.deps import AgentDeps, AgentLimits, AgentToolbox, FacetCache, ProseMode
 from agent.conversation.episode_reward import REFINED, with_component, with_feedback
-from agent.conversation.graph import (
-    AgentDeps,
-    EpisodeRecorded,
-    FacetCache,
-    build_graph,
-    model_id_of,
-    turn_input,
-)
-from agent.conversation.state import (
-    AgentLimits,
-    ChatEvent,
-    Notice,
-    ProseMode,
-    ShownProduct,
-    shown_from_dict,
-)
-from agent.conversation.tool_node import AgentToolbox
+from agent.conversation.events import ChatEvent, EpisodeRecorded, Notice
+from agent.conversation.graph import build_graph, turn_input
+from agent.conversation.model_io import model_id_of
+from agent.conversation.products import ShownProduct
+from agent.conversation.state import AgentState, TurnSummary, checkpoint_serde, read_state
 from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
 from tools.errors import BadInput, NotFound, one_line
@@ -54,16 +43,6 @@ from tools.settings.config import Settings
 CONVERSATIONS_DB = "conversations.sqlite"
 #: Graph steps per turn: start + (plan, tools, observe) per tool round + plan + respond.
 RECURSION_LIMIT = 64
-
-
-@dataclass(frozen=True, slots=True)
-class TurnSummary:
-    turn: int
-    user_text: str
-    answer: str
-    products: list[ShownProduct]
-    episode_id: str
-    stop_reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +59,12 @@ def conversations_path(settings: Settings) -> Path:
 
 
 def sqlite_checkpointer(path: Path) -> SqliteSaver:
-    """A checkpointer on a SQLite file (WAL, so a reader never blocks the chat)."""
+    """A checkpointer on a SQLite file (WAL, so a reader never blocks the chat) that restores
+    the state's own types and nothing else (``agent.conversation.state.checkpoint_serde``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    return SqliteSaver(connection)
+    return SqliteSaver(connection, serde=checkpoint_serde())
 
 
 class ChatSession:
@@ -209,16 +189,14 @@ class ChatSession:
 
     def filters(self) -> Constraints:
         """The conversation's current constraints."""
-        values = self.graph.get_state(self._config()).values
-        return Constraints.from_dict(values.get("constraints"))
+        return self._state().constraints
 
     def edit_filters(self, text: str) -> Constraints:
         """Fold ``text`` ("under 30", "only Logitech", "not HP", "with bluetooth") into the
         constraints without searching; the next request searches with them."""
-        values = self.graph.get_state(self._config()).values
-        current = Constraints.from_dict(values.get("constraints"))
-        prices = shown_prices(values.get("last_shown") or [])
-        updated = update_constraints(current, text, self.facets(), prices).constraints
+        state = self._state()
+        prices = shown_prices(state.last_shown)
+        updated = update_constraints(state.constraints, text, self.facets(), prices).constraints
         self._store_constraints(updated)
         return updated
 
@@ -267,18 +245,7 @@ class ChatSession:
 
     def history(self) -> list[TurnSummary]:
         """The finished turns of this conversation, oldest first."""
-        values = self.graph.get_state(self._config()).values
-        return [
-            TurnSummary(
-                turn=int(t["turn"]),
-                user_text=t["user_text"],
-                answer=t["answer"],
-                products=[shown_from_dict(p) for p in t["products"]],
-                episode_id=t["episode_id"],
-                stop_reason=t["stop_reason"],
-            )
-            for t in values.get("turns") or []
-        ]
+        return list(self._state().turns)
 
     def close(self) -> None:
         connection = getattr(self.checkpointer, "conn", None)
@@ -299,11 +266,13 @@ class ChatSession:
             "recursion_limit": RECURSION_LIMIT,
         }
 
+    def _state(self) -> AgentState:
+        """The conversation's state as its last checkpoint has it."""
+        return read_state(self.graph.get_state(self._config()).values)
+
     def _store_constraints(self, constraints: Constraints) -> None:
         self.graph.update_state(
-            self._config(),
-            {"constraints": constraints.to_dict(), "active": constraints.to_dict()},
-            as_node="respond",
+            self._config(), {"constraints": constraints, "active": constraints}, as_node="respond"
         )
 
     def _mark_refined(self, record: EpisodeRecord) -> str | None:
@@ -331,7 +300,7 @@ class ChatSession:
         if not 1 <= position <= len(shown):
             bounds = f"1..{len(shown)}" if shown else "none were shown"
             raise BadInput(f"no product #{position} in the last answer ({bounds})")
-        product = shown_from_dict(shown[position - 1])
+        product = ShownProduct.from_dict(shown[position - 1])
         feedback = [*record.feedback, Feedback(kind, product.id, position, utc_now())]
         reward = with_feedback(record.reward, feedback)
         updated = replace(

@@ -5,6 +5,9 @@ names a small model is trained on are the names that run. Each tool returns
 ``(content, artifact)``: the content is a ``<tool_data>`` block for the model, the artifact the
 structured facts (attempts, ranked product ids, scores, timings) for the trajectory.
 
+The artifact is plain data, since it travels inside the ``ToolMessage`` (and so through the
+checkpoint); ``artifact_products`` reads its products back as the catalog's ``Product``.
+
 A backend that fails (``SearchError``: down, index missing, timed out) never ends the turn:
 the tool tells the model what failed and retries the request on the other search tool
 (lexical <-> concepts), recording both attempts. Each backend call runs under a timeout:
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
@@ -26,15 +29,12 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
+from agent.conversation.deps import AgentLimits, AgentToolbox
+from agent.conversation.events import ToolCallFinished, ToolCallStarted
 from agent.conversation.prompts import product_for_model, tool_data_block
-from agent.conversation.state import AgentLimits, ToolCallFinished, ToolCallStarted
+from agent.conversation.state import AgentState
 from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, TOOL_SCHEMAS
-from agent.protocol.tool_search import (
-    SearchBackends,
-    fallback_search,
-    plan_tool_search,
-    run_tool_search,
-)
+from agent.protocol.tool_search import fallback_search, plan_tool_search, run_tool_search
 from agent.trajectory.log import HitRecord, ToolAttempt
 from tools.catalog.product import Product
 from tools.errors import one_line
@@ -47,10 +47,6 @@ T = TypeVar("T")
 _TURN_DEADLINE: ContextVar[float | None] = ContextVar("turn_deadline", default=None)
 #: Below this much time left, a fallback is not attempted.
 _MIN_ATTEMPT_S = 0.05
-
-
-class AgentToolbox(SearchBackends, Protocol):
-    """What the tools need: ``tools.search_tools.SearchToolbox`` satisfies it."""
 
 
 class AgentTools:
@@ -80,11 +76,10 @@ class AgentTools:
         product: Product | None = None
         error: str | None = None
         readers: list[tuple[str, Callable[[], Product | None]]] = [
-            (GET_PRODUCT, lambda: _first(run_tool_search(search, self.toolbox)))
+            (GET_PRODUCT, lambda: _first(run_tool_search(search, self.toolbox))),
+            # the concept index opens only if the lexical side could not answer
+            ("concepts.get", lambda: self.toolbox.get_from_concept_index(product_id)),
         ]
-        concepts = _concepts_reader(self.toolbox)
-        if concepts is not None:
-            readers.append(("concepts.get", lambda: concepts(product_id)))
         for label, read_product in readers:
             attempt, found = self._attempt(label, read, read_product)
             attempts.append(attempt)
@@ -168,7 +163,7 @@ class AgentTools:
         return attempt, result
 
     def _for_model(self, product: Product) -> dict[str, Any]:
-        return product_for_model(product.to_dict(), self.limits.description_chars)
+        return product_for_model(product, self.limits.description_chars)
 
 
 def build_tool_node(tools: AgentTools) -> ToolNode:
@@ -184,8 +179,8 @@ def build_tool_node(tools: AgentTools) -> ToolNode:
                 call_id=str(call["id"]), name=call["name"], arguments=dict(call["args"])
             )
         )
-        state = request.state if isinstance(request.state, dict) else {}
-        token = _TURN_DEADLINE.set(state.get("turn_deadline"))
+        state = request.state
+        token = _TURN_DEADLINE.set(state.turn_deadline if isinstance(state, AgentState) else None)
         started = time.perf_counter()
         try:
             result = execute(request)
@@ -262,19 +257,16 @@ def _artifact(
     }
 
 
-def _concepts_reader(toolbox: AgentToolbox) -> Callable[[str], Product | None] | None:
-    """The concept index's ``get``, when the toolbox has one: ``get_product``'s fallback.
+def artifact_products(message: ToolMessage) -> list[Product]:
+    """The products a tool call returned, in rank order (none when the tool raised)."""
+    artifact = message.artifact if isinstance(message.artifact, dict) else {}
+    return [Product.from_dict(p) for p in artifact.get("products") or []]
 
-    ``dir`` rather than ``hasattr``: the index opens lazily and must not be opened (or fail)
-    before the lexical side has.
-    """
-    if "concepts" not in dir(toolbox):
-        return None
 
-    def read(product_id: str) -> Product | None:
-        return toolbox.concepts.get(product_id)  # type: ignore[attr-defined]
-
-    return read
+def artifact_total(message: ToolMessage) -> int:
+    """How many products the backend matched in all for a tool call (0 when it raised)."""
+    artifact = message.artifact if isinstance(message.artifact, dict) else {}
+    return int(artifact.get("total") or 0)
 
 
 def _first(results: SearchResults) -> Product | None:

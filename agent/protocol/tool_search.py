@@ -42,13 +42,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.protocol.tool_schemas import (
-    GET_PRODUCT,
-    SEARCH_CONCEPTS,
-    SEARCH_PRODUCTS,
-    SEARCH_TITLES,
-    schema_for,
-)
+from agent.protocol.strategies import TOOL_PATHS
+from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, schema_for
 from tools.catalog.product import Product, parse_price
 from tools.errors import BadInput
 from tools.search.request import SearchFilters, SearchRequest
@@ -56,13 +51,6 @@ from tools.search.results import SearchResults, ranked
 from tools.search.spelling import apply_fixes
 from tools.search_tools import split_list
 
-#: Tool name -> the retrieval path it runs (``tools.search_tools.SearchToolbox`` strategies).
-TOOL_STRATEGIES: dict[str, str] = {
-    SEARCH_PRODUCTS: "lexical",
-    SEARCH_CONCEPTS: "concepts",
-    SEARCH_TITLES: "direct",
-    GET_PRODUCT: "get",
-}
 _WORD = re.compile(r"\w", re.UNICODE)
 #: The weight of a word the model adds to its query; the query's own words weigh 1. Measured
 #: without a model on 500 Home Depot train queries (best of adding 1-2 of the 8 candidate words
@@ -120,14 +108,14 @@ _TEXT_ARGS = frozenset({"query", "concepts", "titles", "product_id", "add_terms"
 
 def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> ToolSearch:
     """Read one call's arguments into the search it stands for (see the module docstring)."""
-    if name not in TOOL_STRATEGIES:
+    if name not in TOOL_PATHS:
         raise ToolArgumentError(f"{name!r} is not a search tool")
     if not isinstance(arguments, Mapping):
         raise ToolArgumentError(f"{name} arguments must be an object")
     known = set(schema_for(name)["function"]["parameters"]["properties"])
     ignored = tuple(sorted(str(k) for k in arguments if k not in known))
     args = {k: v for k, v in arguments.items() if k in known}
-    strategy = TOOL_STRATEGIES[name]
+    strategy = TOOL_PATHS[name]
     if name == GET_PRODUCT:
         product_id = _text(args.get("product_id"))
         if not product_id:

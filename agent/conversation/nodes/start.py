@@ -1,0 +1,62 @@
+"""``start``: a new shopper message becomes this turn's constraints, or a reference.
+
+Why first: everything after it reads the conversation's ``Constraints`` (what to search, with
+which filters), so the message is folded into them before any model runs
+(``agent.conversation.constraints.update_constraints``). A message that points at the last
+list ("the second one", "compare 1 and 3") is a reference (``agent.conversation.references``)
+and never reaches the model; "more like 2" searches that product's words; a message that
+leaves nothing to search for gets a question back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+
+from agent.conversation.compose import compose_clarify
+from agent.conversation.constraints import shown_prices, update_constraints
+from agent.conversation.deps import AgentContext
+from agent.conversation.model_io import close_interrupted_calls
+from agent.conversation.references import Reference, find_reference
+from agent.conversation.search_calls import content_words
+from agent.conversation.state import AgentState, turn_defaults
+
+
+def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
+    now = time.time()
+    text = next(m for m in reversed(state.messages) if isinstance(m, HumanMessage)).text
+    constraints = state.constraints
+    last_shown = state.last_shown
+    update: dict[str, Any] = {
+        **turn_defaults(),
+        "messages": close_interrupted_calls(state.messages),
+        "turn": state.turn + 1,
+        "user_text": text,
+        "turn_started_at": now,
+        "turn_deadline": now + ctx.limits.turn_timeout_s,
+    }
+    reference = find_reference(text, len(last_shown))
+    if reference is not None and reference.kind in ("details", "compare"):
+        return {**update, "reference": reference, "constraints": constraints, "active": constraints}
+    if reference is not None:  # "more like 2": that product's words, the same filters
+        position = reference.positions[0]
+        if not 1 <= position <= len(last_shown):
+            return {**update, "reference": Reference("details", (position,))}
+        words = content_words(last_shown[position - 1].title)[:6]
+        constraints = replace(constraints, terms=tuple(words), attributes=())
+        update["reference"] = reference
+        update["changes"] = [f"more like #{position}"]
+    else:
+        change = update_constraints(constraints, text, ctx.facets(), shown_prices(last_shown))
+        constraints = change.constraints
+        update["changes"] = change.changes
+        update["new_product"] = change.new_product
+    update["constraints"] = constraints
+    update["active"] = constraints
+    if not constraints.searchable():
+        update["composed_text"] = compose_clarify(constraints)
+        update["stop_reason"] = "clarify"
+    return update
