@@ -25,7 +25,7 @@ SERVER_LIFETIME_S = 20.0
 
 def _handler(body_piece: bytes, interval: float) -> type[BaseHTTPRequestHandler]:
     class Dripping(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             self.send_response(200)
@@ -83,7 +83,7 @@ def test_a_plain_completion_against_a_dripping_server_ends_within_its_timeout(
 ) -> None:
     llm = LLMSettings(base_url=dripping_server, model="m", timeout_s=3.0, max_retries=0)
     started = time.monotonic()
-    with pytest.raises(Exception) as raised:  # noqa: PT011 (the client's own error types)
+    with pytest.raises(Exception) as raised:
         complete_with_tools(llm, [{"role": "user", "content": "hi"}])
     assert time.monotonic() - started < 4.5
     assert "longer than 3 s" in str(raised.value) or "timed out" in str(raised.value).lower()
