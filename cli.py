@@ -26,6 +26,7 @@ from agent.terminal.command_options import (
 from agent.terminal.render import (
     console,
     error_line,
+    literal,
     products_table,
     progress_bar,
     styled,
@@ -34,6 +35,7 @@ from evals.commands import eval_app
 from rl.commands import collect, train
 from tools.errors import BadInput, ShopagentError
 from tools.search_tools import RETRIEVAL_PATHS
+from tools.settings.checks import flag_value, seconds
 from tools.settings.config import load_settings
 from tools.settings.environment import apply_process_defaults
 
@@ -260,12 +262,12 @@ def model_init(
 
     settings = load_settings()
     label = f"dequantizing {chosen_base(base).upstream.rsplit('/', 1)[-1]}"
-    with console.status(f"{label}…") as status:
+    with console.status(styled(f"{label}…")) as status:
         stored = init_models(
             settings,
             base,
             overwrite=not if_missing,
-            progress=lambda done, total: status.update(f"{label}: {done}/{total} tensors"),
+            progress=lambda done, total: status.update(styled(f"{label}: {done}/{total} tensors")),
         )
     for model, note in stored:
         console.print(styled(f"model {model.name} at {model.path} ({note})"))
@@ -334,9 +336,8 @@ def model_list() -> None:
 
     table = Table("name", "base", "source", "created", "path", header_style="bold")
     for stored in list_models(load_settings()):
-        table.add_row(
-            stored.name, stored.base or "—", stored.source, stored.created, str(stored.path)
-        )
+        cells = (stored.name, stored.base or "—", stored.source, stored.created, stored.path)
+        table.add_row(*(literal(cell) for cell in cells))
     console.print(table)
 
 
@@ -355,7 +356,7 @@ def serve(
 
     settings = load_settings({"llm": {"model": model}})
     with ExitStack() as stack:
-        with console.status(f"starting {settings.llm.model}…"):
+        with console.status(styled(f"starting {settings.llm.model}…")):
             llm = stack.enter_context(
                 serve_model(settings, settings.llm.model, port=port, device=device)
             )
@@ -387,6 +388,7 @@ def chat(
     from agent.conversation.state import AgentLimits
     from agent.terminal.chat_loop import run_chat
 
+    turn_timeout = flag_value("--turn-timeout", seconds, turn_timeout)
     limits = AgentLimits(max_tool_calls=max_tool_calls, turn_timeout_s=turn_timeout)
     settings = load_settings({"llm": {"model": model}})
     run_chat(settings, dataset, console, limits=limits, conversation_id=resume, quiet=quiet)

@@ -51,6 +51,8 @@ from rl.rewards import (
 )
 from tools.catalog.judgments import Judgments, Query
 from tools.errors import BackendError, BadInput
+from tools.settings.checks import flag_value
+from tools.settings.checks import temperature as sampling_temperature
 from tools.settings.config import Settings
 
 ROLLOUT_SOURCE = "rollout"
@@ -127,6 +129,7 @@ class CollectConfig:
             raise BadInput(f"n_queries must be at least 1, got {self.n_queries}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise BadInput("batch_size and max_new_tokens must be at least 1")
+        flag_value("--temperature", sampling_temperature, self.temperature)
         if self.temperature <= 0 and self.samples > 1 and not self.greedy_first:
             raise BadInput("sampling several candidates needs a temperature above 0")
         if not 0 < self.top_p <= 1:

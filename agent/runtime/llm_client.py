@@ -9,10 +9,16 @@ the connection and never answers must not outlive it: with the defaults (120 s p
 each request within the turn and drops the retries that would not fit in it, the graph asks
 each request for no more than what is left of the turn, and a failed request is one
 ``BackendError`` line naming the server and what went wrong.
+
+What a server sends is bounded too: a response may hold at most ``response_byte_cap`` bytes
+(a 3 MB reply held a 120 s turn to its end), and an answer that is not an OpenAI chat
+completion (an HTML page, JSON of another shape, SSE events that are not JSON) is named as
+such, with the server's URL, instead of "No generation chunks were returned".
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,7 +31,8 @@ from openai.types.chat import ChatCompletion
 
 from agent.protocol.tool_calls import ToolCallParse, parse_openai_message
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
-from tools.errors import BackendError, BadInput, one_line
+from tools.errors import BackendError, BadInput, ShopagentError, one_line
+from tools.settings.checks import shown
 from tools.settings.llm import LLMSettings
 
 # Local servers ignore the key, but both clients refuse to start without one.
@@ -52,12 +59,39 @@ def openai_client(llm: LLMSettings) -> openai.OpenAI:
         api_key=api_key_for(llm),
         timeout=llm.timeout_s,
         max_retries=llm.max_retries,
-        http_client=deadline_http_client(),
+        http_client=deadline_http_client(response_byte_cap(llm.max_tokens)),
     )
+
+
+#: Whatever ``max_tokens`` says, a response may hold this many bytes.
+MIN_RESPONSE_BYTES = 64 * 1024
+#: Bytes one generated token may cost on the wire: a streamed token is one SSE event of about
+#: 300 bytes of JSON (ids, model name, the delta), so 2 KiB leaves room for any server.
+BYTES_PER_TOKEN = 2 * 1024
+
+
+def response_byte_cap(max_tokens: int) -> int:
+    """The most bytes one response of a ``max_tokens`` request may hold (64 KiB at least)."""
+    return max(MIN_RESPONSE_BYTES, BYTES_PER_TOKEN * max_tokens)
 
 
 class ResponseDeadline(httpx2.ReadTimeout):
     """A response still arriving when its whole time was up (a server dripping bytes)."""
+
+
+class ResponseTooLarge(openai.OpenAIError):
+    """A response longer than its cap: reading stopped there.
+
+    An ``OpenAIError``, so the OpenAI client passes it on as it is (no retry: the server would
+    send the same megabytes again)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response passed {limit // 1024} KiB")
+        self.limit = limit
+
+
+class NotOpenAIReply(openai.OpenAIError):
+    """An answer that is not an OpenAI chat completion (the detail says what it was)."""
 
 
 class _DeadlineStream(httpx2.SyncByteStream):
@@ -69,13 +103,24 @@ class _DeadlineStream(httpx2.SyncByteStream):
     the clock, so a dripping body ends within a chunk's interval of its deadline.
     """
 
-    def __init__(self, stream: httpx2.SyncByteStream, deadline: float, seconds: float) -> None:
+    def __init__(
+        self,
+        stream: httpx2.SyncByteStream,
+        deadline: float | None,
+        seconds: float | None,
+        max_bytes: int | None = None,
+    ) -> None:
         self._stream, self._deadline, self._seconds = stream, deadline, seconds
+        self._max_bytes = max_bytes
 
     def __iter__(self) -> Iterator[bytes]:
+        received = 0
         for chunk in self._stream:
-            if time.monotonic() > self._deadline:
+            if self._deadline is not None and time.monotonic() > self._deadline:
                 raise ResponseDeadline(f"the response took longer than {self._seconds:.0f} s")
+            received += len(chunk)
+            if self._max_bytes is not None and received > self._max_bytes:
+                raise ResponseTooLarge(self._max_bytes)
             yield chunk
 
     def close(self) -> None:
@@ -84,15 +129,26 @@ class _DeadlineStream(httpx2.SyncByteStream):
 
 class DeadlineTransport(httpx2.HTTPTransport):
     """An HTTP transport whose responses must arrive whole within the request's read timeout
-    (the per-request budget the clients set: what is left of the chat turn)."""
+    (the per-request budget the clients set: what is left of the chat turn), and hold at most
+    ``max_bytes`` (None: any size)."""
+
+    def __init__(self, *args: Any, max_bytes: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_bytes = max_bytes
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         started = time.monotonic()
         response = super().handle_request(request)
         seconds = (request.extensions.get("timeout") or {}).get("read")
-        if seconds is None:
+        if seconds is None and self.max_bytes is None:
             return response
-        stream = _DeadlineStream(response.stream, started + float(seconds), float(seconds))  # type: ignore[arg-type]
+        deadline = None if seconds is None else started + float(seconds)
+        stream = _DeadlineStream(
+            response.stream,  # type: ignore[arg-type]
+            deadline,
+            None if seconds is None else float(seconds),
+            self.max_bytes,
+        )
         return httpx2.Response(
             response.status_code,
             headers=response.headers,
@@ -102,9 +158,10 @@ class DeadlineTransport(httpx2.HTTPTransport):
         )
 
 
-def deadline_http_client() -> httpx2.Client:
-    """The HTTP client both OpenAI clients use: the library's defaults, plus the deadline."""
-    return openai.DefaultHttpxClient(transport=DeadlineTransport())
+def deadline_http_client(max_bytes: int | None = None) -> httpx2.Client:
+    """The HTTP client both OpenAI clients use: the library's defaults, plus the deadline and
+    (``max_bytes``) the cap on one response's size."""
+    return openai.DefaultHttpxClient(transport=DeadlineTransport(max_bytes=max_bytes))
 
 
 def request_budget(llm: LLMSettings, turn_timeout_s: float | None) -> tuple[float, int]:
@@ -133,27 +190,78 @@ class ShopagentChatOpenAI(ChatOpenAI):
             self.request_timeout, int | float
         ):
             kwargs["timeout"] = min(kwargs["timeout"], self.request_timeout)
+        chunks = 0
         try:
-            yield from super()._stream(*args, **kwargs)
-        except (openai.APIError, httpx2.TimeoutException) as error:
+            for chunk in super()._stream(*args, **kwargs):
+                chunks += 1
+                yield chunk
+            if chunks == 0:  # an HTML page, or JSON that is not an event stream
+                raise NotOpenAIReply("its answer held no chat completion chunks")
+        except (openai.OpenAIError, httpx2.TimeoutException, json.JSONDecodeError) as error:
             timeout = kwargs.get("timeout") or self.request_timeout
             raise model_server_error(self.openai_api_base, error, timeout) from error
 
     def _generate(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super()._generate(*args, **kwargs)
-        except (openai.APIError, httpx2.TimeoutException) as error:
+        except (openai.OpenAIError, httpx2.TimeoutException, json.JSONDecodeError) as error:
             timeout = kwargs.get("timeout") or self.request_timeout
             raise model_server_error(self.openai_api_base, error, timeout) from error
+        except ShopagentError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as error:  # another shape
+            wrong = NotOpenAIReply(f"its answer is not a chat completion ({one_line(error, 80)})")
+            raise model_server_error(self.openai_api_base, wrong) from error
+
+    def _convert_chunk_to_generation_chunk(self, chunk: Any, *args: Any, **kwargs: Any) -> Any:
+        """A streamed event as LangChain reads it, once it is known to be a chat completion
+        chunk: LangChain reads ``{"hello": 1}`` as an empty reply, and ``choices: [1]`` fails
+        with ``TypeError``."""
+        if not _is_completion_chunk(chunk):
+            raise NotOpenAIReply(
+                f"it streamed an event that is not a chat completion chunk: {shown(chunk)}"
+            )
+        return super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)
+
+
+def _is_completion_chunk(chunk: Any) -> bool:
+    """An OpenAI ``chat.completion.chunk``: a ``choices`` list of objects with a ``delta``
+    (empty in the last event of a stream that reports ``usage``)."""
+    if not isinstance(chunk, dict):
+        return False
+    if chunk.get("type") == "content.delta":  # the beta stream's own events
+        return True
+    body = chunk.get("chunk") if isinstance(chunk.get("chunk"), dict) else chunk
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        return False
+    if not choices:
+        return body.get("usage") is not None or body.get("id") is not None
+    return all(isinstance(choice, dict) and "delta" in choice for choice in choices)
 
 
 def model_server_error(
     base_url: str | None,
-    error: openai.APIError | httpx2.TimeoutException,
+    error: BaseException,
     timeout: float | None = None,
 ) -> BackendError:
-    """One line: which model server, and whether it hung, is down or refused the request."""
+    """One line: which model server, and whether it hung, is down, refused the request, sent
+    too much or answered something that is not an OpenAI chat completion."""
     where = f"the model server at {base_url}"
+    too_large = error if isinstance(error, ResponseTooLarge) else _root_cause(error)
+    if isinstance(too_large, ResponseTooLarge):
+        return BackendError(
+            f"{where} sent more than {too_large.limit // 1024} KiB in one answer; stopped "
+            "reading it (a runaway reply, or not a chat model)"
+        )
+    if isinstance(error, NotOpenAIReply | json.JSONDecodeError):
+        detail = one_line(error, 160)
+        if isinstance(error, json.JSONDecodeError):
+            detail = f"it streamed an event that is not JSON ({detail})"
+        return BackendError(
+            f"{where} did not answer as an OpenAI-compatible server: {detail}; check "
+            "SHOPAGENT_LLM_BASE_URL"
+        )
     if isinstance(error, ResponseDeadline) or isinstance(_root_cause(error), ResponseDeadline):
         within = f" within {timeout:.0f} s" if timeout else ""
         return BackendError(f"{where} did not finish its answer{within} (dripping or overloaded)")
@@ -187,6 +295,7 @@ def chat_model(
     (``request_budget``).
     """
     timeout, retries = request_budget(llm, turn_timeout_s)
+    http_client = deadline_http_client(response_byte_cap(llm.max_tokens))
     return ShopagentChatOpenAI(
         model=llm.model,
         base_url=_require_endpoint(llm),
@@ -196,7 +305,7 @@ def chat_model(
         timeout=timeout,
         max_retries=retries,
         stop=list(llm.stop) if llm.stop else None,
-        **{"http_client": deadline_http_client(), **extra},
+        **{"http_client": http_client, **extra},
     )
 
 

@@ -9,9 +9,11 @@ printed as written, terminal controls made visible), and input lines are made va
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -36,8 +38,8 @@ from agent.conversation.state import (
     ToolCallStarted,
 )
 from agent.runtime.model_server import kill_running_servers
-from agent.terminal.render import literal, styled, warning_line
-from tools.errors import ShopagentError
+from agent.terminal.render import catalog_text, clipped, literal, styled, warning_line
+from tools.errors import BackendError, ShopagentError, one_line
 from tools.search.chroma_build_state import BuildStatus, read_status
 from tools.settings.config import Settings
 from tools.text import valid_text
@@ -67,10 +69,10 @@ def shown_products_table(products: list[ShownProduct]) -> Table:
     for product in products:
         table.add_row(
             str(product.position),
-            literal(product.title),
-            literal(product.brand or "—"),
+            catalog_text(product.title),
+            catalog_text(product.brand or "—"),
             literal("—" if product.price is None else product.price),
-            literal(product.id),
+            catalog_text(product.id),
         )
     return table
 
@@ -145,7 +147,11 @@ class ChatLoop:
         if handler is None:
             self.console.print(styled((f"unknown command {name}", "red"), " — /help lists them"))
             return True
-        return handler(argument.strip())
+        try:
+            return handler(argument.strip())
+        except (sqlite3.Error, OSError) as error:  # the conversation store or the log
+            self.console.print(literal(not_saved(error, name.lower()), "red"))
+            return True
 
     def turn(self, text: str) -> None:
         streamed: list[str] = []
@@ -155,6 +161,8 @@ class ChatLoop:
                     self.render(event, streamed)
             except (ValueError, ShopagentError) as error:  # a bad message or a backend down
                 self.console.print(literal(error, "red"))
+            except (sqlite3.Error, OSError) as error:  # a full disk: the chat goes on
+                self.console.print(literal(not_saved(error, "this turn"), "red"))
 
     def render(self, event: ChatEvent, streamed: list[str]) -> None:
         if isinstance(event, TextChunk):
@@ -208,7 +216,7 @@ class ChatLoop:
             for product in summary.products:
                 price = product.price or "—"
                 self.console.print(
-                    styled(f"     {product.position}. ", product.title, f" · {price}")
+                    styled(f"     {product.position}. ", clipped(product.title), f" · {price}")
                 )
         return True
 
@@ -241,12 +249,27 @@ class ChatLoop:
         self.console.print(
             styled(
                 f"{verb} ",
-                result.product.title,
+                clipped(result.product.title),
                 f" ({result.product.price or '—'}) · ",
                 f"episode reward {result.reward:+.2f} ({result.reward_change:+.2f})",
             )
         )
         return True
+
+
+def not_saved(error: BaseException, what: str) -> str:
+    """One line for a turn or command the conversation store (SQLite) or the trajectory log
+    could not write: the chat goes on, and the shopper learns what was lost and why.
+
+    A full disk once ended the chat with ``unexpected OperationalError: database or disk is
+    full``: the checkpointer writes every step of a turn.
+    """
+    detail = one_line(error, 200)
+    if getattr(error, "errno", None) == errno.ENOSPC or "full" in detail.lower():
+        return f"the disk is full: {what} was not saved ({detail})"
+    if isinstance(error, sqlite3.Error):
+        return f"the conversation store failed: {what} was not saved ({detail})"
+    return f"{what} failed: {detail}"
 
 
 def _tool_outcome(event: ToolCallFinished) -> Text:
@@ -336,18 +359,24 @@ def run_chat(
     resume_stopped_build(settings, dataset)  # a killed background build carries on
     limits = limits or AgentLimits()
     with ExitStack() as stack:
-        with console.status(f"starting {settings.llm.model}…"):
+        with console.status(styled(f"starting {settings.llm.model}…")):
             llm = stack.enter_context(llm_endpoint(settings))
-        session = stack.enter_context(
-            ChatSession.open(
-                settings,
-                dataset,
-                chat_model(llm, turn_timeout_s=limits.turn_timeout_s),
-                limits=limits,
-                conversation_id=conversation_id,
-                model_checkpoint=llm.model,
+        try:
+            session = stack.enter_context(
+                ChatSession.open(
+                    settings,
+                    dataset,
+                    chat_model(llm, turn_timeout_s=limits.turn_timeout_s),
+                    limits=limits,
+                    conversation_id=conversation_id,
+                    model_checkpoint=llm.model,
+                )
             )
-        )
+        except sqlite3.Error as error:  # a full disk or a read-only home
+            raise BackendError(
+                f"cannot open the conversations in {settings.home} ({one_line(error, 200)}): "
+                "free disk space there, or make it writable"
+            ) from error
         notice = concept_search_notice(settings, dataset)
         if notice:
             console.print(styled((notice, "dim")))

@@ -19,11 +19,26 @@ import typer
 from rich.progress import Progress, TaskID
 
 from agent.terminal.render import errors, progress_bar, warning_line
+from tools.names import check_name
 from tools.settings.config import Settings
+
+
+def dataset_name(name: str) -> str:
+    """``--dataset``, checked by the rule for every name that becomes a folder
+    (``tools.names``) before any command uses it: ``search --dataset ../../etc`` was read as a
+    path under the home's ``indexes/``, where ``import`` and ``index`` refused it."""
+    check_name("dataset", name)
+    return name
+
 
 DatasetOption = Annotated[
     str,
-    typer.Option("--dataset", "-d", help="Dataset name (chorus, homedepot or an imported name)."),
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="Dataset name (chorus, homedepot or an imported name).",
+        callback=dataset_name,
+    ),
 ]
 JsonOption = Annotated[
     bool,

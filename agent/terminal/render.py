@@ -9,8 +9,9 @@ handed to rich as a string, which rich would parse for markup (``[/]`` crashed t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,14 +22,38 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
 from tools.search.results import SearchHit
 from tools.text import safe_text
 
-console = Console()
-errors = Console(stderr=True)
+#: The most characters of one catalog text (a title, a brand, an id) a terminal shows: a
+#: 1,000,000-character title printed 14,000 lines. The rest is cut and marked with "…".
+CATALOG_TEXT_LIMIT = 300
+
+
+class TerminalConsole(Console):
+    """A rich console that never reads a string as markup or emoji codes.
+
+    Every message with text that is not ours should arrive as ``literal``/``styled``; this is
+    the net under the ones that do not: ``--model '[/x]'`` reached ``console.status`` in an
+    f-string and ended the command with ``MarkupError``. A plain string is printed as written
+    (``markup=False``), and a status line, which rich would parse whatever the console says,
+    is made ``literal`` here.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, markup=False, emoji=False)
+
+    def status(self, status: RenderableType, **options: Any) -> Status:
+        shown = literal(status) if isinstance(status, str) else status
+        return super().status(shown, **options)
+
+
+console = TerminalConsole()
+errors = TerminalConsole(stderr=True)
 
 
 class ThroughputColumn(ProgressColumn):
@@ -41,7 +66,8 @@ class ThroughputColumn(ProgressColumn):
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        # A description holds user text (``collect --split``, a dataset name): never markup.
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         ThroughputColumn(),
@@ -53,9 +79,26 @@ def progress_bar() -> Progress:
     )
 
 
-def literal(text: object, style: str = "", *, multiline: bool = False) -> Text:
-    """Text that is not ours, printed as written: no markup, no emoji codes, no controls."""
-    return Text(safe_text(text, multiline=multiline), style=style)
+def literal(
+    text: object, style: str = "", *, multiline: bool = False, limit: int | None = None
+) -> Text:
+    """Text that is not ours, printed as written: no markup, no emoji codes, no controls;
+    with ``limit``, at most that many characters and "…" (``CATALOG_TEXT_LIMIT`` for one
+    catalog field)."""
+    return Text(safe_text(text, multiline=multiline, limit=limit), style=style)
+
+
+def catalog_text(text: object, style: str = "") -> Text:
+    """One catalog field (title, brand, id) as a terminal shows it: literal, capped at
+    ``CATALOG_TEXT_LIMIT`` characters."""
+    return literal(text, style, limit=CATALOG_TEXT_LIMIT)
+
+
+def clipped(text: object, limit: int = CATALOG_TEXT_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters and "…": a catalog field inside a ``styled``
+    line (which makes it safe)."""
+    value = text if isinstance(text, str) else str(text)
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def styled(*parts: str | tuple[str, str], multiline: bool = False) -> Text:
@@ -84,10 +127,10 @@ def products_table(hits: Sequence[SearchHit], title: str = "") -> Table:
         price = "—" if hit.product.price is None else f"{hit.product.price:,.2f}"
         table.add_row(
             str(hit.rank),
-            literal(hit.product.title),
-            literal(hit.product.brand or "—"),
+            catalog_text(hit.product.title),
+            catalog_text(hit.product.brand or "—"),
             price,
-            literal(hit.product.id),
+            catalog_text(hit.product.id),
             f"{hit.score:.3f}",
         )
     return table

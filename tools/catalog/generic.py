@@ -42,6 +42,7 @@ from tools.catalog.rows import (
     lookup,
     make_product,
     parse_datetime,
+    refuse_wide_encoding,
     split_path,
     text,
 )
@@ -127,6 +128,8 @@ def iter_jsonl(path: Path, report: ImportReport) -> Iterator[Product]:
     read = _guarded(nested="malformed JSON: nested too deeply")
     unknown: set[str] = set()
     with path.open("rb") as handle:
+        refuse_wide_encoding(path, handle.read(4096))
+        handle.seek(0)
         for number, line in enumerate(handle, start=1):
             if number == 1:
                 line = line.removeprefix(b"\xef\xbb\xbf")

@@ -35,15 +35,44 @@ class CatalogFormatError(BadInput):
     """A whole file is unusable (missing, or missing a required column): nothing can be imported."""
 
 
+#: A file's first bytes that say it is UTF-32 or UTF-16 (UTF-32 LE starts like UTF-16 LE).
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def refuse_wide_encoding(path: Path, head: bytes) -> None:
+    """A ``CatalogFormatError`` if ``head`` (the file's first bytes) is UTF-16 or UTF-32 text:
+    a BOM that says so, or NUL bytes in a quarter of the first 4 KiB (UTF-16 without a BOM;
+    text in any 8-bit encoding has none).
+
+    Read as latin-1, a UTF-16 CSV (what Excel's "Unicode text" writes) had a header of
+    ``\xff\xfei\x00d\x00``, reported as "missing column(s) id, title".
+    """
+    encoding = next((name for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+    sample = head[:4096]
+    if encoding is None and len(sample) >= 4 and sample.count(0) * 4 >= len(sample):
+        encoding = "UTF-16"
+    if encoding is not None:
+        raise CatalogFormatError(
+            f"{path}: the file is {encoding}, not UTF-8; save it as UTF-8 and import it again"
+        )
+
+
 def detect_encoding(path: Path) -> str:
     """``utf-8`` (``utf-8-sig`` with a BOM) if all bytes decode, else ``latin-1`` (never fails).
 
     Old exports (the original Home Depot Kaggle files among them) are latin-1; a per-file check
-    keeps one stray byte from turning a whole catalog into mojibake or an error.
+    keeps one stray byte from turning a whole catalog into mojibake or an error. A UTF-16 or
+    UTF-32 file is refused (``refuse_wide_encoding``): read as latin-1 it is noise.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         first = handle.read(_CHUNK)
+        refuse_wide_encoding(path, first)
         encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
         chunk = first
         try:

@@ -183,11 +183,14 @@ def new_progress(total: int, fingerprint: str, done: int = 0) -> BuildProgress:
 
 
 def lock_held(directory: Path) -> bool:
-    """True while some process holds the build lock (a build is running)."""
+    """True while some process holds the build lock (a build is running).
+
+    The probe opens the lock file read-only (``flock`` needs no write access), so a search
+    in a read-only home does not fail on a write it never meant to make."""
     path = lock_path(directory)
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

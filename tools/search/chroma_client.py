@@ -10,7 +10,6 @@ unexpected keyword argument 'hello'``), and its requests then time out too.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,15 +20,17 @@ import chromadb
 import httpx
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError
 
-from tools.errors import BadInput
+from tools.errors import BadInput, one_line
 from tools.search.backend import BackendUnavailable
+from tools.settings.config import CHROMA_TIMEOUT_ENV, CHROMA_TIMEOUT_S
+from tools.settings.config import chroma_timeout as settings_chroma_timeout
 
 DEFAULT_PORT = 8000
-#: Seconds any one request to a Chroma server may take (queries take milliseconds);
-#: ``SHOPAGENT_CHROMA_TIMEOUT`` overrides it.
-CHROMA_TIMEOUT_S = 30.0
-TIMEOUT_ENV = "SHOPAGENT_CHROMA_TIMEOUT"
+#: Seconds any one request to a Chroma server may take (queries take milliseconds, 30 by
+#: default); ``SHOPAGENT_CHROMA_TIMEOUT`` overrides it (``tools.settings.config``).
+TIMEOUT_ENV = CHROMA_TIMEOUT_ENV
 HEARTBEAT_PATH = "/api/v2/heartbeat"
 _CONNECT_FAILURE = "Could not connect to"
 
@@ -66,21 +67,24 @@ def _chroma_settings() -> ChromaSettings:
 
 def persistent_client(path: Path) -> ClientAPI:
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    except ChromaError as error:
+        # Chroma writes to its SQLite database as it opens, even for a search: in a read-only
+        # home that was ``unexpected InternalError: … attempt to write a readonly database``.
+        if "readonly database" not in str(error) and "unable to open" not in str(error):
+            raise
+        raise BackendUnavailable(
+            f"cannot open the concept index at {path} ({one_line(error, 120)}): Chroma writes "
+            "to its database even to search; make the folder writable, or point "
+            "SHOPAGENT_HOME at a writable copy"
+        ) from error
 
 
 def chroma_timeout() -> float:
-    """``SHOPAGENT_CHROMA_TIMEOUT`` seconds if set (a positive number), else the default."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return CHROMA_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise BadInput(f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
-    return value
+    """``SHOPAGENT_CHROMA_TIMEOUT`` seconds if set, else the default; checked with every other
+    setting (``tools.settings.config.chroma_timeout``: above 0, at most a day)."""
+    return settings_chroma_timeout()
 
 
 def http_client(server: ChromaServer, timeout_s: float | None = None) -> ClientAPI:

@@ -8,7 +8,9 @@ term queries directly, so no query syntax in the text is ever interpreted.
 
 from __future__ import annotations
 
+import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -40,6 +42,35 @@ WRITER_HEAP_BYTES = 256_000_000
 WRITER_THREADS = 1
 
 
+def _read_only(error: ValueError) -> bool:
+    """The lock file could not be written because the folder is read-only to us."""
+    return any(kind in str(error) for kind in ("ReadOnlyFilesystem", "PermissionDenied"))
+
+
+def _read_only_snapshot(path: Path) -> tempfile.TemporaryDirectory[str]:
+    """A private copy of the index at ``path`` to search (removed with the index object).
+
+    tantivy takes a lock file in the index folder (``.tantivy-meta.lock``, opened for writing)
+    even to search, so a read-only home (a shared mount, ``chmod -R a-w``) failed every search
+    with ``unexpected ValueError: Failed to acquire Lockfile``. A search only reads: it gets a
+    copy in the temporary folder (12 MB for Home Depot's 54,667 products).
+    """
+    snapshot = tempfile.TemporaryDirectory(prefix="shopagent-index-")
+    shutil.copytree(path, snapshot.name, dirs_exist_ok=True)
+    return snapshot
+
+
+def _unwritable(path: Path, error: ValueError) -> SearchError:
+    """One line for an index folder tantivy cannot take its lock file in, for a build (or any
+    failure other than a read-only folder)."""
+    cause = re.search(r'message: "([^"]+)"', str(error))
+    why = cause.group(1) if cause else "cannot write there"
+    return SearchError(
+        f"cannot open the lexical index at {path} ({why}): tantivy writes a lock file there; "
+        "make the folder writable, or point SHOPAGENT_HOME at a writable copy"
+    )
+
+
 class TantivyIndex:
     """A product index in a directory on disk (or in memory when ``path`` is None)."""
 
@@ -60,22 +91,34 @@ class TantivyIndex:
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
         try:
-            self._index = tantivy.Index(self.schema, path=None if path is None else str(path))
+            self._index = self._open(path, path, create)
         except ValueError as error:
-            if path is None or "schema does not match" not in str(error):
+            if path is None or "Failed to acquire Lockfile" not in str(error):
                 raise
-            # An index written by an older shopagent (before the title kept word positions):
-            # a build (``create``) replaces it, anything else asks for that build.
+            if create or not _read_only(error):
+                raise _unwritable(path, error) from None
+            self._snapshot = _read_only_snapshot(path)
+            self._index = self._open(Path(self._snapshot.name), path, create)
+        self._index.register_tokenizer(ANALYZER, self.analyzer)
+
+    def _open(self, folder: Path | None, path: Path | None, create: bool) -> tantivy.Index:
+        """The index in ``folder`` (``path``, or a read-only copy of it); an index an older
+        shopagent wrote (before the title kept word positions) is replaced by a build
+        (``create``) and otherwise asks for one."""
+        try:
+            return tantivy.Index(self.schema, path=None if folder is None else str(folder))
+        except ValueError as error:
+            if path is None or folder is None or "schema does not match" not in str(error):
+                raise
             if not create:
-                hint = f" --dataset {dataset}" if dataset else ""
+                hint = f" --dataset {self.dataset}" if self.dataset else ""
                 raise IndexOutdated(
                     f"the lexical index at {path} was built by an older shopagent; rebuild it "
                     f"with `shopagent index{hint}`"
                 ) from None
-            shutil.rmtree(path)
-            path.mkdir(parents=True)
-            self._index = tantivy.Index(self.schema, path=str(path))
-        self._index.register_tokenizer(ANALYZER, self.analyzer)
+            shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            return tantivy.Index(self.schema, path=str(folder))
 
     # -- write side -------------------------------------------------------------------------
 

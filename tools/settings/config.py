@@ -7,10 +7,12 @@ command recorded in the home (``remember_data_dir``), built-in defaults.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,14 @@ import platformdirs
 
 from tools.atomic_write import write_text
 from tools.errors import BadInput
+from tools.names import check_name
+from tools.settings.checks import checked, flag_value, path_text, seconds, text, url
 from tools.settings.llm import LLMSettings, load_llm_settings
 
 
 def default_home() -> Path:
+    """``SHOPAGENT_HOME``, else the platform's user data folder. Only the environment (or a
+    caller's ``overrides``) sets it: ``config.toml`` lives in the home, so it cannot move it."""
     return Path(os.environ.get("SHOPAGENT_HOME") or platformdirs.user_data_dir("shopagent"))
 
 
@@ -35,7 +41,9 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
 
     def index_dir(self, dataset: str) -> Path:
-        """Where the embedded indexes of one dataset live."""
+        """Where the embedded indexes of one dataset live; the dataset's name is checked
+        (``tools.names``) so that no name (``../../etc``) reaches outside ``indexes/``."""
+        check_name("dataset", dataset)
         return self.home / "indexes" / dataset
 
     def tantivy_dir(self, dataset: str) -> Path:
@@ -63,40 +71,79 @@ _ENV = {
     "chroma_url": "SHOPAGENT_CHROMA_URL",
     "lexical_backend": "SHOPAGENT_LEXICAL_BACKEND",
 }
+#: ``SHOPAGENT_CHROMA_TIMEOUT``: seconds any one request to a Chroma server may take.
+CHROMA_TIMEOUT_ENV = "SHOPAGENT_CHROMA_TIMEOUT"
+CHROMA_TIMEOUT_S = 30.0
+#: The settings ``config.toml`` may hold besides ``[llm]``: the home is not one of them (the
+#: file lives in the home; ``SHOPAGENT_HOME`` moves it).
+FILE_KEYS = ("data_dir", "es_url", "chroma_url", "lexical_backend")
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Defaults, then the config file, then the environment, then ``overrides`` (CLI flags).
 
-    The ``[llm]`` table and ``overrides["llm"]`` (a dict) feed ``tools.settings.llm``.
+    The ``[llm]`` table and ``overrides["llm"]`` (a dict) feed ``tools.settings.llm``. Every
+    value passes the checks of ``tools.settings.checks`` wherever it comes from, and one that
+    fails is one ``BadInput`` line naming the file and key, the variable or the flag.
     """
     settings = Settings()
-    names = {f.name for f in fields(Settings)} - {"llm"}
     llm_table: dict[str, Any] | None = None
     if settings.config_file.exists():
-        try:
-            with settings.config_file.open("rb") as handle:
-                from_file = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise BadInput(f"{settings.config_file}: not valid TOML ({error})") from None
+        from_file = read_config_file(settings.config_file)
         llm_table = from_file.pop("llm", None)
         if llm_table is not None and not isinstance(llm_table, dict):
             raise BadInput(f"{settings.config_file}: [llm] must be a table")
-        unknown = set(from_file) - names
+        if "home" in from_file:
+            raise BadInput(
+                f"{settings.config_file}: `home` cannot be set in the config file (the file "
+                "lives in the home): set SHOPAGENT_HOME instead"
+            )
+        unknown = set(from_file) - set(FILE_KEYS)
         if unknown:
             raise BadInput(f"{settings.config_file}: unknown settings {sorted(unknown)}")
-        settings = replace(settings, **_coerce(from_file))
-    from_env = {name: os.environ[var] for name, var in _ENV.items() if os.environ.get(var)}
-    settings = replace(settings, **_coerce(from_env))
+        settings = replace(settings, **_coerce(from_file, str(settings.config_file)))
+    for name, var in _ENV.items():
+        if os.environ.get(var):
+            settings = replace(settings, **_coerce({name: os.environ[var]}, var))
+    chroma_timeout()  # read where a Chroma server is used; checked here with the rest
     overrides = dict(overrides or {})
     llm_overrides = overrides.pop("llm", None)
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
-        settings = replace(settings, **_coerce(given))
+        settings = replace(settings, **_coerce(given, "command line"))
     llm = load_llm_settings(llm_table, llm_overrides, file_label=f"{settings.config_file} [llm]")
     if settings.data_dir is None:
         settings = replace(settings, data_dir=recorded_data_dir(settings.home))
     return replace(settings, llm=llm)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """``config.toml`` as a table: UTF-8 (a BOM, as Windows editors write it, is accepted),
+    valid TOML, not nested past what the parser can take; else one ``BadInput`` line."""
+    raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = raw[error.start : error.start + 1].hex()
+        raise BadInput(
+            f"{path}: not UTF-8 text (byte 0x{byte} at offset {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
+
+
+def chroma_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """``SHOPAGENT_CHROMA_TIMEOUT`` seconds if set (above 0, at most a day), else 30."""
+    raw = (os.environ if environ is None else environ).get(CHROMA_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return CHROMA_TIMEOUT_S
+    return float(checked(CHROMA_TIMEOUT_ENV, "timeout", seconds, raw))
 
 
 # -- the data folder, remembered ------------------------------------------------------------
@@ -135,11 +182,24 @@ def remember_data_dir(settings: Settings) -> bool:
     return True
 
 
-def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+#: What each setting must be (``tools.settings.checks``).
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "es_url": url,
+    "chroma_url": url,
+    "lexical_backend": text,
+}
+
+
+def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` checked and typed; ``source`` (the file, the variable, ``command line``)
+    names where a bad one came from."""
     out = dict(values)
-    for key in ("home", "data_dir"):
-        if out.get(key) is not None:
-            if not isinstance(out[key], str | Path):
-                raise BadInput(f"{key} must be a path, got {out[key]!r}")
-            out[key] = Path(out[key]).expanduser()
+    for key, value in values.items():
+        label = f"{source}: {key}"
+        if key in ("home", "data_dir"):
+            if value is not None:
+                path = value if isinstance(value, Path) else flag_value(label, path_text, value)
+                out[key] = Path(path).expanduser()
+        elif key in _CONVERT and value is not None:
+            out[key] = flag_value(label, _CONVERT[key], value)
     return out

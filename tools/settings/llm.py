@@ -16,8 +16,12 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from tools.errors import BadInput
+from tools.settings.checks import checked, number, seconds, shown, temperature, text, url
 
 DEFAULT_LOCAL_MODEL = "smollm2-135m"
+#: Bounds of the integer settings: more is a typo, not a wish.
+MAX_TOKENS = 1_000_000
+MAX_RETRIES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,31 +90,20 @@ def load_llm_settings(
 
 
 def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Typed, range-checked values; a one-line ValueError naming the source otherwise."""
+    """Typed, range-checked values (``tools.settings.checks``); one ``BadInput`` line naming
+    the source otherwise."""
     known = {f.name for f in fields(LLMSettings)}
     unknown = set(values) - known
     if unknown:
         raise BadInput(f"{source}: unknown LLM settings {sorted(unknown)}")
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        try:
-            out[name] = _CONVERT[name](value)
-        except (TypeError, ValueError) as error:
-            raise BadInput(f"{source}: {name} {error}") from None
-    return out
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, got {value!r}")
-    return value.strip()
+    return {name: checked(source, name, _CONVERT[name], value) for name, value in values.items()}
 
 
 def _stop_strings(value: Any) -> tuple[str, ...]:
     """A list of strings (``config.toml``; ``[]`` for none), or one string (the environment)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
-        raise ValueError(f"must be a string or a list of non-empty strings, got {value!r}")
+        raise ValueError(f"must be a string or a list of non-empty strings, got {shown(value)}")
     return tuple(items)
 
 
@@ -126,45 +119,24 @@ def prose_mode(llm: LLMSettings) -> str:
 
 
 def _prose(value: Any) -> str:
-    text = _text(value).lower()
-    if text not in PROSE_MODES:
-        raise ValueError(f"must be one of {', '.join(PROSE_MODES)}, got {value!r}")
-    return text
+    mode = text(value).lower()
+    if mode not in PROSE_MODES:
+        raise ValueError(f"must be one of {', '.join(PROSE_MODES)}, got {shown(value)}")
+    return mode
 
 
 def _url(value: Any) -> str:
-    text = _text(value)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError(f"must start with http:// or https://, got {text!r}")
-    return text.rstrip("/")
-
-
-def _number(low: float, *, integer: bool = False, positive: bool = False) -> Any:
-    def convert(value: Any) -> float | int:
-        fractional = integer and isinstance(value, float) and not value.is_integer()
-        if isinstance(value, bool) or fractional:
-            raise ValueError(f"must be a number, got {value!r}")
-        try:
-            number = int(value) if integer else float(value)
-        except (TypeError, ValueError):
-            kind = "an integer" if integer else "a number"
-            raise ValueError(f"must be {kind}, got {value!r}") from None
-        if number < low or (positive and number == low):
-            bound = f"> {low}" if positive else f">= {low}"
-            raise ValueError(f"must be {bound}, got {value!r}")
-        return number
-
-    return convert
+    return url(value).rstrip("/")
 
 
 _CONVERT: dict[str, Any] = {
     "base_url": _url,
-    "model": _text,
-    "api_key": _text,
-    "temperature": _number(0.0),
-    "max_tokens": _number(0, integer=True, positive=True),
-    "timeout_s": _number(0.0, positive=True),
-    "max_retries": _number(0, integer=True),
+    "model": text,
+    "api_key": text,
+    "temperature": temperature,
+    "max_tokens": number(0, MAX_TOKENS, integer=True, above_low=True),
+    "timeout_s": seconds,
+    "max_retries": number(0, MAX_RETRIES, integer=True),
     "stop": _stop_strings,
     "prose": _prose,
 }
