@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent.trajectory.log import TrajectoryLog
+from tests.test_cli_search import shopagent
 from tests.test_export import chat_log  # noqa: F401  (the module fixture: a real chat log)
 from tools.user_files import bounded_lines
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shopagent(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPAGENT_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture()

@@ -7,25 +7,9 @@ user runs next (``search``, ``index --if-missing`` as ``make chat`` does) must n
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shopagent(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPAGENT_HOME": str(home), "COLUMNS": "200"}
-    env.pop("SHOPAGENT_ES_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.test_cli_search import shopagent
 
 
 def write_catalog(path: Path, titles: dict[str, str]) -> Path:
