@@ -52,6 +52,16 @@ def import_catalog(
     return shopagent(home, "data", "import", str(path), "--format", fmt, "--name", name)
 
 
+def indexed_mini_home(home: Path) -> Path:
+    """``home`` with the generic fixture catalog imported as ``mini`` and its lexical index
+    built, through the real commands (the hostile tests' starting point)."""
+    catalog = FIXTURES / "generic" / "catalog.jsonl"
+    assert import_catalog(home, catalog, "jsonl", "mini").returncode == 0
+    built = shopagent(home, "index", "--dataset", "mini", "--no-concepts")
+    assert built.returncode == 0, built.stderr
+    return home
+
+
 def write_jsonl(path: Path, records: list[dict[str, object] | str]) -> Path:
     """One line per record: dicts as JSON, strings written as they are (hostile lines)."""
     lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from tests.hostile_helpers import (
-    FIXTURES,
     PROJECT_ROOT,
     http_server,
     import_catalog,
+    indexed_mini_home,
     openai_handler,
     shopagent,
     write_jsonl,
@@ -35,12 +35,7 @@ from tests.test_hostile_settings import one_error_line
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("hostile-cli-args") / "home"
-    catalog = FIXTURES / "generic" / "catalog.jsonl"
-    assert import_catalog(home, catalog, "jsonl", "mini").returncode == 0
-    built = shopagent(home, "index", "--dataset", "mini", "--no-concepts")
-    assert built.returncode == 0, built.stderr
-    return home
+    return indexed_mini_home(tmp_path_factory.mktemp("hostile-cli-args") / "home")
 
 
 # -- rich markup in echoed arguments ---------------------------------------------------------

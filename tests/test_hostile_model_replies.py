@@ -23,10 +23,9 @@ import pytest
 
 from agent.runtime.llm_client import response_byte_cap
 from tests.hostile_helpers import (
-    FIXTURES,
     PROJECT_ROOT,
     http_server,
-    import_catalog,
+    indexed_mini_home,
     openai_handler,
     shopagent,
 )
@@ -34,12 +33,7 @@ from tests.hostile_helpers import (
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("hostile-replies") / "home"
-    catalog = FIXTURES / "generic" / "catalog.jsonl"
-    assert import_catalog(home, catalog, "jsonl", "mini").returncode == 0
-    built = shopagent(home, "index", "--dataset", "mini", "--no-concepts")
-    assert built.returncode == 0, built.stderr
-    return home
+    return indexed_mini_home(tmp_path_factory.mktemp("hostile-replies") / "home")
 
 
 def answering(kind: str) -> type[BaseHTTPRequestHandler]:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from agent.conversation.constraints import Constraints, as_decimal, same_word
+from agent.conversation.constraints import Constraints, same_word
 from agent.conversation.message_words import plain_words
 from agent.conversation.prices import words_to_digits
+from tools.catalog.product import price_or_none
 from tools.search.facets import Facets
 from tools.search.unit_spelling import spell_measures
 
@@ -43,7 +44,7 @@ def absorb_call(
             notes.append(f"category {category!r} from the model ignored: the shopper did not ask")
     stated = state.min_price is not None or state.max_price is not None
     for key in ("min_price", "max_price"):
-        value = as_decimal(arguments.get(key))
+        value = price_or_none(arguments.get(key))
         if value is None:
             continue
         if stated:  # the shopper's own limits were read from their words: they stand

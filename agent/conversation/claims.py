@@ -22,7 +22,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 
-from tools.catalog.product import PriceError, Product, parse_price
+from tools.catalog.product import Product, price_or_none
 
 _STORE_WIDE = re.compile(
     r"\b(?:the\s+)?(?:store|shop|we|our\s+(?:store|shop))\s+(?:has|have|is|are|offers?|runs?|"
@@ -86,8 +86,8 @@ def claim_problems(
             continue
         if _COMPARATIVE.search(sentence[: match.start() + _offset(match)]):
             continue
-        value = _decimal(amount)
-        if value is not None and value not in catalog_prices:
+        value = price_or_none(amount)  # None: above the price ceiling, so no product has it
+        if value is None or value not in catalog_prices:
             problems.append(f"stated a price of {amount}, which no returned product has")
     known = _known_words(retrieved.values(), shopper_text)
     for match in _NAME.finditer(sentence):
@@ -115,7 +115,7 @@ def _sentence_start(sentence: str, index: int) -> bool:
 def _catalog_prices(products: Iterable[Product]) -> set[Decimal]:
     prices: set[Decimal] = set()
     for product in products:
-        value = _decimal("" if product.price is None else str(product.price))
+        value = price_or_none("" if product.price is None else str(product.price))
         if value is not None:
             prices.add(value)
     return prices
@@ -129,13 +129,6 @@ def _known_words(products: Iterable[Product], shopper_text: str) -> set[str]:
         text += " " + " ".join(f"{k} {v}" for k, v in product.attributes.items())
         words.update(re.findall(r"[a-z0-9][a-z0-9-]*", text.lower()))
     return words
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        return parse_price(text, "price")
-    except PriceError:
-        return None
 
 
 _COUNT_WORDS = {

@@ -39,7 +39,7 @@ from agent.conversation.facet_matches import brands_in, category_in
 from agent.conversation.message_words import FILLER, NEGATION, plain_words
 from agent.conversation.prices import price_bounds, without_prices, words_to_digits
 from agent.conversation.products import ShownProduct
-from tools.catalog.product import PriceError, Product, parse_price
+from tools.catalog.product import Product, price_or_none
 from tools.search.facets import Facets
 from tools.search.spelling import edit_distance, max_edits
 
@@ -174,7 +174,7 @@ class Constraints:
             return False
         if brand and brand in {b.lower() for b in self.excluded_brands}:
             return False
-        price = as_decimal(product.price)
+        price = price_or_none(product.price)
         if self.min_price is not None and (price is None or price < self.min_price):
             return False
         if self.max_price is not None and (price is None or price > self.max_price):
@@ -204,8 +204,8 @@ class Constraints:
         return cls(
             terms=tuple(data.get("terms") or ()),
             product=str(data.get("product") or ""),
-            min_price=as_decimal(data.get("min_price")),
-            max_price=as_decimal(data.get("max_price")),
+            min_price=price_or_none(data.get("min_price")),
+            max_price=price_or_none(data.get("max_price")),
             brands=tuple(data.get("brands") or ()),
             excluded_brands=tuple(data.get("excluded_brands") or ()),
             category=data.get("category") or None,
@@ -379,19 +379,9 @@ def same_word(written: str, product: str) -> bool:
     return edits > 0 and edit_distance(written, product, edits) <= edits
 
 
-def as_decimal(value: object) -> Decimal | None:
-    """A price as the one reader of amounts reads it (``tools.catalog.product.parse_price``),
-    or None for anything that is not a usable price: a model's ``"1e999999999"`` or ``-5``
-    is no limit at all, never an overflow or a limit of 5."""
-    try:
-        return parse_price(value, "price")
-    except PriceError:
-        return None
-
-
 def shown_prices(products: Iterable[Product | ShownProduct]) -> list[Decimal]:
     """The prices of a shown list ("cheaper" is relative to them)."""
-    return [p for p in (as_decimal(item.price) for item in products) if p is not None]
+    return [p for p in (price_or_none(item.price) for item in products) if p is not None]
 
 
 def _median(prices: Sequence[Decimal]) -> Decimal:

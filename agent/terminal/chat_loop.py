@@ -38,7 +38,8 @@ from agent.conversation.state import (
     ToolCallStarted,
 )
 from agent.runtime.model_server import kill_running_servers
-from agent.terminal.render import catalog_text, clipped, literal, styled, warning_line
+from agent.terminal.command_options import warn_if_stale
+from agent.terminal.render import catalog_text, clipped, literal, styled
 from tools.errors import BackendError, ShopagentError, one_line
 from tools.search.chroma_build_state import BuildStatus, read_status
 from tools.settings.config import Settings
@@ -350,12 +351,10 @@ def run_chat(
     from agent.runtime.llm_client import chat_model
     from agent.runtime.model_server import llm_endpoint
     from tools.concept_build import concept_search_notice, resume_stopped_build
-    from tools.stores import open_lexical, stale_index_reason
+    from tools.stores import open_lexical
 
     open_lexical(settings, dataset)  # a missing index is reported before a model starts
-    stale = stale_index_reason(settings, dataset)
-    if stale:
-        warning_line(stale)
+    warn_if_stale(settings, dataset)
     resume_stopped_build(settings, dataset)  # a killed background build carries on
     limits = limits or AgentLimits()
     with ExitStack() as stack:

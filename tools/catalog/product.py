@@ -133,6 +133,16 @@ def parse_price(value: object, name: str = "price", *, plain: bool = False) -> D
     return Decimal(0) if price == 0 else price
 
 
+def price_or_none(value: object) -> Decimal | None:
+    """``parse_price``'s reading, or None for anything that is not a usable price: where a value
+    comes from a model or a shopper, ``"1e999999999"`` or ``-5`` is no price at all, never an
+    overflow or a limit of 5."""
+    try:
+        return parse_price(value, "price")
+    except PriceError:
+        return None
+
+
 def amount_text(number: str) -> str:
     """An amount as a shopper writes it, in ``Decimal``'s spelling: the one reading of digit
     groups for the CLI, tool calls and the chat.
