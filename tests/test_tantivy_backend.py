@@ -131,3 +131,35 @@ def test_reopening_from_disk_keeps_the_index(index: TantivyIndex, tmp_path: Path
 def test_missing_index_names_the_command_that_builds_it(tmp_path: Path) -> None:
     with pytest.raises(IndexMissing, match="shopagent index --dataset chorus"):
         TantivyIndex(tmp_path / "nothing", dataset="chorus")
+
+
+def test_a_read_only_index_is_searched_in_a_snapshot_removed_with_the_index(
+    index: TantivyIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock tantivy takes to search fails on a read-only folder; the search runs in a
+    private copy, which goes with the index object (before, its cleanup at exit could race
+    tantivy's threads and print a traceback under the command's error line)."""
+    import gc
+
+    import tools.search.tantivy_backend as backend
+
+    real_open = backend.TantivyIndex._open
+    folder = tmp_path / "idx"
+
+    def lock_refused_in_the_home(self, where, path, create):  # type: ignore[no-untyped-def]
+        if where == folder:
+            raise ValueError('Failed to acquire Lockfile: ReadOnlyFilesystem message: "ro"')
+        return real_open(self, where, path, create)
+
+    monkeypatch.setattr(backend.TantivyIndex, "_open", lock_refused_in_the_home)
+    made: list[Path] = []
+    real_snapshot = backend._read_only_snapshot
+    monkeypatch.setattr(
+        backend, "_read_only_snapshot", lambda path: made.append(real_snapshot(path)) or made[-1]
+    )
+    reopened = TantivyIndex(folder)
+    assert search(reopened, "toner") == ["p1"]
+    assert made and made[0].is_dir() and made[0] != folder
+    del reopened
+    gc.collect()
+    assert not made[0].exists()

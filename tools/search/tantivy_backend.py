@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _read_only(error: ValueError) -> bool:
     return any(kind in str(error) for kind in ("ReadOnlyFilesystem", "PermissionDenied"))
 
 
-def _read_only_snapshot(path: Path) -> tempfile.TemporaryDirectory[str]:
+def _read_only_snapshot(path: Path) -> Path:
     """A private copy of the index at ``path`` to search (removed with the index object).
 
     tantivy takes a lock file in the index folder (``.tantivy-meta.lock``, opened for writing)
@@ -55,9 +56,24 @@ def _read_only_snapshot(path: Path) -> tempfile.TemporaryDirectory[str]:
     with ``unexpected ValueError: Failed to acquire Lockfile``. A search only reads: it gets a
     copy in the temporary folder (12 MB for Home Depot's 54,667 products).
     """
-    snapshot = tempfile.TemporaryDirectory(prefix="shopagent-index-")
-    shutil.copytree(path, snapshot.name, dirs_exist_ok=True)
+    snapshot = Path(tempfile.mkdtemp(prefix="shopagent-index-"))
+    shutil.copytree(path, snapshot, dirs_exist_ok=True)
     return snapshot
+
+
+def _remove_snapshot(folder: Path) -> None:
+    """Remove a read-only snapshot, quietly.
+
+    tantivy's own threads may still write in it (its lock and meta files) while the process
+    exits, so one ``rmtree`` can meet a file made after it listed the folder ("Directory not
+    empty") and ``TemporaryDirectory`` printed that traceback under the command's one error
+    line. A few tries remove it; a leftover in the temporary folder is never worth a traceback.
+    """
+    for _ in range(5):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(0.02)
 
 
 def _unwritable(path: Path, error: ValueError) -> SearchError:
@@ -97,8 +113,9 @@ class TantivyIndex:
                 raise
             if create or not _read_only(error):
                 raise _unwritable(path, error) from None
-            self._snapshot = _read_only_snapshot(path)
-            self._index = self._open(Path(self._snapshot.name), path, create)
+            snapshot = _read_only_snapshot(path)
+            weakref.finalize(self, _remove_snapshot, snapshot)
+            self._index = self._open(snapshot, path, create)
         self._index.register_tokenizer(ANALYZER, self.analyzer)
 
     def _open(self, folder: Path | None, path: Path | None, create: bool) -> tantivy.Index:
