@@ -307,7 +307,7 @@ def load_judgments(settings: Settings, dataset: str) -> Judgments:
 
 
 def open_writer(settings: Settings, model: str | None) -> LocalQueryWriter:
-    return LocalQueryWriter(resolve_model_dir(settings, model))
+    return LocalQueryWriter(resolve_model_dir(settings, model), runtime=settings.llm.runtime)
 
 
 @contextmanager

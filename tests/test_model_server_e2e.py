@@ -1,5 +1,6 @@
-"""End to end: the SmolLM2 GGUF becomes a stored HF model, ``transformers serve`` serves it, and
-the ``openai`` and LangChain clients get ``tool_calls`` back; in-process generation agrees.
+"""End to end: the SmolLM2 GGUF becomes a stored HF model, each runtime serves it (CTranslate2,
+the default, and ``transformers serve``), and the ``openai`` and LangChain clients get
+``tool_calls`` back; in-process generation agrees.
 
 The same client code path runs against llama.cpp's OpenAI server when one is available (opt-in:
 ``SHOPAGENT_LLAMACPP_URL``, or ``llama-cpp-python`` installed).
@@ -13,12 +14,14 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import torch
 from openai.types.chat import ChatCompletion
@@ -33,6 +36,7 @@ from agent.protocol.chat_template import (
 )
 from agent.protocol.tool_calls import ParseClass, ToolCallParse
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from agent.runtime.ct2_model import Ct2Generator
 from agent.runtime.generation import LocalGenerator
 from agent.runtime.llm_client import chat_model, complete_with_tools
 from agent.runtime.model_server import ServerStartError, free_port, serve, serve_model_dir
@@ -68,9 +72,12 @@ def stored(settings: Settings) -> StoredModel:
     return init_default_model(settings)
 
 
-@pytest.fixture(scope="module")
-def endpoint(settings: Settings, stored: StoredModel) -> Iterator[LLMSettings]:
-    with serve(settings, stored.name, threads=THREADS) as llm:
+@pytest.fixture(scope="module", params=["ctranslate2", "transformers"])
+def endpoint(
+    request: pytest.FixtureRequest, settings: Settings, stored: StoredModel
+) -> Iterator[LLMSettings]:
+    runtime_settings = replace(settings, llm=replace(settings.llm, runtime=request.param))
+    with serve(runtime_settings, stored.name, threads=THREADS) as llm:
         yield replace(llm, max_tokens=MAX_TOKENS)
 
 
@@ -100,7 +107,7 @@ def test_init_writes_a_plain_hf_directory(settings: Settings, stored: StoredMode
     assert init_default_model(settings) == stored, "a second init must reuse the stored model"
 
 
-def test_transformers_serve_returns_tool_calls_to_the_openai_client(
+def test_each_runtime_returns_tool_calls_to_the_openai_client(
     endpoint: LLMSettings, served_reply: tuple[ChatCompletion, ToolCallParse]
 ) -> None:
     assert endpoint.model == "smollm2-135m", "the server answers to the store name"
@@ -146,6 +153,45 @@ def test_in_process_generation_matches_the_server(
     assert batch[0].prompt_tokens == response.usage.prompt_tokens
     assert batch[1].prompt_tokens > batch[0].prompt_tokens
     assert generator.last_timing is not None and generator.last_timing.completion_tokens > 0
+    # the evals' batched CTranslate2 path writes what transformers writes, token for token
+    converted = Ct2Generator(stored.path, threads=THREADS).generate(
+        [[{"role": "user", "content": QUERY}], [{"role": "user", "content": longer}]],
+        max_new_tokens=MAX_TOKENS,
+    )
+    assert [g.completion_ids for g in converted] == [g.completion_ids for g in batch]
+    assert [g.text for g in converted] == [g.text for g in batch]
+
+
+def test_streamed_tool_calls_reach_langchain_as_calls_not_text(endpoint: LLMSettings) -> None:
+    """The chat streams (``agent.conversation.model_io.generate``): the call must arrive as a
+    call, and its markup never as text a shopper could be shown."""
+    model = chat_model(endpoint).bind_tools(list(TOOL_SCHEMAS))
+    merged = None
+    for chunk in model.stream([("user", QUERY)]):
+        assert "<tool_call>" not in str(chunk.content)
+        merged = chunk if merged is None else merged + chunk
+    assert merged is not None
+    assert [(c["name"], c["args"]) for c in merged.tool_calls] == [
+        ("search_products", {"query": QUERY})
+    ]
+
+
+def test_the_ctranslate2_server_answers_a_bad_request_with_a_400(stored: StoredModel) -> None:
+    with serve_model_dir(stored.path, threads=THREADS, runtime="ctranslate2") as server:
+        request = urllib.request.Request(
+            f"{server.base_url}/chat/completions",
+            data=json.dumps(
+                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+        assert caught.value.code == 400
+        assert "max_tokens" in json.loads(caught.value.read())["error"]["message"]
+        wrong = replace(LLMSettings(base_url=server.base_url, model="another-model"), max_tokens=4)
+        with pytest.raises(openai.NotFoundError, match="another-model"):
+            complete_with_tools(wrong, [{"role": "user", "content": QUERY}])
 
 
 def test_a_server_that_cannot_load_its_model_fails_with_its_log(tmp_path: Path) -> None:

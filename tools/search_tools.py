@@ -9,13 +9,15 @@ embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tools.catalog.product import Product
-from tools.errors import BadInput
+from tools.errors import BadInput, one_line
 from tools.search.backend import ProductIndex
 from tools.search.expand_hints import ExpandHints, expand_hints
 from tools.search.facets import Facets, read_facets
@@ -35,6 +37,13 @@ RETRIEVAL_PATHS = ("lexical", "concepts", "dense", "direct", "hybrid")
 INDEXES = ("lexical", "concepts")
 #: How deep each list goes before fusion: deeper lists give RRF more overlap to work with.
 FUSION_DEPTH = 50
+#: What ``SearchToolbox.warm`` searches and writes hints for: plain words every catalog has,
+#: so each path runs its real code (a search that matched nothing would skip the ranking).
+WARM_UP_TEXT = "black cable"
+#: ``SearchToolbox.warm``'s word for a store it opened and used.
+READY = "ready"
+
+T = TypeVar("T")
 
 
 class SearchToolbox:
@@ -50,14 +59,53 @@ class SearchToolbox:
     def __init__(self, settings: Settings, dataset: str) -> None:
         self.settings = settings
         self.dataset = dataset
+        #: How many times each index was opened, by name (``INDEXES``): once each, however
+        #: many threads ask at the same time (the chat's warm-up and its first turn may).
+        self.opens: Counter[str] = Counter()
+        self._open_locks = {name: threading.Lock() for name in INDEXES}
 
     @cached_property
     def lexical(self) -> ProductIndex:
-        return open_lexical(self.settings, self.dataset)
+        return self._open_once("lexical", lambda: open_lexical(self.settings, self.dataset))
 
     @cached_property
     def concepts(self) -> ConceptIndex:
-        return open_concepts(self.settings, self.dataset)
+        return self._open_once("concepts", lambda: open_concepts(self.settings, self.dataset))
+
+    def _open_once(self, name: str, opener: Callable[[], T]) -> T:
+        """``opener``'s index, opened by one thread only: ``cached_property`` stopped locking
+        in Python 3.12, and an index opened twice costs its open twice and leaves two copies.
+        A failed open caches nothing, so the next use tries again."""
+        with self._open_locks[name]:
+            if name not in self.__dict__:
+                self.__dict__[name] = opener()
+                self.opens[name] += 1
+            return self.__dict__[name]  # type: ignore[no-any-return]
+
+    def warm(self) -> dict[str, str]:
+        """Open everything a chat's first turn reads, and use each once, so that turn opens
+        nothing: the lexical index (a search), the concept index with its sentence model (a
+        dense search: opening Chroma, loading MiniLM and its first encoding were about 7 s of
+        the first turn on Chorus) and the expand prompt's hints (``expand_hints``, as the
+        writer prompt asks for them).
+
+        Returns each store's name (``lexical``, ``concepts``, ``hints``) with ``READY`` or, in
+        one line, why it was skipped; never raises. A concept index still building is skipped
+        (the turn's hints fall back to feedback words, as they would anyway). A store that
+        cannot open keeps nothing half-open: the turn that needs it opens it again and reports
+        what is wrong. Safe beside a turn: each index opens once (``opens``), under a lock.
+        """
+        report = {
+            "lexical": _attempt(lambda: self.run("lexical", SearchRequest(WARM_UP_TEXT))),
+            "concepts": _attempt(lambda: self.concepts.search_dense(WARM_UP_TEXT, size=1)),
+        }
+        if report["lexical"] != READY:
+            report["hints"] = "skipped: no lexical index"
+        elif not self.has_term_statistics():
+            report["hints"] = "skipped: the writer prompt shows no hints on this backend"
+        else:
+            report["hints"] = _attempt(lambda: self.expand_hints(WARM_UP_TEXT, fallback=True))
+        return report
 
     def run(self, strategy: str, request: SearchRequest) -> SearchResults:
         if strategy == "lexical":
@@ -131,6 +179,15 @@ class SearchToolbox:
         dense = self.concepts
         neighbours = dense if isinstance(dense, DenseNeighbours) else None
         return expand_hints(index, query_text, neighbours, fallback=fallback)
+
+
+def _attempt(use: Callable[[], object]) -> str:
+    """``READY`` if ``use`` ran, else why not in one line (``SearchToolbox.warm``)."""
+    try:
+        use()
+    except Exception as error:  # the turn that needs the store says what is wrong
+        return f"skipped: {one_line(error, 200)}"
+    return READY
 
 
 def split_list(text: str) -> list[str]:

@@ -66,7 +66,8 @@ class AgentToolbox(SearchBackends, Protocol):
     """What the agent needs from the search: the retrieval service,
     ``tools.search_tools.SearchToolbox``. The tools search through it
     (``agent.protocol.tool_search``), the writer prompt reads its hints, grounding and
-    references re-read products by id, and the constraints match its facets."""
+    references re-read products by id, the constraints match its facets, and the chat's
+    warm-up opens its indexes (``warm``) before the first turn needs them."""
 
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]: ...
 
@@ -77,6 +78,11 @@ class AgentToolbox(SearchBackends, Protocol):
     def has_term_statistics(self) -> bool: ...
 
     def expand_hints(self, query_text: str, *, fallback: bool = False) -> ExpandHints: ...
+
+    def warm(self) -> dict[str, str]:
+        """Open and use once everything a first turn reads (the chat calls it while the
+        shopper types); each store's name with ``ready`` or why it was skipped. Never raises."""
+        ...
 
 
 @dataclass(slots=True)

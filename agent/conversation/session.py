@@ -8,8 +8,9 @@ next message that refines the turn's results (the ``refined`` component).
 
 The conversation's constraints live in the checkpointed state: ``filters`` shows them,
 ``edit_filters`` folds words into them ("under 30", "only Logitech", "not HP") without a
-search, ``clear_filters`` drops them. ``warm_up`` sends the model a one-token request in the
-background, so the first turn does not pay for loading it.
+search, ``clear_filters`` drops them. ``warm_up`` opens, in the background while the shopper
+types, everything the first turn would (the indexes, the sentence model, the model server's
+first generation), so the first turn pays for none of it.
 """
 
 from __future__ import annotations
@@ -24,20 +25,32 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AnyMessage, HumanMessage
+from langchain_core.runnables import Runnable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.conversation.constraints import Constraints, shown_prices, update_constraints
-from agent.conversation.deps import AgentDeps, AgentLimits, AgentToolbox, FacetCache, ProseMode
+from agent.conversation.deps import (
+    AgentContext,
+    AgentDeps,
+    AgentLimits,
+    AgentToolbox,
+    FacetCache,
+    ProseMode,
+)
 from agent.conversation.episode_reward import REFINED, with_component, with_feedback
 from agent.conversation.events import ChatEvent, EpisodeRecorded, Notice
 from agent.conversation.graph import build_graph, turn_input
 from agent.conversation.model_io import model_id_of
 from agent.conversation.products import ShownProduct
+from agent.conversation.prompts import build_prompt
 from agent.conversation.state import AgentState, TurnSummary, checkpoint_serde, read_state
+from agent.conversation.writer import writer_messages
 from agent.trajectory.log import EpisodeRecord, Feedback, TrajectoryLog, default_log_path, utc_now
 from tools.catalog.judgments import Judgments, query_id_for
 from tools.errors import BadInput, NotFound, one_line
+from tools.search_tools import WARM_UP_TEXT
 from tools.settings.config import Settings
 
 CONVERSATIONS_DB = "conversations.sqlite"
@@ -104,7 +117,10 @@ class ChatSession:
             prose=prose,
             facets=self.facets,
         )
+        self.deps = deps
         self.graph = build_graph(llm, deps, checkpointer)
+        #: What the last ``warm_up`` opened (``AgentToolbox.warm``), once it has run.
+        self.warmed: dict[str, str] = {}
         self.conversation_id = conversation_id or new_conversation_id()
         self._last_record: EpisodeRecord | None = None
         #: The last turn that searched: a refining message lowers its reward.
@@ -205,17 +221,43 @@ class ChatSession:
         self._store_constraints(Constraints())
 
     def warm_up(self) -> threading.Thread:
-        """Load the model in the background (a one-token request) while the shopper types;
-        the first turn then does not pay for it. Failures are ignored: the turn reports them."""
+        """Open, in a background thread while the shopper types, everything the first turn
+        would: the search side (``AgentToolbox.warm``: the lexical index, the concept index
+        and its sentence model, the writer prompt's hints), the facets, and then the model,
+        with a one-token request of the first turn's own prompt (``warm_up_request``).
+        Without it the first turn's ``graph_ms`` on Chorus was about 7 s more than a later
+        turn's, spent opening Chroma and loading the sentence model.
+
+        Failures are ignored: the turn reports them, and a store that failed to open is
+        opened again by the turn. A turn that starts before this ends shares what is open (each
+        index opens once, under a lock) and waits at most for the open under way."""
 
         def run() -> None:
-            with contextlib.suppress(Exception):  # the turn will say what is wrong, in one line
-                self.llm.invoke("hi", max_tokens=1)
+            # Each part on its own: the turn will say what is wrong, in one line.
+            with contextlib.suppress(Exception):
+                self.warmed = self.deps.toolbox.warm()
             self.facets()
+            with contextlib.suppress(Exception):
+                prompt, model = self.warm_up_request()
+                for _ in model.stream(prompt):  # streamed, as a turn asks
+                    pass
 
         thread = threading.Thread(target=run, name="warm-up", daemon=True)
         thread.start()
         return thread
+
+    def warm_up_request(self) -> tuple[list[AnyMessage], Runnable]:
+        """The prompt and binding of a first turn's model call for a neutral request, capped at
+        one token: in composed prose the writer prompt (system prompt, worked example, hints)
+        with ``search_products`` bound; with model prose the conversation prompt with every
+        tool. Why not "hi": the server's first generation of a prompt of the real shape (the
+        chat template with tools, a few hundred tokens) was still a cold one after it."""
+        ctx = AgentContext.build(self.llm, self.deps)
+        if ctx.prose == "composed":
+            prompt = writer_messages(self.deps, WARM_UP_TEXT)
+            return prompt, ctx.query_writer.bind(max_tokens=1)
+        prompt = build_prompt([HumanMessage(WARM_UP_TEXT)], ctx.limits.history_turns)
+        return prompt, ctx.llm_with_tools.bind(max_tokens=1)
 
     def like(self, position: int) -> FeedbackResult:
         """The shopper likes product ``position`` (1-based) of the last answer: +0.5 reward."""

@@ -17,23 +17,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agent.protocol.chat_template import TURN_END
-from agent.protocol.tool_calls import ToolCallParse, parse_tool_calls
+from agent.protocol.tool_calls import parse_tool_calls
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from agent.runtime.rendering import Generation, Message, render_prompt
 from tools.errors import NotFound
-
-Message = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Generation:
-    text: str
-    parsed: ToolCallParse
-    prompt_tokens: int
-    completion_ids: tuple[int, ...]
-
-    @property
-    def completion_tokens(self) -> int:
-        return len(self.completion_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +67,7 @@ class LocalGenerator:
         **template_kwargs: Any,
     ) -> str:
         """The exact prompt text the model sees (useful for logging rollouts)."""
-        return self.tokenizer.apply_chat_template(
-            [dict(m) for m in conversation],
-            tools=[dict(t) for t in tools] if tools else None,
-            add_generation_prompt=True,
-            tokenize=False,
-            **template_kwargs,
-        )
+        return render_prompt(self.tokenizer, conversation, tools, **template_kwargs)
 
     @torch.inference_mode()
     def generate(

@@ -1,8 +1,11 @@
-"""Run ``transformers serve`` for a stored model, on loopback, for as long as a ``with`` lasts.
+"""Serve a stored model on loopback, for as long as a ``with`` lasts.
 
 The agent only speaks the OpenAI protocol; this module is what makes "no endpoint configured"
 mean "the local model": it starts the server as a subprocess (offline, a free port on
-127.0.0.1, the model preloaded), waits until ``/health`` answers, and stops it on exit.
+127.0.0.1, the model preloaded), waits until ``/health`` answers, and stops it on exit. The
+server is the CTranslate2 one (``agent.runtime.ct2_server``, the default runtime) or
+``transformers serve`` (``SHOPAGENT_LLM_RUNTIME=transformers``, and the fallback for a model
+CTranslate2 cannot convert or a home its converted copy cannot be written to).
 ``transformers serve MODEL`` pins the server to MODEL and refuses requests naming anything
 else, so the server runs in the directory's parent and is given the bare directory name: the
 served model is then called by its store name (``smollm2-135m``), the same name
@@ -46,6 +49,7 @@ class RunningServer:
     port: int
     pid: int
     log_path: Path
+    runtime: str = "transformers"
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -73,6 +77,37 @@ def server_command(model_name: str, port: int, *, device: str = "cpu") -> list[s
     ]
 
 
+def ct2_server_command(model_name: str, port: int, *, threads: int | None = None) -> list[str]:
+    """The CTranslate2 server's command line (``agent.runtime.ct2_server``), run from the
+    model's parent folder like ``transformers serve``."""
+    return [
+        sys.executable,
+        "-m",
+        "agent.runtime.ct2_server",
+        model_name,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--threads",
+        str(threads or 0),
+    ]
+
+
+def choose_runtime(model_dir: Path, runtime: str, device: str) -> str:
+    """``runtime`` when it can serve ``model_dir`` here, else ``transformers``: CTranslate2
+    serves on the CPU a model it can convert, into a converted copy that can be written."""
+    if runtime != "ctranslate2" or device != "cpu":
+        return "transformers"
+    from agent.runtime.ct2_model import ConversionError, ensure_converted
+
+    try:
+        ensure_converted(model_dir)
+    except (ConversionError, OSError):
+        return "transformers"
+    return "ctranslate2"
+
+
 @contextmanager
 def serve_model_dir(
     model_dir: Path,
@@ -82,11 +117,13 @@ def serve_model_dir(
     threads: int | None = None,
     startup_timeout_s: float = 300.0,
     log_path: Path | None = None,
+    runtime: str = "transformers",
 ) -> Iterator[RunningServer]:
     """Serve one HF model directory; yields once ``/health`` is OK, stops the server on exit.
 
     ``threads`` caps the server's CPU threads (``OMP_NUM_THREADS``): on a shared machine one
-    thread can be ten times faster than several fighting over busy cores.
+    thread can be ten times faster than several fighting over busy cores. ``runtime``:
+    ``ctranslate2`` or ``transformers`` (``choose_runtime`` says which can serve it).
     """
     model_dir = Path(model_dir).resolve()
     if not (model_dir / "config.json").is_file():
@@ -103,8 +140,16 @@ def serve_model_dir(
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         if threads is not None:
             env["OMP_NUM_THREADS"] = str(threads)
+        command = (
+            ct2_server_command(model_dir.name, port, threads=threads)
+            if runtime == "ctranslate2"
+            else server_command(model_dir.name, port, device=device)
+        )
+        if runtime == "ctranslate2":  # the server imports this project from its parent folder
+            root = str(Path(__file__).resolve().parents[2])
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         process = subprocess.Popen(
-            server_command(model_dir.name, port, device=device),
+            command,
             cwd=model_dir.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -114,8 +159,8 @@ def serve_model_dir(
         _RUNNING.add(process)
         stack.callback(_stop, process)
         base = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path)
-        yield RunningServer(f"{base}/v1", model_dir.name, port, process.pid, log_path)
+        _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path, runtime)
+        yield RunningServer(f"{base}/v1", model_dir.name, port, process.pid, log_path, runtime)
 
 
 @contextmanager
@@ -140,6 +185,7 @@ def serve(
         device=device,
         threads=threads,
         startup_timeout_s=startup_timeout_s,
+        runtime=choose_runtime(stored.path, settings.llm.runtime, device),
     ) as server:
         stop = STOP_STRINGS if settings.llm.stop is None else settings.llm.stop
         yield replace(settings.llm, base_url=server.base_url, model=server.model, stop=stop)
@@ -161,13 +207,14 @@ def llm_endpoint(
 
 
 def _wait_healthy(
-    process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path
+    process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path, runtime: str
 ) -> None:
+    what = "the CTranslate2 server" if runtime == "ctranslate2" else "transformers serve"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerStartError(
-                f"transformers serve exited with code {process.returncode}:\n{_tail(log_path)}"
+                f"{what} exited with code {process.returncode}:\n{_tail(log_path)}"
             )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -176,9 +223,7 @@ def _wait_healthy(
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)
-    raise ServerStartError(
-        f"transformers serve not healthy after {timeout_s:.0f}s:\n{_tail(log_path)}"
-    )
+    raise ServerStartError(f"{what} not healthy after {timeout_s:.0f}s:\n{_tail(log_path)}")
 
 
 #: How long the server gets to exit on SIGTERM. It holds nothing worth saving, and a server

@@ -91,7 +91,8 @@ class ChatLoop:
         self.session = session
         self.console = console
         self.quiet = quiet
-        #: Load the model in the background while the shopper types the first message.
+        #: Open the indexes and warm the model in the background while the shopper types the
+        #: first message (``ChatSession.warm_up``).
         self.warm_up = warm_up
         #: The background concept build's status, read when the shopper leaves.
         self.concept_build = concept_build

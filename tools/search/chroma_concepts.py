@@ -16,6 +16,7 @@ ever violates the filters.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -108,6 +109,12 @@ class ConceptIndex:
         self.write_batch = write_batch
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
+        #: One thread opens the client and the collection: the chat's warm-up opens them
+        #: while its first turn may already need them (reentrant: ``_open`` connects).
+        self._open_lock = threading.RLock()
+        #: Times the collection was opened (to read or to build): a search after a warm-up
+        #: (``tools.search_tools.SearchToolbox.warm``) opens none.
+        self.opens = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, dataset: str) -> ConceptIndex:
@@ -321,16 +328,24 @@ class ConceptIndex:
                 return operation(self._open())
 
     def _connect(self) -> ClientAPI:
-        if self._client is None:
-            if self.server is not None:
-                self._client = http_client(self.server)
-            else:
-                assert self.path is not None
-                self._client = persistent_client(self.path)
-        return self._client
+        with self._open_lock:
+            if self._client is None:
+                if self.server is not None:
+                    self._client = http_client(self.server)
+                else:
+                    assert self.path is not None
+                    self._client = persistent_client(self.path)
+            return self._client
 
     def _open(self, *, create: bool = False) -> Collection:
-        if self._collection is not None:
+        collection = self._collection
+        if collection is not None:
+            return collection
+        with self._open_lock:
+            return self._open_locked(create=create)
+
+    def _open_locked(self, *, create: bool) -> Collection:
+        if self._collection is not None:  # another thread opened it while this one waited
             return self._collection
         if not create and self.build_dir is not None:
             check_searchable(self.build_dir, self.dataset)
@@ -352,6 +367,7 @@ class ConceptIndex:
                 )
             except NotFoundError as error:
                 raise self._missing() from error
+        self.opens += 1
         return self._collection
 
     def _missing(self) -> IndexMissing:

@@ -1,0 +1,240 @@
+"""The local model on CTranslate2 (int8): converted once beside its weights, generated fast.
+
+Why: a chat turn waits on the query writer, and ``transformers`` generation on two CPU cores
+took 2-4 s for a 20-token call of the 135M model; CTranslate2's int8 CPU kernels write the same
+tokens (greedy, checked on the Home Depot dev and Chorus prompts) in a fraction of that
+(``evals/perf/bench_runtimes.py``). The conversion is a derived copy of a stored model's weights
+(``ctranslate2-int8/`` inside its directory, 130 MB for SmolLM2-135M, ~15 s): made by ``model
+init`` and on first use, remade when the model is rebuilt, never edited by hand.
+
+Prompts are rendered by the model directory's own tokenizer and chat template, exactly as for
+``transformers`` (``agent.runtime.generation.render_prompt``), so both runtimes see the same
+text; only the kernels differ.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.protocol.chat_template import TURN_END
+from agent.protocol.tool_calls import parse_tool_calls
+from agent.protocol.tool_schemas import TOOL_SCHEMAS
+from agent.runtime.rendering import Generation, Message, render_prompt
+from tools.atomic_write import replace_directory
+from tools.errors import BackendError, NotFound
+
+#: The converted copy's folder inside a model directory.
+CONVERTED_DIR = "ctranslate2-int8"
+#: Written last into the converted copy: what it was converted from.
+STAMP_NAME = "shopagent-converted.json"
+COMPUTE_TYPE = "int8"
+_CONVERTING = threading.Lock()
+
+
+class ConversionError(BackendError):
+    """CTranslate2 cannot convert this model (an architecture it does not know)."""
+
+
+def stamp_for(model_dir: Path) -> dict[str, Any]:
+    """What identifies the weights a conversion was made from: the model's manifest (its
+    source and creation time) or, for a bare Hugging Face directory, the weights' size and
+    modification time."""
+    import ctranslate2
+
+    manifest = model_dir / "shopagent-model.json"
+    if manifest.is_file():
+        made_from: Any = json.loads(manifest.read_text(encoding="utf-8"))
+    else:
+        made_from = sorted(
+            (path.name, path.stat().st_size, path.stat().st_mtime_ns)
+            for path in model_dir.glob("*.safetensors")
+        )
+    return {
+        "made_from": made_from,
+        "quantization": COMPUTE_TYPE,
+        "ctranslate2": ctranslate2.__version__,
+    }
+
+
+def converted_dir(model_dir: Path) -> Path | None:
+    """The model's current converted copy, or None when there is none or it is stale."""
+    target = Path(model_dir) / CONVERTED_DIR
+    try:
+        stamp = json.loads((target / STAMP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return target if stamp == json.loads(json.dumps(stamp_for(Path(model_dir)))) else None
+
+
+def ensure_converted(model_dir: Path) -> Path:
+    """The model's int8 copy, converted now when missing or stale (built aside, then swapped in,
+    so a crash or a second process never sees half of one)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise NotFound(f"{model_dir}: not a model directory (no config.json)")
+    found = converted_dir(model_dir)
+    if found is not None:
+        return found
+    with _CONVERTING:
+        found = converted_dir(model_dir)
+        if found is not None:
+            return found
+        target = model_dir / CONVERTED_DIR
+        staging = Path(tempfile.mkdtemp(prefix=f".{CONVERTED_DIR}.", dir=model_dir))
+        try:
+            _convert(model_dir, staging)
+            (staging / STAMP_NAME).write_text(
+                json.dumps(stamp_for(model_dir), indent=2) + "\n", encoding="utf-8"
+            )
+            replace_directory(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+
+def _convert(model_dir: Path, output: Path) -> None:
+    import ctranslate2
+
+    try:
+        converter = ctranslate2.converters.TransformersConverter(
+            str(model_dir), low_cpu_mem_usage=True
+        )
+        converter.convert(str(output), quantization=COMPUTE_TYPE, force=True)
+    except (ValueError, NotImplementedError, KeyError) as error:
+        raise ConversionError(
+            f"CTranslate2 cannot convert {model_dir.name} ({str(error).splitlines()[0][:160]}); "
+            "serve it with SHOPAGENT_LLM_RUNTIME=transformers"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How to pick each token: greedy when ``temperature`` is 0 (the chat and the evals)."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        if self.temperature <= 0:
+            return {"max_length": self.max_new_tokens, "sampling_topk": 1}
+        options: dict[str, Any] = {
+            "max_length": self.max_new_tokens,
+            "sampling_topk": 0,  # the whole distribution, cut by top_p
+            "sampling_topp": self.top_p,
+            "sampling_temperature": self.temperature,
+        }
+        return options
+
+
+class Ct2Generator:
+    """A stored model on CTranslate2: ``generate`` for batches (the evals), ``stream`` for one
+    reply token by token (the server). Same prompts, replies and parse as ``LocalGenerator``."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 0, inter_threads: int = 1) -> None:
+        import ctranslate2
+        from transformers import AutoTokenizer, GenerationConfig
+
+        self.model_dir = Path(model_dir)
+        converted = ensure_converted(self.model_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.generator = ctranslate2.Generator(
+            str(converted),
+            device="cpu",
+            compute_type=COMPUTE_TYPE,
+            intra_threads=threads,
+            inter_threads=inter_threads,
+        )
+        try:
+            eos: Any = GenerationConfig.from_pretrained(self.model_dir).eos_token_id
+        except OSError:
+            eos = None
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        self.end_ids = sorted(ids)
+
+    def render(
+        self,
+        conversation: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None = TOOL_SCHEMAS,
+        **template_kwargs: Any,
+    ) -> str:
+        return render_prompt(self.tokenizer, conversation, tools, **template_kwargs)
+
+    def prompt_tokens(self, prompt: str) -> list[str]:
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    def generate(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = TOOL_SCHEMAS,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        **template_kwargs: Any,
+    ) -> list[Generation]:
+        """One batch of conversations; replies cut at the turn end and parsed for tool calls."""
+        if not conversations:
+            return []
+        prompts = [
+            self.prompt_tokens(self.render(c, tools, **template_kwargs)) for c in conversations
+        ]
+        sampling = Sampling(max_new_tokens, temperature, top_p, seed)
+        self._seed(seed)
+        results = self.generator.generate_batch(
+            prompts,
+            include_prompt_in_result=False,
+            end_token=self.end_ids,
+            return_end_token=True,  # counted, as transformers counts it
+            **sampling.options(),
+        )
+        generations = []
+        for prompt, result in zip(prompts, results, strict=True):
+            completion = list(result.sequences_ids[0])
+            text = self.tokenizer.decode(completion, skip_special_tokens=True).split(TURN_END, 1)[0]
+            generations.append(
+                Generation(
+                    text=text,
+                    parsed=parse_tool_calls(text, tools),
+                    prompt_tokens=len(prompt),
+                    completion_ids=tuple(completion),
+                )
+            )
+        return generations
+
+    def stream(self, prompt: str, sampling: Sampling) -> Iterator[int]:
+        """The reply's token ids as they are generated, the end token last (counted, as
+        ``transformers`` counts it; decoding skips it). Closing the iterator stops the
+        generation."""
+        self._seed(sampling.seed)
+        steps = self.generator.generate_tokens(
+            self.prompt_tokens(prompt), end_token=self.end_ids, **sampling.options()
+        )
+        try:
+            for step in steps:
+                yield step.token_id
+                if step.token_id in self.end_ids:
+                    return
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()
+
+    @staticmethod
+    def _seed(seed: int | None) -> None:
+        if seed is not None:
+            import ctranslate2
+
+            ctranslate2.set_random_seed(seed)
