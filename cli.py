@@ -349,7 +349,8 @@ def serve(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Serve a stored model over the OpenAI protocol (transformers serve) until Ctrl-C."""
+    """Serve a stored model over the OpenAI protocol (CTranslate2, or transformers serve with
+    SHOPAGENT_LLM_RUNTIME=transformers) until Ctrl-C."""
     import time as clock
 
     from agent.runtime.model_server import serve as serve_model

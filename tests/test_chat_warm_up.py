@@ -25,6 +25,7 @@ from pydantic import Field
 
 from agent.conversation.session import ChatSession
 from agent.conversation.writer import writer_messages
+from agent.protocol.tool_schemas import tool_schemas
 from agent.protocol.writer_prompts import EXPAND_SYSTEM_PROMPT
 from tests.test_conversation_fake_llm import DATASET, FakeModel, catalog, turn, writer
 from tools.search import embeddings
@@ -117,6 +118,22 @@ def test_fake_warm_up_sends_the_first_turns_writer_prompt_capped_at_one_token(
     first_turn = model.prompts[1]
     assert [m.type for m in first_turn] == [m.type for m in warm_prompt]
     assert model.options[1]["max_tokens"] == session.deps.limits.call_max_tokens
+
+
+def test_fake_warm_up_with_model_prose_sends_the_conversation_prompt_with_every_tool(
+    settings: Settings,
+) -> None:
+    model = RecordingModel(reply=writer())
+    toolbox = SearchToolbox(settings, DATASET)
+    session = ChatSession.open(settings, DATASET, model, toolbox=toolbox, prose="model")
+    session.warm_up().join()
+    (warm_prompt,) = model.prompts
+    assert [m.type for m in warm_prompt] == ["system", "human"]
+    assert warm_prompt[-1].content == WARM_UP_TEXT
+    assert model.options[0]["max_tokens"] == 1
+    assert {t["function"]["name"] for t in model.options[0]["tools"]} == {
+        t["function"]["name"] for t in tool_schemas()
+    }
 
 
 def test_fake_warm_up_with_a_missing_concept_index_still_lets_the_first_turn_run(
