@@ -36,7 +36,8 @@ from agent.protocol.chat_template import (
 )
 from agent.protocol.tool_calls import ParseClass, ToolCallParse
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
-from agent.runtime.ct2_model import Ct2Generator
+from agent.protocol.writer_prompts import build_expand_prompt
+from agent.runtime.ct2_model import MIN_STATIC_TOKENS, Ct2Generator
 from agent.runtime.generation import LocalGenerator
 from agent.runtime.llm_client import chat_model, complete_with_tools
 from agent.runtime.model_server import ServerStartError, free_port, serve, serve_model_dir
@@ -49,6 +50,7 @@ from agent.runtime.model_store import (
 )
 from agent.runtime.policies import default_policy
 from tools.errors import NotFound
+from tools.search.expand_hints import ExpandHints
 from tools.settings.config import Settings
 from tools.settings.llm import LLMSettings
 
@@ -313,3 +315,27 @@ def test_the_served_model_stops_where_it_would_write_a_tool_response(
     assert content.rstrip().endswith(TOOL_RESPONSE_OPEN) or content.strip() == ""
     assert stopped.usage is not None and unstopped.usage is not None
     assert stopped.usage.completion_tokens < unstopped.usage.completion_tokens
+
+
+def test_a_repeated_prompt_head_is_computed_once_and_changes_no_token(
+    stored: StoredModel,
+) -> None:
+    """The writer prompt's system prompt and worked example repeat on every request:
+    CTranslate2 keeps them computed from the second request on, with the same replies."""
+    prompts = [
+        build_expand_prompt(ExpandHints(text, ("cordless", "drill")))
+        for text in ("cordless drill", "bath mirror", "hdmi cable")
+    ]
+    tools = prompts[0].tools
+    warm = Ct2Generator(stored.path, threads=THREADS)
+    assert warm.prepare(prompts[0].messages, tools).static == ()  # first sight: not cached
+    head = warm.prepare(prompts[1].messages, tools)
+    assert len(head.static) >= MIN_STATIC_TOKENS and head.dynamic
+    cached = warm.generate([p.messages for p in prompts], tools=tools, max_new_tokens=MAX_TOKENS)
+    cold = Ct2Generator(stored.path, threads=THREADS)
+    plain = []
+    for prompt in prompts:
+        cold._heads_seen.clear()  # every prompt at first sight: nothing static
+        plain.extend(cold.generate([prompt.messages], tools=tools, max_new_tokens=MAX_TOKENS))
+    assert [g.completion_ids for g in cached] == [g.completion_ids for g in plain]
+    assert [g.prompt_tokens for g in cached] == [g.prompt_tokens for g in plain]

@@ -35,6 +35,10 @@ CONVERTED_DIR = "ctranslate2-int8"
 #: Written last into the converted copy: what it was converted from.
 STAMP_NAME = "shopagent-converted.json"
 COMPUTE_TYPE = "int8"
+#: A prompt head shorter than this is not worth a cache entry.
+MIN_STATIC_TOKENS = 64
+#: Distinct prompt heads remembered (to tell the ones that repeat); forgotten past this.
+MAX_HEADS_SEEN = 4096
 _CONVERTING = threading.Lock()
 
 
@@ -135,6 +139,23 @@ class Sampling:
         return options
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedPrompt:
+    """A rendered prompt, split into a head CTranslate2 keeps computed (``static``: the system
+    prompt and worked example every writer request repeats) and the rest."""
+
+    text: str
+    static: tuple[str, ...]
+    dynamic: tuple[str, ...]
+
+    @property
+    def tokens(self) -> int:
+        return len(self.static) + len(self.dynamic)
+
+    def options(self) -> dict[str, Any]:
+        return {"static_prompt": list(self.static)} if self.static else {}
+
+
 class Ct2Generator:
     """A stored model on CTranslate2: ``generate`` for batches (the evals), ``stream`` for one
     reply token by token (the server). Same prompts, replies and parse as ``LocalGenerator``."""
@@ -161,6 +182,8 @@ class Ct2Generator:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         self.end_ids = sorted(ids)
+        self._heads_seen: dict[tuple[str, ...], int] = {}
+        self._heads_lock = threading.Lock()
 
     def render(
         self,
@@ -173,6 +196,41 @@ class Ct2Generator:
     def prompt_tokens(self, prompt: str) -> list[str]:
         ids = self.tokenizer.encode(prompt, add_special_tokens=False)
         return self.tokenizer.convert_ids_to_tokens(ids)
+
+    def prepare(
+        self,
+        conversation: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None = TOOL_SCHEMAS,
+        **template_kwargs: Any,
+    ) -> PreparedPrompt:
+        """The prompt, with its head (every message before the last) marked static once that
+        head has been seen before.
+
+        Why: the writer prompt is ~260 tokens of which ~240 (the system prompt and the worked
+        example) are the same on every request; CTranslate2 computes a static prompt once and
+        reuses it, so a request pays only for its own ~20 tokens before the first reply token.
+        A head seen once (a chat's growing history) is not cached: it will not come again.
+        The tokens are the same either way (checked: a head that does not tokenize as a prefix
+        of the whole prompt is not split).
+        """
+        text = self.render(conversation, tools, **template_kwargs)
+        tokens = tuple(self.prompt_tokens(text))
+        if len(conversation) < 2:
+            return PreparedPrompt(text, (), tokens)
+        head_text = render_prompt(
+            self.tokenizer, conversation[:-1], tools, generation_prompt=False, **template_kwargs
+        )
+        head = tuple(self.prompt_tokens(head_text))
+        if len(head) < MIN_STATIC_TOKENS or tokens[: len(head)] != head or len(head) == len(tokens):
+            return PreparedPrompt(text, (), tokens)
+        with self._heads_lock:
+            if len(self._heads_seen) >= MAX_HEADS_SEEN:
+                self._heads_seen.clear()
+            seen = self._heads_seen.get(head, 0)
+            self._heads_seen[head] = seen + 1
+        if not seen:
+            return PreparedPrompt(text, (), tokens)
+        return PreparedPrompt(text, head, tokens[len(head) :])
 
     def generate(
         self,
@@ -188,9 +246,10 @@ class Ct2Generator:
         """One batch of conversations; replies cut at the turn end and parsed for tool calls."""
         if not conversations:
             return []
-        prompts = [
-            self.prompt_tokens(self.render(c, tools, **template_kwargs)) for c in conversations
-        ]
+        prepared = [self.prepare(c, tools, **template_kwargs) for c in conversations]
+        heads = {p.static for p in prepared}
+        shared = next(iter(heads)) if len(heads) == 1 else ()
+        prompts = [list(p.dynamic) if shared else [*p.static, *p.dynamic] for p in prepared]
         sampling = Sampling(max_new_tokens, temperature, top_p, seed)
         self._seed(seed)
         results = self.generator.generate_batch(
@@ -198,29 +257,33 @@ class Ct2Generator:
             include_prompt_in_result=False,
             end_token=self.end_ids,
             return_end_token=True,  # counted, as transformers counts it
+            **({"static_prompt": list(shared)} if shared else {}),
             **sampling.options(),
         )
         generations = []
-        for prompt, result in zip(prompts, results, strict=True):
+        for prompt, result in zip(prepared, results, strict=True):
             completion = list(result.sequences_ids[0])
             text = self.tokenizer.decode(completion, skip_special_tokens=True).split(TURN_END, 1)[0]
             generations.append(
                 Generation(
                     text=text,
                     parsed=parse_tool_calls(text, tools),
-                    prompt_tokens=len(prompt),
+                    prompt_tokens=prompt.tokens,
                     completion_ids=tuple(completion),
                 )
             )
         return generations
 
-    def stream(self, prompt: str, sampling: Sampling) -> Iterator[int]:
+    def stream(self, prompt: PreparedPrompt, sampling: Sampling) -> Iterator[int]:
         """The reply's token ids as they are generated, the end token last (counted, as
         ``transformers`` counts it; decoding skips it). Closing the iterator stops the
         generation."""
         self._seed(sampling.seed)
         steps = self.generator.generate_tokens(
-            self.prompt_tokens(prompt), end_token=self.end_ids, **sampling.options()
+            list(prompt.dynamic),
+            end_token=self.end_ids,
+            **prompt.options(),
+            **sampling.options(),
         )
         try:
             for step in steps:

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END
-from agent.runtime.ct2_model import Ct2Generator, Sampling
+from agent.runtime.ct2_model import Ct2Generator, PreparedPrompt, Sampling
 
 #: The most tokens one request may ask for (the model's context is 8k; replies are short).
 MAX_NEW_TOKENS = 4096
@@ -189,9 +189,9 @@ class ChatService:
         self.generator = generator
         self.name = name
 
-    def events(self, request: ChatRequest, prompt: str) -> Iterator[Step]:
+    def events(self, request: ChatRequest, prompt: PreparedPrompt) -> Iterator[Step]:
         """The reply to ``prompt`` as it is written; the last step has the finish reason."""
-        prompt_tokens = len(self.generator.prompt_tokens(prompt))
+        prompt_tokens = prompt.tokens
         reply = Reply(stops=(*request.stop, TURN_END))
         ids: list[int] = []
         tokenizer = self.generator.tokenizer
@@ -211,7 +211,7 @@ class ChatService:
         yield Step(tail, "length" if length else "stop", prompt_tokens, len(ids))
 
     def native_calls(
-        self, request: ChatRequest, prompt: str, text: str
+        self, request: ChatRequest, prompt: PreparedPrompt, text: str
     ) -> tuple[str, list[dict[str, Any]]] | None:
         """(content, OpenAI ``tool_calls``) parsed as ``transformers serve`` parses them, with
         the model's own response template; None when no tools were offered, the model has no
@@ -221,7 +221,7 @@ class ChatService:
         if not request.tools or getattr(tokenizer, "response_template", None) is None:
             return None
         try:
-            parsed = tokenizer.parse_response(text, prefix=prompt)
+            parsed = tokenizer.parse_response(text, prefix=prompt.text)
         except (ValueError, KeyError, TypeError):
             return None
         found = parsed.get("tool_calls") or []
@@ -245,7 +245,7 @@ class ChatService:
         return (str(parsed.get("content") or ""), calls) if calls else None
 
     def complete(self, request: ChatRequest) -> dict[str, Any]:
-        prompt = self.generator.render(request.messages, request.tools)
+        prompt = self.generator.prepare(request.messages, request.tools)
         steps = list(self.events(request, prompt))
         text, last = "".join(step.text for step in steps), steps[-1]
         message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -286,7 +286,7 @@ class ChatService:
             }
             return f"data: {json.dumps(chunk)}\n\n".encode()
 
-        prompt = self.generator.render(request.messages, request.tools)
+        prompt = self.generator.prepare(request.messages, request.tools)
         yield event({"role": "assistant", "content": ""}, None)
         text, sent, holding = "", 0, False
         last: Step | None = None

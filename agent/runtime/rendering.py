@@ -34,14 +34,17 @@ def render_prompt(
     tokenizer: Any,
     conversation: Sequence[Message],
     tools: Sequence[Mapping[str, Any]] | None,
+    *,
+    generation_prompt: bool = True,
     **template_kwargs: Any,
 ) -> str:
     """The exact prompt text the model sees: the directory's chat template, tools included,
-    ending where the assistant's turn starts."""
+    ending where the assistant's turn starts (without ``generation_prompt``: where the last
+    message ends)."""
     return tokenizer.apply_chat_template(
         [dict(m) for m in conversation],
         tools=[dict(t) for t in tools] if tools else None,
-        add_generation_prompt=True,
+        add_generation_prompt=generation_prompt,
         tokenize=False,
         **template_kwargs,
     )
