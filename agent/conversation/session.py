@@ -241,8 +241,11 @@ class ChatSession:
             self.facets()
             with contextlib.suppress(Exception):
                 prompt, model = self.warm_up_request()
-                for _ in model.stream(prompt):  # streamed, as a turn asks
-                    pass
+                # Twice: a server that keeps a repeated prompt head computed (the CTranslate2
+                # one: the system prompt and worked example) keeps it from the second sight.
+                for _ in range(2):
+                    for _ in model.stream(prompt):  # streamed, as a turn asks
+                        pass
 
         thread = threading.Thread(target=run, name="warm-up", daemon=True)
         thread.start()

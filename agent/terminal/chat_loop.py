@@ -352,12 +352,17 @@ def run_chat(
     from agent.runtime.llm_client import chat_model
     from agent.runtime.model_server import llm_endpoint
     from tools.concept_build import concept_search_notice, resume_stopped_build
+    from tools.search_tools import SearchToolbox
     from tools.stores import open_lexical
 
     open_lexical(settings, dataset)  # a missing index is reported before a model starts
     warn_if_stale(settings, dataset)
     resume_stopped_build(settings, dataset)  # a killed background build carries on
     limits = limits or AgentLimits()
+    # The search side opens (the concept index and its sentence model take seconds) while the
+    # model server starts, not after it; the session's warm-up then finds it open.
+    toolbox = SearchToolbox(settings, dataset)
+    threading.Thread(target=toolbox.warm, name="warm-search", daemon=True).start()
     with ExitStack() as stack:
         with console.status(styled(f"starting {settings.llm.model}…")):
             llm = stack.enter_context(llm_endpoint(settings))
@@ -367,6 +372,7 @@ def run_chat(
                     settings,
                     dataset,
                     chat_model(llm, turn_timeout_s=limits.turn_timeout_s),
+                    toolbox=toolbox,
                     limits=limits,
                     conversation_id=conversation_id,
                     model_checkpoint=llm.model,

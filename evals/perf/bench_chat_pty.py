@@ -27,10 +27,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pexpect
 
-from agent.trajectory.log import default_log_path
+from agent.trajectory.log import TrajectoryLog, default_log_path, latest_revisions
 from evals.perf.timing import print_table
 from tools.metrics.percentile import percentile
 from tools.settings.config import load_settings
@@ -71,6 +72,7 @@ CONVERSATION = [
 
 @dataclass(slots=True)
 class ChatTiming:
+    conversation_id: str = ""
     first_prompt_s: float = 0.0
     turns_s: list[float] = field(default_factory=list)
     model_ms: list[float] = field(default_factory=list)
@@ -101,6 +103,8 @@ def run_chat(
         dimensions=(50, 160),
     )
     try:
+        child.expect(r"conversation ([0-9a-f]+)")
+        timing.conversation_id = child.match.group(1)
         child.expect(PROMPT)
         timing.first_prompt_s = time.perf_counter() - started
         for text in turns:
@@ -115,10 +119,14 @@ def run_chat(
         child.close(force=True)
 
 
-def new_records(log: Path, offset: int) -> list[dict[str, object]]:
-    with log.open("rb") as handle:
-        handle.seek(offset)
-        return [json.loads(line) for line in handle.read().splitlines() if line.strip()]
+def turn_records(log: TrajectoryLog, skip: int, conversation: str) -> list[dict[str, Any]]:
+    """One chat's turn records, in turn order, written after the first ``skip``."""
+    found = [
+        r
+        for r in latest_revisions(log.read().records[skip:])
+        if r.get("conversation_id") == conversation and isinstance(r.get("latency"), dict)
+    ]
+    return sorted(found, key=lambda r: int(r.get("turn", 0)))
 
 
 def serve_for(chats: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -155,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    log = default_log_path(load_settings().home)
-    offset = log.stat().st_size if log.is_file() else 0
+    log = TrajectoryLog(default_log_path(load_settings().home))
+    skip = len(log.read().records)
     load_before = os.getloadavg()[0]
     turns = CONVERSATION[: args.turns]
     server, base_url = serve_for(args.chats) if args.chats > 1 else (None, None)
@@ -176,13 +184,16 @@ def main(argv: list[str] | None = None) -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-    records = new_records(log, offset) if log.is_file() else []
-    model_flags = [float(r["latency"]["model_ms"]) > 0 for r in records]  # type: ignore[index]
+    model_flags: list[bool] = []
+    for timing in timings:
+        records = turn_records(log, skip, timing.conversation_id)
+        if len(records) != len(timing.turns_s):
+            raise SystemExit(
+                f"{len(records)} records for {len(timing.turns_s)} turns of conversation "
+                f"{timing.conversation_id}: cannot tell model turns from graph-only ones"
+            )
+        model_flags += [float(r["latency"]["model_ms"]) > 0 for r in records]
     all_turns = [t for timing in timings for t in timing.turns_s]
-    if len(model_flags) != len(all_turns):
-        print(f"note: {len(records)} records for {len(all_turns)} turns; all counted as one kind")
-        model_flags = [True] * len(all_turns)
-    # records are written in completion order; with one chat that is the turn order
     model_turns = [t for t, m in zip(all_turns, model_flags, strict=True) if m]
     graph_turns = [t for t, m in zip(all_turns, model_flags, strict=True) if not m]
     first_model = next(
