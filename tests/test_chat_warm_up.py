@@ -108,16 +108,16 @@ def test_fake_warm_up_sends_the_first_turns_writer_prompt_capped_at_one_token(
     model = RecordingModel(reply=writer())
     session, _ = chat(settings, model)
     session.warm_up().join()
-    (warm_prompt,) = model.prompts
-    assert warm_prompt == writer_messages(session.deps, WARM_UP_TEXT)
+    warm_prompt, again = model.prompts  # twice: the server keeps a repeated head computed
+    assert warm_prompt == again == writer_messages(session.deps, WARM_UP_TEXT)
     assert [m.type for m in warm_prompt] == ["system", "human", "ai", "human"]
     assert warm_prompt[0].content == EXPAND_SYSTEM_PROMPT
     assert model.options[0]["max_tokens"] == 1
     assert [t["function"]["name"] for t in model.options[0]["tools"]] == ["search_products"]
     turn(session, "a wireless mouse please")
-    first_turn = model.prompts[1]
+    first_turn = model.prompts[2]
     assert [m.type for m in first_turn] == [m.type for m in warm_prompt]
-    assert model.options[1]["max_tokens"] == session.deps.limits.call_max_tokens
+    assert model.options[2]["max_tokens"] == session.deps.limits.call_max_tokens
 
 
 def test_fake_warm_up_with_model_prose_sends_the_conversation_prompt_with_every_tool(
@@ -127,7 +127,8 @@ def test_fake_warm_up_with_model_prose_sends_the_conversation_prompt_with_every_
     toolbox = SearchToolbox(settings, DATASET)
     session = ChatSession.open(settings, DATASET, model, toolbox=toolbox, prose="model")
     session.warm_up().join()
-    (warm_prompt,) = model.prompts
+    warm_prompt, again = model.prompts
+    assert warm_prompt == again
     assert [m.type for m in warm_prompt] == ["system", "human"]
     assert warm_prompt[-1].content == WARM_UP_TEXT
     assert model.options[0]["max_tokens"] == 1
