@@ -364,8 +364,14 @@ def serve(
         console.print(
             styled(f"serving {llm.model} at ", (llm.base_url, "bold"), " (Ctrl-C stops it)")
         )
+        # What a chat needs to behave as on the embedded model (composed replies, its stop
+        # string), so several shoppers can share this one server.
+        stop = f" SHOPAGENT_LLM_STOP='{llm.stop[0]}'" if llm.stop else ""
         console.print(
-            styled(f"export SHOPAGENT_LLM_BASE_URL={llm.base_url} SHOPAGENT_LLM_MODEL={llm.model}")
+            styled(
+                f"export SHOPAGENT_LLM_BASE_URL={llm.base_url} SHOPAGENT_LLM_MODEL={llm.model} "
+                f"SHOPAGENT_LLM_PROSE=composed{stop}"
+            )
         )
         while True:
             clock.sleep(3600)

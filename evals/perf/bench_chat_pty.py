@@ -31,6 +31,7 @@ from typing import Any
 
 import pexpect
 
+from agent.protocol.chat_template import STOP_STRINGS
 from agent.trajectory.log import TrajectoryLog, default_log_path, latest_revisions
 from evals.perf.timing import print_table
 from tools.metrics.percentile import percentile
@@ -81,10 +82,13 @@ class ChatTiming:
 def chat_env(base_url: str | None) -> dict[str, str]:
     env = {**os.environ, "TERM": "dumb", "COLUMNS": "160"}
     env.pop("SHOPAGENT_LLM_PROSE", None)
-    if base_url:
-        env["SHOPAGENT_LLM_BASE_URL"] = base_url
-    else:
-        env.pop("SHOPAGENT_LLM_BASE_URL", None)
+    env.pop("SHOPAGENT_LLM_BASE_URL", None)
+    if base_url:  # the shared local server: the chat as it runs on the embedded model
+        env.update(
+            SHOPAGENT_LLM_BASE_URL=base_url,
+            SHOPAGENT_LLM_PROSE="composed",
+            SHOPAGENT_LLM_STOP=STOP_STRINGS[0],
+        )
     return env
 
 
