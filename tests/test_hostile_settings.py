@@ -167,8 +167,12 @@ def test_bad_llm_variables_stop_the_chat_in_one_line(
         ),
         ({"SHOPAGENT_CHROMA_URL": "http://[::1"}, ["SHOPAGENT_CHROMA_URL: chroma_url is not"]),
         ({"SHOPAGENT_ES_URL": "http://[::1"}, ["SHOPAGENT_ES_URL: es_url is not a valid URL"]),
+        (
+            {"SHOPAGENT_EMBEDDING_BACKEND": "tensorflow"},
+            ["SHOPAGENT_EMBEDDING_BACKEND: must be one of onnx, torch", "tensorflow"],
+        ),
     ],
-    ids=["chroma-timeout-huge", "chroma-timeout-nan", "chroma-url-bad", "es-url-bad"],
+    ids=["chroma-timeout-huge", "chroma-timeout-nan", "chroma-url-bad", "es-url-bad", "embedder"],
 )
 def test_bad_backend_variables_are_one_line(
     home: Path, env: dict[str, str], needles: list[str]

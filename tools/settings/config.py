@@ -21,7 +21,7 @@ import platformdirs
 from tools.atomic_write import write_text
 from tools.errors import BadInput
 from tools.names import check_name
-from tools.settings.checks import checked, flag_value, path_text, seconds, text, url
+from tools.settings.checks import checked, flag_value, path_text, seconds, shown, text, url
 from tools.settings.llm import LLMSettings, load_llm_settings
 
 
@@ -74,6 +74,10 @@ _ENV = {
 #: ``SHOPAGENT_CHROMA_TIMEOUT``: seconds any one request to a Chroma server may take.
 CHROMA_TIMEOUT_ENV = "SHOPAGENT_CHROMA_TIMEOUT"
 CHROMA_TIMEOUT_S = 30.0
+#: ``SHOPAGENT_EMBEDDING_BACKEND``: how MiniLM runs (``tools.search.embeddings``): ``onnx``, the
+#: default, or ``torch`` to force sentence-transformers on PyTorch. Both give the same vectors.
+EMBEDDING_BACKEND_ENV = "SHOPAGENT_EMBEDDING_BACKEND"
+EMBEDDING_BACKENDS = ("onnx", "torch")
 #: The settings ``config.toml`` may hold besides ``[llm]``: the home is not one of them (the
 #: file lives in the home; ``SHOPAGENT_HOME`` moves it).
 FILE_KEYS = ("data_dir", "es_url", "chroma_url", "lexical_backend")
@@ -106,6 +110,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if os.environ.get(var):
             settings = replace(settings, **_coerce({name: os.environ[var]}, var))
     chroma_timeout()  # read where a Chroma server is used; checked here with the rest
+    embedding_backend()  # read where the encoder is loaded (Chroma rebuilds it from a config)
     overrides = dict(overrides or {})
     llm_overrides = overrides.pop("llm", None)
     if overrides:
@@ -144,6 +149,23 @@ def chroma_timeout(environ: Mapping[str, str] | None = None) -> float:
     if not raw:
         return CHROMA_TIMEOUT_S
     return float(checked(CHROMA_TIMEOUT_ENV, "timeout", seconds, raw))
+
+
+def embedding_backend(environ: Mapping[str, str] | None = None) -> str:
+    """``SHOPAGENT_EMBEDDING_BACKEND`` if set (``onnx`` or ``torch``), else ``onnx``.
+
+    An environment variable, not a ``Settings`` field: Chroma builds the embedding function
+    from the collection's stored config, where no ``Settings`` reaches it.
+    """
+    raw = (os.environ if environ is None else environ).get(EMBEDDING_BACKEND_ENV, "").strip()
+    if not raw:
+        return EMBEDDING_BACKENDS[0]
+    if raw.lower() not in EMBEDDING_BACKENDS:
+        raise BadInput(
+            f"{EMBEDDING_BACKEND_ENV}: must be one of {', '.join(EMBEDDING_BACKENDS)}, "
+            f"got {shown(raw)}"
+        )
+    return raw.lower()
 
 
 # -- the data folder, remembered ------------------------------------------------------------
