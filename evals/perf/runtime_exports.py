@@ -28,14 +28,14 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 GGUF_TYPES = ("q8_0", "f16")
-STAMP = "made-from.json"
 
 
 def model_stamp(model_dir: Path) -> dict[str, Any]:
@@ -52,12 +52,40 @@ def model_stamp(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def _stamp_matches(path: Path, stamp: Mapping[str, Any]) -> bool:
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A converted copy: where it is, how long making it took, and whether it was made by
+    this call (False: an earlier run's copy, still current, whose time is the recorded one)."""
+
+    path: Path
+    seconds: float
+    made_now: bool
+
+
+def _recorded(stamp_path: Path, stamp: Mapping[str, Any]) -> float | None:
+    """The seconds recorded with a current stamp; None when the stamp is missing or stale."""
     try:
-        found = json.loads(path.read_text(encoding="utf-8"))
+        found = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return found == json.loads(json.dumps(stamp))
+        return None
+    seconds = found.pop("seconds", None)
+    return float(seconds) if found == json.loads(json.dumps(stamp)) and seconds else None
+
+
+def _cached(
+    target: Path, stamp_path: Path, stamp: Mapping[str, Any], make: Callable[[], object]
+) -> Export:
+    recorded = _recorded(stamp_path, stamp)
+    if target.exists() and recorded is not None:
+        return Export(target, recorded, made_now=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    make()
+    seconds = time.perf_counter() - started
+    stamp_path.write_text(
+        json.dumps({**stamp, "seconds": round(seconds, 2)}, indent=2) + "\n", encoding="utf-8"
+    )
+    return Export(target, seconds, made_now=True)
 
 
 # --- GGUF ---------------------------------------------------------------------------------
@@ -188,24 +216,21 @@ def write_gguf(model_dir: Path, target: Path, qtype: str, reference: Path) -> Pa
 
 def export_gguf(
     model_dir: Path, work_dir: Path, qtype: str = "q8_0", reference: Path | None = None
-) -> tuple[Path, float]:
-    """``model_dir`` as a cached GGUF under ``work_dir``: (its path, seconds spent converting
-    now; 0.0 when the cached copy was current)."""
+) -> Export:
+    """``model_dir`` as a GGUF under ``work_dir`` (``qtype``: q8_0 or f16), made now unless a
+    current copy is there."""
     if reference is None:
         from agent.runtime.model_store import bundled_gguf
 
         reference = bundled_gguf()
     target = work_dir / f"{model_dir.name}.{qtype}.gguf"
-    stamp_path = target.with_name(target.name + ".json")
     stamp = {**model_stamp(model_dir), "qtype": qtype, "reference": reference.name}
-    if target.is_file() and _stamp_matches(stamp_path, stamp):
-        return target, 0.0
-    work_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    write_gguf(model_dir, target, qtype, reference)
-    seconds = time.perf_counter() - started
-    stamp_path.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-    return target, seconds
+    return _cached(
+        target,
+        target.with_name(target.name + ".json"),
+        stamp,
+        lambda: write_gguf(model_dir, target, qtype, reference),
+    )
 
 
 def check_gguf_against(model_dir: Path, reference: Path) -> float:
@@ -227,41 +252,62 @@ def check_gguf_against(model_dir: Path, reference: Path) -> float:
     return worst
 
 
+# --- CTranslate2 -------------------------------------------------------------------------
+
+
+def export_ct2(model_dir: Path, work_dir: Path) -> Export:
+    """Time CTranslate2's int8 conversion of ``model_dir`` (into ``work_dir``, once). The
+    server uses the model's own converted copy (``agent.runtime.ct2_model``); this copy only
+    measures what making it costs."""
+    from agent.runtime.ct2_model import COMPUTE_TYPE
+
+    target = work_dir / f"{model_dir.name}.ctranslate2-{COMPUTE_TYPE}"
+
+    def make() -> None:
+        import ctranslate2
+
+        converter = ctranslate2.converters.TransformersConverter(
+            str(model_dir), low_cpu_mem_usage=True
+        )
+        converter.convert(str(target), quantization=COMPUTE_TYPE, force=True)
+
+    stamp = {**model_stamp(model_dir), "quantization": COMPUTE_TYPE}
+    return _cached(target, target.with_name(target.name + ".json"), stamp, make)
+
+
 # --- ONNX Runtime GenAI --------------------------------------------------------------------
 
 
 def export_ortgenai(
     model_dir: Path, work_dir: Path, python: Path, precision: str = "int4"
-) -> tuple[Path, float]:
-    """``model_dir`` exported by ORT GenAI's model builder (CPU, ``precision``) under
-    ``work_dir``, run with ``python`` (the builder's venv): (the folder, seconds spent now)."""
+) -> Export:
+    """``model_dir`` exported by ORT GenAI's model builder (CPU, ``precision``: int4, int8,
+    fp32) under ``work_dir``, run with ``python`` (the builder's venv)."""
     target = work_dir / f"{model_dir.name}.ortgenai-{precision}"
     stamp = {**model_stamp(model_dir), "precision": precision, "execution": "cpu"}
-    if (target / "genai_config.json").is_file() and _stamp_matches(target / STAMP, stamp):
-        return target, 0.0
-    staging = work_dir / f".{target.name}.partial"
-    cache = work_dir / f".{target.name}.cache"
-    shutil.rmtree(staging, ignore_errors=True)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(python),
-        *("-m", "onnxruntime_genai.models.builder"),
-        *("-i", str(model_dir), "-o", str(staging), "-p", precision, "-e", "cpu"),
-        *("-c", str(cache)),
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    seconds = time.perf_counter() - started
-    (work_dir / f"{target.name}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    if done.returncode != 0 or not (staging / "genai_config.json").is_file():
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"the ORT GenAI builder failed: {last[:300]}")
-    shutil.rmtree(cache, ignore_errors=True)
-    (staging / STAMP).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target, seconds
+
+    def make() -> None:
+        staging = work_dir / f".{target.name}.partial"
+        cache = work_dir / f".{target.name}.cache"
+        shutil.rmtree(staging, ignore_errors=True)
+        command = [
+            str(python),
+            *("-m", "onnxruntime_genai.models.builder"),
+            *("-i", str(model_dir), "-o", str(staging), "-p", precision, "-e", "cpu"),
+            *("-c", str(cache)),
+        ]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        log = work_dir / f"{target.name}.log"
+        log.write_text(done.stdout + done.stderr, encoding="utf-8")
+        shutil.rmtree(cache, ignore_errors=True)
+        if done.returncode != 0 or not (staging / "genai_config.json").is_file():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"the ORT GenAI builder failed ({log}): {last[:300]}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+
+    return _cached(target, target.with_name(target.name + ".json"), stamp, make)
 
 
 def set_ortgenai_threads(export: Path, threads: int) -> None:
