@@ -159,7 +159,8 @@ def serve_model_dir(
         _RUNNING.add(process)
         stack.callback(_stop, process)
         base = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(process, f"{base}/health", startup_timeout_s, log_path, runtime)
+        what = "the CTranslate2 server" if runtime == "ctranslate2" else "transformers serve"
+        wait_healthy(process, f"{base}/health", startup_timeout_s, log_path, what)
         yield RunningServer(f"{base}/v1", model_dir.name, port, process.pid, log_path, runtime)
 
 
@@ -206,10 +207,11 @@ def llm_endpoint(
         yield served
 
 
-def _wait_healthy(
-    process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path, runtime: str
+def wait_healthy(
+    process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path, what: str
 ) -> None:
-    what = "the CTranslate2 server" if runtime == "ctranslate2" else "transformers serve"
+    """Return once ``url`` answers 200; ``ServerStartError`` (naming ``what``, with the log's
+    tail) when the process exits first or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -68,8 +68,6 @@ import platform
 import statistics
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -82,7 +80,13 @@ from agent.protocol.tool_calls import ToolCallParse, parse_tool_calls
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS
 from agent.protocol.writer_prompts import Prompt, styled_prompt
 from agent.runtime.llm_client import chat_completion_kwargs, complete_with_tools, openai_client
-from agent.runtime.model_server import LOOPBACK, free_port, serve_model_dir
+from agent.runtime.model_server import (
+    LOOPBACK,
+    ServerStartError,
+    free_port,
+    serve_model_dir,
+    wait_healthy,
+)
 from agent.runtime.model_store import bundled_gguf, ensure_model
 from agent.runtime.rendering import render_prompt
 from evals.perf import runtime_exports
@@ -527,19 +531,10 @@ def _end(process: subprocess.Popen[Any]) -> None:
 def _wait_ready(
     process: subprocess.Popen[bytes], url: str, log_path: Path, timeout_s: float = 300.0
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").splitlines()[-5:]
-            raise Unavailable(f"the server exited ({process.returncode}): {' | '.join(tail)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise Unavailable(f"the server was not ready after {timeout_s:.0f} s")
+    try:
+        wait_healthy(process, url, timeout_s, log_path, "the server")
+    except ServerStartError as error:
+        raise Unavailable(str(error).replace("\n", " | ")) from None
 
 
 # --- measuring -----------------------------------------------------------------------------
