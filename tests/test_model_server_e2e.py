@@ -339,3 +339,31 @@ def test_a_repeated_prompt_head_is_computed_once_and_changes_no_token(
         plain.extend(cold.generate([prompt.messages], tools=tools, max_new_tokens=MAX_TOKENS))
     assert [g.completion_ids for g in cached] == [g.completion_ids for g in plain]
     assert [g.prompt_tokens for g in cached] == [g.prompt_tokens for g in plain]
+
+
+def test_a_demanded_tool_gets_the_call_the_model_would_have_written(
+    endpoint: LLMSettings,
+) -> None:
+    """The chat's writer demands ``search_products`` (``tool_choice``); the CTranslate2 server
+    then writes the call's opening itself and the model only the arguments. Greedy, the calls
+    must be the ones the model writes unaided (transformers serve ignores the field)."""
+    client = openai.OpenAI(base_url=endpoint.base_url, api_key="none")
+    schema = next(t for t in TOOL_SCHEMAS if t["function"]["name"] == "search_products")
+    demanded = {"type": "function", "function": {"name": "search_products"}}
+    for text in ("cordless drill", "bath mirror with lights", "hdmi cable 6 ft"):
+        prompt = build_expand_prompt(ExpandHints(text, ("cordless", "mirror", "cable")))
+        calls = []
+        for choice in ({}, {"tool_choice": demanded}):
+            response = client.chat.completions.create(
+                model=endpoint.model,
+                messages=[dict(m) for m in prompt.messages],  # type: ignore[misc]
+                tools=[dict(schema)],  # type: ignore[list-item]
+                max_tokens=MAX_TOKENS,
+                temperature=0.0,
+                **choice,  # type: ignore[arg-type]
+            )
+            message = response.choices[0].message
+            calls.append(
+                [(c.function.name, c.function.arguments) for c in message.tool_calls or []]
+            )
+        assert calls[0] and calls[1] == calls[0], text

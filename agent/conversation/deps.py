@@ -132,8 +132,9 @@ class AgentContext:
     facets: Callable[[], Facets]
     #: The model with every tool bound: what a capable model (``prose="model"``) answers.
     llm_with_tools: Runnable
-    #: The model with ``search_products`` bound and ``call_max_tokens``: the composed-mode
-    #: query writer.
+    #: The model with ``search_products`` bound, demanded (``tool_choice``: in composed mode
+    #: a reply that is not a search is of no use, and a server that honours it writes the
+    #: call's start itself) and ``call_max_tokens``: the composed-mode query writer.
     query_writer: Runnable
 
     @classmethod
@@ -143,9 +144,9 @@ class AgentContext:
             deps=deps,
             facets=deps.facets or FacetCache(deps.toolbox),
             llm_with_tools=bind_tools(llm, tool_schemas()),
-            query_writer=bind_tools(llm, [schema_for(SEARCH_PRODUCTS)]).bind(
-                max_tokens=deps.limits.call_max_tokens
-            ),
+            query_writer=bind_tools(
+                llm, [schema_for(SEARCH_PRODUCTS)], tool_choice=SEARCH_PRODUCTS
+            ).bind(max_tokens=deps.limits.call_max_tokens),
         )
 
     @property

@@ -43,9 +43,14 @@ def model_id_of(llm: BaseChatModel) -> str:
     return type(llm).__name__
 
 
-def bind_tools(llm: BaseChatModel, schemas: Sequence[Mapping[str, Any]]) -> Runnable:
-    """The model with ``schemas`` offered as tools; a model without tool support as it is."""
+def bind_tools(
+    llm: BaseChatModel, schemas: Sequence[Mapping[str, Any]], *, tool_choice: str | None = None
+) -> Runnable:
+    """The model with ``schemas`` offered as tools (``tool_choice``: the one it must call); a
+    model without tool support as it is."""
     try:
+        if tool_choice is not None:
+            return llm.bind_tools(list(schemas), tool_choice=tool_choice)
         return llm.bind_tools(list(schemas))
     except NotImplementedError:  # tools then come back as text, which plan parses anyway
         return llm

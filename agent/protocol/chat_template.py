@@ -69,6 +69,16 @@ def tool_call_text(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{TOOL_CALL_OPEN}{body}{TOOL_CALL_CLOSE}"
 
 
+def call_prefix(name: str) -> str:
+    """The start of a call to ``name``, as ``tool_call_text`` writes it, up to the arguments.
+
+    A server asked for this tool (OpenAI ``tool_choice``) puts it in the reply itself instead
+    of having the model write it token by token (17 of a writer call's ~30 tokens); it ends
+    before the space that opens the arguments, where the model's own next token starts.
+    """
+    return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
+
+
 def tools_chat_template() -> str:
     """The Jinja source of the template (shipped as package data)."""
     return (files("agent.protocol.templates") / "tools_chat_template.jinja").read_text(

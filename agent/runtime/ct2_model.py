@@ -274,13 +274,15 @@ class Ct2Generator:
             )
         return generations
 
-    def stream(self, prompt: PreparedPrompt, sampling: Sampling) -> Iterator[int]:
+    def stream(
+        self, prompt: PreparedPrompt, sampling: Sampling, continuation: Sequence[str] = ()
+    ) -> Iterator[int]:
         """The reply's token ids as they are generated, the end token last (counted, as
         ``transformers`` counts it; decoding skips it). Closing the iterator stops the
         generation."""
         self._seed(sampling.seed)
         steps = self.generator.generate_tokens(
-            list(prompt.dynamic),
+            [*prompt.dynamic, *continuation],  # the reply's start, when the caller wrote it
             end_token=self.end_ids,
             **prompt.options(),
             **sampling.options(),

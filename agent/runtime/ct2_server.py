@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END
+from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END, call_prefix
 from agent.runtime.ct2_model import Ct2Generator, PreparedPrompt, Sampling
 
 #: The most tokens one request may ask for (the model's context is 8k; replies are short).
@@ -51,6 +51,8 @@ class ChatRequest:
     stop: tuple[str, ...]
     stream: bool
     include_usage: bool = False
+    #: The tool the request demands (``tool_choice``), whose call's start the server writes.
+    required_tool: str | None = None
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,6 +92,7 @@ class ChatRequest:
         stop = body.get("stop") or ()
         stop = (stop,) if isinstance(stop, str) else tuple(str(s) for s in stop if s)
         options = body.get("stream_options") or {}
+        required = _required_tool(body.get("tool_choice"), tools)
         return cls(
             messages=[_plain_message(m) for m in messages],
             tools=tools,
@@ -103,7 +106,27 @@ class ChatRequest:
             stream=bool(body.get("stream")),
             include_usage=bool(isinstance(options, Mapping) and options.get("include_usage")),
             model=str(body.get("model") or ""),
+            required_tool=required,
         )
+
+
+def _required_tool(choice: Any, tools: list[dict[str, Any]] | None) -> str | None:
+    """The one tool a ``tool_choice`` demands: a named function, or ``required`` with one tool
+    offered; None for ``auto``, ``none``, or ``required`` among several."""
+    names = [
+        str(t.get("function", {}).get("name", "")) for t in tools or [] if isinstance(t, Mapping)
+    ]
+    if choice == "required" and len(names) == 1:
+        return names[0]
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(name, str) or name not in names:
+            raise RequestError(f"'tool_choice' names a tool that is not offered: {name!r}")
+        return name
+    if choice not in (None, "auto", "none", "required"):
+        raise RequestError("'tool_choice' must be auto, none, required or a named function")
+    return None
 
 
 def _plain_message(message: Any) -> dict[str, Any]:
@@ -195,11 +218,14 @@ class ChatService:
         reply = Reply(stops=(*request.stop, TURN_END))
         ids: list[int] = []
         tokenizer = self.generator.tokenizer
-        steps = self.generator.stream(prompt, request.sampling)
+        written = self.written_start(request)
+        steps = self.generator.stream(
+            prompt, request.sampling, self.generator.prompt_tokens(written) if written else ()
+        )
         try:
             for token_id in steps:
                 ids.append(token_id)
-                delta = reply.add(tokenizer.decode(ids, skip_special_tokens=True))
+                delta = reply.add(written + tokenizer.decode(ids, skip_special_tokens=True))
                 if delta:
                     yield Step(delta, None, prompt_tokens, len(ids))
                 if reply.stopped:
@@ -209,6 +235,18 @@ class ChatService:
         tail = reply.finish()
         length = not reply.stopped and len(ids) >= request.sampling.max_new_tokens
         yield Step(tail, "length" if length else "stop", prompt_tokens, len(ids))
+
+    def written_start(self, request: ChatRequest) -> str:
+        """The reply's start the server writes itself: the call's opening when the request
+        demands a tool and the model writes calls in the tools template (the only format whose
+        call start is known); the model then writes only the arguments. Greedy, that is the
+        reply it would have written (checked in ``tests/test_model_server_e2e.py``), in about
+        half the generated tokens."""
+        if request.required_tool is None:
+            return ""
+        if getattr(self.generator.tokenizer, "response_template", None) is None:
+            return ""
+        return call_prefix(request.required_tool)
 
     def native_calls(
         self, request: ChatRequest, prompt: PreparedPrompt, text: str
