@@ -247,3 +247,21 @@ def test_the_concept_collection_opens_once_when_threads_read_at_once(
         thread.join()
     assert counts == [len(catalog())] * 4
     assert len(connects) == 1 and index.opens == 1
+
+
+def test_a_search_side_already_warm_is_not_searched_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat warms the toolbox while the model server starts and again in the session's
+    warm-up; the second call finds every part ready and searches nothing."""
+    build_concepts(settings)
+    _, toolbox = chat(settings)
+    first = toolbox.warm()
+    assert first == {"lexical": READY, "concepts": READY, "hints": READY}
+
+    def searched(*_: object, **__: object) -> None:
+        raise AssertionError("a warm toolbox searched again")
+
+    monkeypatch.setattr(toolbox, "run", searched)
+    monkeypatch.setattr(toolbox, "expand_hints", searched)
+    assert toolbox.warm() == first

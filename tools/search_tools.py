@@ -63,6 +63,9 @@ class SearchToolbox:
         #: many threads ask at the same time (the chat's warm-up and its first turn may).
         self.opens: Counter[str] = Counter()
         self._open_locks = {name: threading.Lock() for name in INDEXES}
+        #: The last ``warm`` report; once every part is ready, a later call returns it.
+        self._warmed: dict[str, str] = {}
+        self._warm_lock = threading.Lock()
 
     @cached_property
     def lexical(self) -> ProductIndex:
@@ -94,7 +97,18 @@ class SearchToolbox:
         (the turn's hints fall back to feedback words, as they would anyway). A store that
         cannot open keeps nothing half-open: the turn that needs it opens it again and reports
         what is wrong. Safe beside a turn: each index opens once (``opens``), under a lock.
+
+        The chat warms the search side while the model server starts and again in the session's
+        warm-up: a call while another runs waits for it, and once every part is ready nothing
+        is searched again (a part that was skipped, such as a concept index then building, is
+        tried again).
         """
+        with self._warm_lock:
+            if not self._warmed or any(state != READY for state in self._warmed.values()):
+                self._warmed = self._warm_now()
+            return dict(self._warmed)
+
+    def _warm_now(self) -> dict[str, str]:
         report = {
             "lexical": _attempt(lambda: self.run("lexical", SearchRequest(WARM_UP_TEXT))),
             "concepts": _attempt(lambda: self.concepts.search_dense(WARM_UP_TEXT, size=1)),
