@@ -140,14 +140,15 @@ def serve_model_dir(
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         if threads is not None:
             env["OMP_NUM_THREADS"] = str(threads)
-        command = (
-            ct2_server_command(model_dir.name, port, threads=threads)
-            if runtime == "ctranslate2"
-            else server_command(model_dir.name, port, device=device)
-        )
-        if runtime == "ctranslate2":  # the server imports this project from its parent folder
+        if runtime == "ctranslate2":
+            command = ct2_server_command(model_dir.name, port, threads=threads)
+            what = "the CTranslate2 server"
+            # it runs in the model's parent folder and imports this project from its root
             root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        else:
+            command = server_command(model_dir.name, port, device=device)
+            what = "transformers serve"
         process = subprocess.Popen(
             command,
             cwd=model_dir.parent,
@@ -159,7 +160,6 @@ def serve_model_dir(
         _RUNNING.add(process)
         stack.callback(_stop, process)
         base = f"http://{LOOPBACK}:{port}"
-        what = "the CTranslate2 server" if runtime == "ctranslate2" else "transformers serve"
         wait_healthy(process, f"{base}/health", startup_timeout_s, log_path, what)
         yield RunningServer(f"{base}/v1", model_dir.name, port, process.pid, log_path, runtime)
 
