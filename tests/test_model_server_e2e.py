@@ -31,10 +31,11 @@ from agent.protocol.chat_template import (
     RESPONSE_TEMPLATE,
     STOP_STRINGS,
     TEMPLATE_VERSION,
+    TOOL_CALL_OPEN,
     TOOL_RESPONSE_OPEN,
     tools_chat_template,
 )
-from agent.protocol.tool_calls import ParseClass, ToolCallParse
+from agent.protocol.tool_calls import ParseClass, ToolCallParse, parse_tool_calls
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
 from agent.protocol.writer_prompts import build_expand_prompt
 from agent.runtime.ct2_model import MIN_STATIC_TOKENS, Ct2Generator
@@ -367,3 +368,31 @@ def test_a_demanded_tool_gets_the_call_the_model_would_have_written(
                 [(c.function.name, c.function.arguments) for c in message.tool_calls or []]
             )
         assert calls[0] and calls[1] == calls[0], text
+
+
+@pytest.mark.parametrize("runtime", ["ctranslate2", "transformers"])
+def test_the_eval_writer_demands_its_one_tool_and_writes_the_calls_the_model_would(
+    stored: StoredModel, runtime: str
+) -> None:
+    """``shopagent eval`` writes each call's opening for the model (as the chat's server does)
+    and, on CTranslate2, splits a batch over one replica a core: the calls must be the ones
+    the model writes unaided, one prompt at a time."""
+    from agent.runtime.query_writer import LocalQueryWriter
+
+    texts = ("cordless drill", "bath mirror with lights", "hdmi cable 6 ft", "garden hose")
+    prompts = [build_expand_prompt(ExpandHints(t, ("cordless", "mirror", "cable"))) for t in texts]
+    writer = LocalQueryWriter(stored.path, max_new_tokens=MAX_TOKENS, runtime=runtime)
+    assert writer.demanded_opening(("search_products",)).startswith(TOOL_CALL_OPEN)
+    assert writer.demanded_opening(("search_products", "search_concepts")) == ""
+    replies = writer(prompts)
+    unaided: Any = (
+        Ct2Generator(stored.path, threads=THREADS)
+        if runtime == "ctranslate2"
+        else LocalGenerator(stored.path)
+    )
+    for prompt, reply in zip(prompts, replies, strict=True):
+        (alone,) = unaided.generate(
+            [prompt.messages], tools=prompt.tools, max_new_tokens=MAX_TOKENS
+        )
+        assert reply.startswith(TOOL_CALL_OPEN), reply
+        assert parse_tool_calls(reply, prompt.tools).calls == alone.parsed.calls, prompt

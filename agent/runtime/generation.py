@@ -79,12 +79,15 @@ class LocalGenerator:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        written_start: str = "",
         **template_kwargs: Any,
     ) -> list[Generation]:
-        """One padded batch through ``model.generate``; greedy when ``temperature`` is 0."""
+        """One padded batch through ``model.generate``; greedy when ``temperature`` is 0.
+        ``written_start`` as in ``Ct2Generator.generate``: the reply's opening, written for
+        the model and part of the reply text."""
         if not conversations:
             return []
-        prompts = [self.render(c, tools, **template_kwargs) for c in conversations]
+        prompts = [self.render(c, tools, **template_kwargs) + written_start for c in conversations]
         batch = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.device)
@@ -111,7 +114,7 @@ class LocalGenerator:
         for row, mask in zip(output, batch["attention_mask"], strict=True):
             completion = _until_stop(row[prompt_width:].tolist(), stops)
             text = self.tokenizer.decode(completion, skip_special_tokens=True)
-            text = text.split(TURN_END, 1)[0]
+            text = (written_start + text).split(TURN_END, 1)[0]
             results.append(
                 Generation(
                     text=text,
