@@ -140,6 +140,41 @@ def data_import(
         console.print(f"  … and {report.rejected - 20} more")
 
 
+@data_app.command("sessions")
+def data_sessions(
+    dataset: DatasetOption,
+    split: Annotated[str, typer.Option(help="Split whose queries the sessions stand for.")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write (replaced whole).")],
+    phrasings: Annotated[
+        str | None,
+        typer.Option(help="Template family: seen, held-out or all (default: seen for train)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the wording (same seed, same file).")] = 0,
+    per_query: Annotated[int, typer.Option(help="Sessions of each kind per query.")] = 1,
+    limit: Annotated[int | None, typer.Option(help="Only the split's first N queries.")] = None,
+) -> None:
+    """Write scripted shopper conversations (sessions) for the judged queries of a split."""
+    from tools.catalog.session_generator import default_phrasings, sessions_for_split
+    from tools.catalog.sessions import group_by, write_sessions
+
+    phrasings = phrasings or default_phrasings(split)
+    sessions = sessions_for_split(
+        dataset,
+        load_settings(),
+        split=split,
+        phrasings=phrasings,
+        seed=seed,
+        per_query=per_query,
+        limit=limit,
+    )
+    write_sessions(out, sessions)
+    kinds = ", ".join(f"{kind} {len(group)}" for kind, group in group_by(sessions, "kind").items())
+    console.print(
+        styled(f"{len(sessions)} sessions ({kinds}; {phrasings} phrasings) written to {out}"),
+        soft_wrap=True,
+    )
+
+
 # -- index and search ------------------------------------------------------------------------
 
 

@@ -39,7 +39,15 @@ def eval_run(
     ] = "raw",
     model: Annotated[str | None, typer.Option(help="Stored model for LLM strategies.")] = None,
     limit: Annotated[
-        int | None, typer.Option(help="Only the first N queries of the split.")
+        int | None, typer.Option(help="Only the first N queries (or sessions) of the split.")
+    ] = None,
+    sessions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score conversations instead of queries: a sessions file (JSONL; `shopagent "
+            "data sessions`), each run turn by turn through the chat. Strategies: last, all, "
+            "graph, policy, oracle."
+        ),
     ] = None,
     runs: RunsOption = Path("runs"),
     json_output: JsonOption = False,
@@ -49,12 +57,23 @@ def eval_run(
     from evals.suite import EvalOptions, run_eval
 
     options = EvalOptions(dataset, split, strategy, model=model, limit=limit, runs_root=runs)
+    settings = load_settings({"llm": {"model": model}})
     with progress_for(json_output) as bar:
-        outcome = run_eval(
-            load_settings({"llm": {"model": model}}),
-            options,
-            progress=progress_task(bar, f"{strategy} on {dataset}/{split}"),
-        )
+        if sessions is not None:
+            from evals.session_suite import run_session_eval
+
+            outcome = run_session_eval(
+                settings,
+                options,
+                sessions,
+                progress=progress_task(bar, f"{strategy} on {dataset}/{split} sessions"),
+            )
+        else:
+            outcome = run_eval(
+                settings,
+                options,
+                progress=progress_task(bar, f"{strategy} on {dataset}/{split}"),
+            )
     if json_output:  # the report as report.json holds it; where it went is said on stderr
         print_json(outcome.report.to_dict())
         errors.print(styled(f"run and reports in {outcome.run_dir}"))

@@ -43,6 +43,11 @@ class EvalReport:
     catalog_version: str | None = None
     #: ``--limit``: the run covers only the split's first ``limit`` queries.
     limit: int | None = None
+    #: ``--sessions``: the sessions file's name (its stem); ``per_query`` is then keyed by
+    #: session id, each entry with the session's ``turns`` and ``kind``.
+    sessions: str | None = None
+    #: Mean metrics per session ``kind`` (session runs only).
+    means_by_kind: dict[str, dict[str, float]] | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -73,15 +78,23 @@ class EvalReport:
             raise BadInput(f"{path}: not an eval report ({type(error).__name__})") from None
 
 
-def collect_reports(runs_root: Path, dataset: str, split: str) -> list[EvalReport]:
-    """Every full (not ``--limit``) report of one dataset and split under ``runs_root``."""
+def collect_reports(
+    runs_root: Path, dataset: str, split: str, sessions: str | None = None
+) -> list[EvalReport]:
+    """Every full (not ``--limit``) report of one dataset and split under ``runs_root``: of
+    query runs, or with ``sessions`` of the runs over that sessions file."""
     reports: list[EvalReport] = []
     for path in sorted(runs_root.glob(f"*/{REPORT_FILE}")):
         try:
             report = EvalReport.read(path)
         except ValueError:
             continue
-        if report.dataset == dataset and report.split == split and report.limit is None:
+        if (
+            report.dataset == dataset
+            and report.split == split
+            and report.limit is None
+            and report.sessions == sessions
+        ):
             reports.append(report)
     return reports
 

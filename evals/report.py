@@ -196,3 +196,19 @@ def summary_markdown(reports: Sequence[EvalReport], title: str, plot: str | None
     if plot:
         lines += [f"![NDCG@10 by strategy]({plot})", ""]
     return "\n".join(lines)
+
+
+def kinds_markdown(reports: Sequence[EvalReport], metric: str = "ndcg@10") -> str:
+    """Session runs: one row per strategy, one column per session kind (and all), ``metric``."""
+    kinds = sorted({kind for r in reports for kind in (r.means_by_kind or {})})
+    headers = ["strategy", "model", "all", *kinds]
+    rows = [
+        [
+            r.strategy,
+            r.model or "",
+            number(r.means.get(metric)),
+            *[number((r.means_by_kind or {}).get(kind, {}).get(metric)) for kind in kinds],
+        ]
+        for r in sorted(reports, key=lambda r: r.means.get(metric, 0.0))
+    ]
+    return markdown_table(headers, rows)

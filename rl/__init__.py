@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from rl.base_trainer import TrainedRun
     from tools.settings.config import Settings
 
-ALGORITHMS = ("dpo", "kto", "rwr", "grpo")
+ALGORITHMS = ("dpo", "kto", "rwr", "grpo", "sft")
 _CONFIGS = {
     "dpo": "DPORunConfig",
     "kto": "KTORunConfig",
     "rwr": "RWRRunConfig",
     "grpo": "GRPORunConfig",
+    "sft": "SFTRunConfig",
 }
 
 

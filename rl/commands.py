@@ -18,6 +18,7 @@ from agent.protocol.strategies import COLLECT_STRATEGIES, listed
 from agent.terminal.command_options import DatasetOption, progress_task
 from agent.terminal.render import console, progress_bar, styled
 from rl.config_flags import with_run_config_flags
+from tools.errors import BadInput
 from tools.settings.config import load_settings
 
 
@@ -85,11 +86,17 @@ def collect(
 def train(
     *,
     algo: Annotated[
-        str | None, typer.Option(help="dpo, kto, rwr or grpo (or algo = ... in --config).")
+        str | None,
+        typer.Option(help="dpo, kto, rwr, grpo or sft (or algo = ... in --config)."),
     ] = None,
     from_trajectories: Annotated[
-        Path, typer.Option(help="Rollout log written by `shopagent collect`.")
-    ],
+        Path | None,
+        typer.Option(help="Rollout log written by `shopagent collect` (dpo, kto, rwr, grpo)."),
+    ] = None,
+    from_sessions: Annotated[
+        Path | None,
+        typer.Option(help="Training sessions (`shopagent data sessions --split train`; sft)."),
+    ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
@@ -109,9 +116,18 @@ def train(
     from rl.config_builder import build_config
 
     config = build_config(algo, path=config_file, flags=overrides)
+    source = from_sessions if config.algo == "sft" else from_trajectories
+    if source is None:
+        wanted = "--from-sessions" if config.algo == "sft" else "--from-trajectories"
+        raise BadInput(f"--algo {config.algo} trains from {wanted} FILE")
+    other = from_trajectories if config.algo == "sft" else from_sessions
+    if other is not None:
+        raise BadInput(
+            "--algo sft trains from --from-sessions, the others from --from-trajectories"
+        )
     settings = load_settings()
-    with console.status(f"training {config.algo} on {from_trajectories}…"):
-        run = rl.train(settings, config.algo, from_trajectories, config)
+    with console.status(f"training {config.algo} on {source}…"):
+        run = rl.train(settings, config.algo, source, config)
     console.print(styled(f"run {run.name} at {run.run_dir}"))
     if run.model is not None:
         console.print(

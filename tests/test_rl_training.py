@@ -274,3 +274,85 @@ def test_training_refuses_a_file_without_rollouts(settings: Settings, tmp_path: 
         train_dpo(settings, empty, DPORunConfig(base_model=BASE, run_name="never"))
     assert not (settings.home / "training" / "never").exists()
     assert list(itertools.chain((settings.home / "training").glob(".never*"))) == []
+
+
+def test_two_step_sft_learns_the_judged_query_from_the_last_turns_prompt(
+    settings: Settings, judgments: Judgments, tmp_path: Path
+) -> None:
+    """Each training session runs through the chat graph; the row is the conversation prompt
+    of its last turn (both messages, the graph's earlier search) and the judged query's call."""
+    from agent.protocol.chat_template import tool_call_text
+    from rl.sft_config import SFTRunConfig
+    from rl.sft_trainer import train_sft
+    from tools.catalog.sessions import Session, write_sessions
+
+    sessions = []
+    for n, query in enumerate(judgments):
+        words = query.text.split()
+        sessions.append(
+            Session(
+                f"w{n}",
+                (f"hi! any {query.text} around? thanks",),
+                query.id,
+                query.text,
+                {"kind": "wordy"},
+            )
+        )
+        sessions.append(
+            Session(
+                f"p{n}",
+                (words[-1], " ".join(words[:-1]) or "please"),
+                query.id,
+                query.text,
+                {"kind": "product_then_modifiers"},
+            )
+        )
+    path = tmp_path / "train-sessions.jsonl"
+    write_sessions(path, sessions)
+    config = SFTRunConfig(
+        base_model=BASE,
+        run_name="sft-test",
+        max_steps=2,
+        batch_size=2,
+        max_length=512,
+        logging_steps=1,
+        register=False,
+        session_batch=2,
+        **TINY,
+    )
+    run = train_sft(settings, path, config)
+
+    saved = assert_unregistered_run_with_a_moving_adapter(settings, run, config)
+    facts = saved["data"]
+    assert facts["examples"] == len(sessions) == 6
+    assert facts["kinds"] == {"wordy": 3, "product_then_modifiers": 3}
+    assert facts["sessions_sha256"] == file_sha256(path)
+
+    from agent.conversation.scripted_sessions import ScriptedSessions
+    from rl.sft_trainer import sft_rows
+    from tools.search_tools import SearchToolbox
+
+    rows = sft_rows(ScriptedSessions(SearchToolbox(settings, "homedepot"), depth=10), sessions)
+    two_turns = rows[1]
+    assert two_turns["session_id"] == "p0"
+    user = two_turns["prompt"][-1]["content"]
+    first, second = sessions[1].turns
+    assert f"Shopper: {first}\nShopper: {second}" in user
+    assert f"Last search: {first}" in user  # what the chat searched at the first turn
+    target = tool_call_text("search_products", {"query": sessions[1].query_text})
+    assert two_turns["completion"] == [{"role": "assistant", "content": target}]
+
+
+def test_sft_refuses_sessions_of_queries_outside_the_train_split(settings: Settings) -> None:
+    from rl.sft_trainer import training_sessions
+    from tools.catalog.sessions import Session
+    from tools.errors import BadInput
+
+    every = load_dataset("homedepot", settings).judgments()
+    dev = select_split(every, "homedepot", "dev", 1)
+    (query,) = list(dev)
+    leaked = Session("d0", ("hello",), query.id, query.text, {})
+    with pytest.raises(BadInput, match="outside homedepot's train split"):
+        training_sessions([leaked], every, "homedepot")
+    with pytest.raises(BadInput, match="no train split"):
+        training_sessions([leaked], every, "chorus")

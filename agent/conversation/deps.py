@@ -29,8 +29,13 @@ from tools.search.facets import Facets
 #: Who writes the reply: the model (checked, shown only if it passes) or the graph, from the
 #: results (``agent.conversation.compose``). See ``tools.settings.llm.LLMSettings.prose``.
 ProseMode = Literal["model", "composed"]
-#: The prompt the query model answers in composed mode (``agent.protocol.writer_prompts``).
-WriterStyle = Literal["expand", "rewrite"]
+#: The prompt the query model answers in composed mode (``agent.protocol.writer_prompts``):
+#: ``conversation`` reads the shopper's recent messages, the others the graph's words.
+WriterStyle = Literal["expand", "rewrite", "conversation"]
+#: Who writes a composed-mode search: the model, or the graph alone (its constraint words:
+#: the ``graph`` strategy of ``shopagent eval run --sessions``, what a search costs without
+#: any model, and the baseline a writer's reward is measured against).
+QueryAuthor = Literal["model", "graph"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,8 @@ class AgentDeps:
     #: The writer prompt of composed mode (``agent.protocol.writer_prompts``): ``expand``, the
     #: prompt the shipped policy is trained on, or ``rewrite`` (the model writes the query).
     writer_style: WriterStyle = "expand"
+    #: Who writes the search in composed mode (see ``QueryAuthor``).
+    query_author: QueryAuthor = "model"
 
 
 class FacetCache:

@@ -49,7 +49,8 @@ class ReplyParse:
 class Decision:
     """What the plan node makes of a reply (``kind`` is recorded as the step's decision)."""
 
-    #: tool_calls | fallback_search | reused_query | concepts_search | relax | answer | timeout
+    #: tool_calls | fallback_search | reused_query | graph_query | concepts_search | relax |
+    #: answer | timeout
     kind: str
     calls: list[ParsedToolCall]
     problems: list[str]

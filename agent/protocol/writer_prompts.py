@@ -17,6 +17,13 @@ Two prompt styles for ``search_products`` (a strategy's ``WriterSpec`` in the re
 
 ``strategy_prompt`` is the one place both are built, for ``shopagent eval`` and
 ``shopagent collect`` alike: the hints are computed from the live indexes.
+
+A third style reads a whole conversation (``conversation``, ``build_conversation_prompt``):
+the shopper's recent messages, the last search the chat ran and its constraints in one line
+(``ConversationView``); the model writes the query words for what the shopper wants now
+(filters stay the graph's). The chat builds the view from its state
+(``agent.conversation.writer``); ``shopagent eval run --sessions``, session training data
+and the chat all read the prompt from here.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from agent.protocol.control_tokens import strip_control_tokens
 from agent.protocol.strategies import EXPAND, REWRITE, STRATEGIES
 from agent.protocol.tool_schemas import (
     SEARCH_CONCEPTS,
@@ -74,6 +82,52 @@ EXPAND_EXAMPLE: tuple[Message, ...] = (
 )
 
 
+#: The conversation prompt style (not a strategy's: the chat and session runs use it).
+CONVERSATION = "conversation"
+CONVERSATION_SYSTEM_PROMPT = (
+    "You help shoppers find products. Read the shopper's messages and call search_products "
+    "with the keywords of the product they want now and the details they asked for: no "
+    "greetings, no chat, no earlier product they gave up."
+)
+#: Messages of the conversation the prompt shows, the current one last: the product and
+#: its details are rarely further back, and a 135M model has little context to spare.
+CONVERSATION_MESSAGES = 4
+#: Characters of one message the prompt keeps (a pasted essay must not fill the context).
+MESSAGE_CHARS = 300
+#: One worked turn: the call's format, and that the product comes from an earlier message.
+CONVERSATION_EXAMPLE: tuple[Message, ...] = (
+    {
+        "role": "user",
+        "content": (
+            "Shopper: hi there, do you have ceiling fans?\n"
+            "Shopper: for my porch, with a light please\n"
+            "Last search: ceiling fans"
+        ),
+    },
+    {
+        "role": "assistant",
+        "content": (
+            '<tool_call>{"name": "search_products", "arguments": {"query": "porch ceiling fan '
+            'with light"}}</tool_call>'
+        ),
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """What the writer reads of a conversation.
+
+    ``messages``: the shopper's messages, oldest first, the current one last; ``last_search``:
+    the query of the search the chat ran last ("" before the first); ``constraints``: what the
+    chat keeps of the request, one line (``Constraints.describe``).
+    """
+
+    messages: tuple[str, ...]
+    last_search: str = ""
+    constraints: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """One conversation for the writer, with the tools its chat template should show."""
@@ -110,6 +164,33 @@ def build_expand_prompt(hints: ExpandHints) -> Prompt:
             {"role": "system", "content": EXPAND_SYSTEM_PROMPT},
             *EXPAND_EXAMPLE,
             {"role": "user", "content": expand_user_text(hints)},
+        ),
+        tools=(schema_for(SEARCH_PRODUCTS),),
+    )
+
+
+def conversation_user_text(view: ConversationView) -> str:
+    """The view as the user turn: ``Shopper:`` lines, then the last search and the filters.
+    Shopper text is data: chat-template tokens are taken out and each line is one line."""
+
+    def line(text: str) -> str:
+        return " ".join(strip_control_tokens(str(text)).split())[:MESSAGE_CHARS]
+
+    lines = [f"Shopper: {line(m)}" for m in view.messages[-CONVERSATION_MESSAGES:] if line(m)]
+    if view.last_search.strip():
+        lines.append(f"Last search: {line(view.last_search)}")
+    if view.constraints.strip():
+        lines.append(f"Keeping: {line(view.constraints)}")
+    return "\n".join(lines)
+
+
+def build_conversation_prompt(view: ConversationView) -> Prompt:
+    """The ``conversation`` prompt: the worked example, then the conversation's view."""
+    return Prompt(
+        messages=(
+            {"role": "system", "content": CONVERSATION_SYSTEM_PROMPT},
+            *CONVERSATION_EXAMPLE,
+            {"role": "user", "content": conversation_user_text(view)},
         ),
         tools=(schema_for(SEARCH_PRODUCTS),),
     )

@@ -23,10 +23,10 @@ from agent.conversation.model_io import generate, new_message_id, parse_reply
 from agent.conversation.nodes.decide import decide
 from agent.conversation.prompts import BUDGET_NOTE, build_prompt
 from agent.conversation.recovery import next_recovery
-from agent.conversation.search_calls import Decision, ReplyParse, call_message
+from agent.conversation.search_calls import Decision, ReplyParse, call_message, graph_call
 from agent.conversation.state import AgentState
 from agent.conversation.steps import graph_step, model_step
-from agent.conversation.writer import writer_messages
+from agent.conversation.writer import conversation_view, writer_messages
 from agent.protocol.tool_calls import ParsedToolCall
 from agent.protocol.tool_schemas import SEARCH_PRODUCTS
 from tools.errors import one_line
@@ -46,6 +46,9 @@ def plan(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
             update["relaxed"] = [*state.relaxed, recovery.label]
         return update
     active = state.active
+    if ctx.prose == "composed" and ctx.deps.query_author == "graph":
+        call = graph_call(active, f"call_t{state.turn}s{len(state.steps)}_graph")
+        return graph_search(state, Decision("graph_query", [call], ["no model: the graph's words"]))
     reused = state.written_queries.get(active.query())
     if ctx.prose == "composed" and reused and not state.rounds:
         # the same words as an earlier turn ("only Logitech", "cheaper" change filters,
@@ -113,7 +116,8 @@ def _prompt(
     """What the model reads, which binding answers, and whether its prose is streamed."""
     active = state.active
     if ctx.prose == "composed":
-        return writer_messages(ctx.deps, active.query()), ctx.query_writer, False
+        prompt = writer_messages(ctx.deps, active.query(), conversation_view(state))
+        return prompt, ctx.query_writer, False
     note = f"The shopper wants: {active.describe()}." if not active.is_empty() else None
     if budget_left <= 0:
         note = f"{note}\n\n{BUDGET_NOTE}" if note else BUDGET_NOTE
