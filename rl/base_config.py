@@ -80,6 +80,9 @@ class RunConfig:
     overwrite: bool = setting(False, "Replace a run and a stored model of the same name.")
 
     algo = "base"
+    #: The writer prompt the run trains on (None: ``expand``, the rollouts' prompt), recorded
+    #: in the registered model's manifest and a shipped policy's ``policy.json``.
+    writer_style = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

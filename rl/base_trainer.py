@@ -154,13 +154,14 @@ def config_record(
     """What a run's ``config.json`` holds: every field as this run resolved it, and provenance.
 
     The run name and device are the resolved ones (not "unset" and "auto"). The provenance keys
-    (``algo``, ``base_model_dir``, ``versions``, ``created_at``) are skipped by
+    (``algo``, ``writer_style``, ``base_model_dir``, ``versions``, ``created_at``) are skipped by
     ``rl.config_builder``, so the file is a valid ``shopagent train --config``: a run can be
     repeated from its folder.
     """
     return {
         **config.to_dict(),
         "run_name": run_name,
+        "writer_style": config.writer_style,
         "base_model_dir": str(base_model_dir),
         "device": device,
         "versions": library_versions(),
@@ -211,6 +212,7 @@ def run_training(
                     base=config.base_model,
                     workdir=run.path,
                     overwrite=config.overwrite,
+                    writer_style=config.writer_style,
                 )
         metrics = {
             "train": dict(result.metrics),

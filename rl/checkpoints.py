@@ -168,8 +168,10 @@ def merge_and_register(
     base: str,
     workdir: Path,
     overwrite: bool = False,
+    writer_style: str | None = None,
 ) -> StoredModel:
-    """Fold the LoRA adapter into the base weights and store the result as model ``name``.
+    """Fold the LoRA adapter into the base weights and store the result as model ``name``
+    (``writer_style``: the writer prompt it was trained on, kept in its manifest).
 
     The merged directory is a plain HF model (no PEFT needed to load it), with the tools chat
     template on its tokenizer; it is written under ``workdir`` and copied into the store.
@@ -180,7 +182,9 @@ def merge_and_register(
         merged.save_pretrained(target)
         install_tools_template(tokenizer)
         tokenizer.save_pretrained(target)
-        return register_model(settings, target, name, base=base, overwrite=overwrite)
+        return register_model(
+            settings, target, name, base=base, overwrite=overwrite, writer_style=writer_style
+        )
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
@@ -295,6 +299,7 @@ def policy_facts(
         "name": name,
         "run": run_name,
         "algo": run["config"].get("algo"),
+        "writer_style": run["config"].get("writer_style"),
         "shipped_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "adapter_sha256": adapter_sha256,
         "base": {

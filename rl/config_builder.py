@@ -26,7 +26,7 @@ from rl.base_config import RunConfig
 from tools.errors import BadInput, NotFound
 
 #: Keys a run's ``config.json`` records beside the fields; a file may hold them, they set nothing.
-RECORDED_ONLY = frozenset({"algo", "base_model_dir", "versions", "created_at"})
+RECORDED_ONLY = frozenset({"algo", "writer_style", "base_model_dir", "versions", "created_at"})
 
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 

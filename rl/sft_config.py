@@ -29,6 +29,7 @@ class SFTRunConfig(RunConfig):
     )
 
     algo = "sft"
+    writer_style = "conversation"
 
     def __post_init__(self) -> None:
         RunConfig.__post_init__(self)

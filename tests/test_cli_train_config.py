@@ -7,6 +7,7 @@ checked is the config the trainer would get, without loading a model.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import tomllib
 from pathlib import Path
@@ -47,8 +48,11 @@ def trained(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
 
 
 def run_train(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``shopagent train ARGS`` with the input file its algorithm trains from."""
+    sft = any(a == "sft" and b == "--algo" for b, a in itertools.pairwise(args))
+    source = ["--from-sessions", "sessions.jsonl"] if sft else ["--from-trajectories", "r.jsonl"]
     with pytest.raises(SystemExit) as exited:
-        cli.main(["train", "--from-trajectories", "rollouts.jsonl", *args])
+        cli.main(["train", *source, *args])
     code = exited.value.code
     return (code if isinstance(code, int) else 1), capsys.readouterr().err
 
@@ -262,3 +266,18 @@ def test_kto_records_the_label_weights_it_trains_with(
         desirable, len(labels) - desirable
     )
     assert max(config.desirable_weight, config.undesirable_weight) > 1.0  # type: ignore[arg-type]
+
+
+def test_each_algorithm_names_the_file_it_trains_from(
+    capsys: pytest.CaptureFixture[str], trained: list[RunConfig]
+) -> None:
+    for args, wanted in (
+        (["--algo", "sft", "--from-trajectories", "r.jsonl"], "--from-sessions"),
+        (["--algo", "rwr", "--from-sessions", "s.jsonl"], "--from-trajectories"),
+        (["--algo", "rwr"], "--from-trajectories"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["train", *args])
+        assert exited.value.code == 1
+        assert wanted in capsys.readouterr().err
+    assert trained == []

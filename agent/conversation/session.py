@@ -38,6 +38,7 @@ from agent.conversation.deps import (
     AgentToolbox,
     FacetCache,
     ProseMode,
+    WriterStyle,
 )
 from agent.conversation.episode_reward import REFINED, with_component, with_feedback
 from agent.conversation.events import ChatEvent, EpisodeRecorded, Notice
@@ -99,6 +100,7 @@ class ChatSession:
         source: str = "chat",
         conversation_id: str | None = None,
         prose: ProseMode = "composed",
+        writer_style: WriterStyle = "expand",
     ) -> None:
         self.llm = llm
         self.log = log
@@ -116,6 +118,7 @@ class ChatSession:
             source=source,
             prose=prose,
             facets=self.facets,
+            writer_style=writer_style,
         )
         self.deps = deps
         self.graph = build_graph(llm, deps, checkpointer)
@@ -139,6 +142,7 @@ class ChatSession:
         model_checkpoint: str | None = None,
         conversation_id: str | None = None,
         prose: ProseMode | None = None,
+        writer_style: WriterStyle = "expand",
     ) -> ChatSession:
         """The standard wiring: search backends, checkpointer and log under ``settings.home``;
         the prose mode from ``settings.llm`` unless given (``[llm] prose``)."""
@@ -157,6 +161,7 @@ class ChatSession:
             model_checkpoint=model_checkpoint,
             catalog_version=lambda: read_manifest(settings, dataset).get("catalog_version"),
             prose=prose or prose_mode(settings.llm),
+            writer_style=writer_style,
         )
         if conversation_id is not None:
             session.resume(conversation_id)

@@ -47,6 +47,10 @@ class StoredModel:
     created: str
     base: str | None
     template_version: int | None
+    #: The writer prompt the model was trained on (``agent.protocol.writer_prompts``:
+    #: ``conversation``, or ``expand``); None for a model that records none (``expand``, the
+    #: prompt every policy before the conversation writer was trained on).
+    writer_style: str | None = None
 
     def manifest(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +99,7 @@ def read_model(path: Path) -> StoredModel:
             created=str(data["created"]),
             base=data.get("base"),
             template_version=data.get("template_version"),
+            writer_style=data.get("writer_style"),
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise BadInput(f"{manifest_path}: unreadable model manifest ({error})") from None
@@ -109,6 +114,7 @@ def publish(
     base: str | None,
     template_version: int | None,
     overwrite: bool,
+    writer_style: str | None = None,
 ) -> StoredModel:
     """Build in a hidden staging directory and rename into place: a failure leaves no half model."""
     root = settings.models_dir
@@ -125,6 +131,7 @@ def publish(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             base=base,
             template_version=template_version,
+            writer_style=writer_style,
         )
         write_manifest(staging, stored)
         if target.exists() and not overwrite:

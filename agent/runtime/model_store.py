@@ -36,7 +36,7 @@ from agent.runtime.model_dirs import (
 )
 from agent.runtime.policies import ShippedPolicy, default_policy
 from tools.atomic_write import atomic_path
-from tools.errors import BackendError, BadInput
+from tools.errors import BackendError, BadInput, NotFound
 from tools.file_hash import file_sha256
 from tools.names import check_name
 from tools.settings.config import Settings
@@ -169,6 +169,7 @@ def merge_policy(
         base=BASE_LOCAL_MODEL,
         template_version=TEMPLATE_VERSION,
         overwrite=True,
+        writer_style=policy.writer_style,
     )
 
 
@@ -225,6 +226,7 @@ def register_model(
     base: str | None = None,
     keep_template: bool = False,
     overwrite: bool = False,
+    writer_style: str | None = None,
 ) -> StoredModel:
     """Copy any HF model directory (e.g. an RL checkpoint) into the store under ``name``.
 
@@ -262,6 +264,7 @@ def register_model(
         base=base,
         template_version=None if keep_template else TEMPLATE_VERSION,
         overwrite=overwrite,
+        writer_style=writer_style,
     )
 
 
@@ -291,6 +294,18 @@ def resolve_model(settings: Settings, name: str | None = None) -> StoredModel:
             hint = "see `shopagent model list`, or `shopagent model register PATH --name NAME`"
         raise ModelNotFound(f"no stored model {name!r} in {settings.models_dir}: {hint}")
     return refresh_template(read_model(path))
+
+
+def served_writer_style(settings: Settings) -> str:
+    """The writer prompt the chat's model was trained on: its manifest's ``writer_style`` for
+    a local stored model, ``expand`` (the earlier policies' prompt) when it records none or
+    the model is served elsewhere (a ``base_url``)."""
+    if settings.llm.base_url is not None:
+        return "expand"
+    try:
+        return resolve_model(settings).writer_style or "expand"
+    except (BadInput, NotFound):
+        return "expand"
 
 
 def resolve_model_dir(settings: Settings, model: str | os.PathLike[str] | None) -> Path:

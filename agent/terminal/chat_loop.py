@@ -351,6 +351,7 @@ def run_chat(
     open the session and chat on stdin until /quit or end of input."""
     from agent.runtime.llm_client import chat_model
     from agent.runtime.model_server import llm_endpoint
+    from agent.runtime.model_store import served_writer_style
     from tools.concept_build import concept_search_notice, resume_stopped_build
     from tools.search_tools import SearchToolbox
     from tools.stores import open_lexical
@@ -376,6 +377,7 @@ def run_chat(
                     limits=limits,
                     conversation_id=conversation_id,
                     model_checkpoint=llm.model,
+                    writer_style=served_writer_style(settings),  # type: ignore[arg-type]
                 )
             )
         except sqlite3.Error as error:  # a full disk or a read-only home

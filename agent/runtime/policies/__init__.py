@@ -47,6 +47,13 @@ class ShippedPolicy:
     facts: dict[str, Any]
 
     @property
+    def writer_style(self) -> str | None:
+        """The writer prompt the policy was trained on (``policy.json``'s ``writer_style``;
+        None: ``expand``, the prompt of every policy shipped before it was recorded)."""
+        style = self.facts.get("writer_style")
+        return str(style) if style else None
+
+    @property
     def source(self) -> str:
         """What a model built from this policy records as its source in the store."""
         return f"policy:{self.name}@{self.adapter_sha256[:12]}"
