@@ -152,9 +152,20 @@ def data_sessions(
     seed: Annotated[int, typer.Option(help="Seed of the wording (same seed, same file).")] = 0,
     per_query: Annotated[int, typer.Option(help="Sessions of each kind per query.")] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the split's first N queries.")] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated kinds: wordy, product_then_modifiers, restart, refinement "
+            "(the default: all four) or clean (the query as typed)."
+        ),
+    ] = None,
 ) -> None:
     """Write scripted shopper conversations (sessions) for the judged queries of a split."""
-    from tools.catalog.session_generator import default_phrasings, sessions_for_split
+    from tools.catalog.session_generator import (
+        DEFAULT_KINDS,
+        default_phrasings,
+        sessions_for_split,
+    )
     from tools.catalog.sessions import group_by, write_sessions
 
     phrasings = phrasings or default_phrasings(split)
@@ -166,6 +177,7 @@ def data_sessions(
         seed=seed,
         per_query=per_query,
         limit=limit,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else DEFAULT_KINDS,
     )
     write_sessions(out, sessions)
     kinds = ", ".join(f"{kind} {len(group)}" for kind, group in group_by(sessions, "kind").items())

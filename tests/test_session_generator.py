@@ -25,6 +25,7 @@ from tools.catalog.datasets import import_dataset, load_dataset, resolve_setting
 from tools.catalog.judgments import Judgments, Query
 from tools.catalog.product import Product
 from tools.catalog.session_generator import (
+    DEFAULT_KINDS,
     KINDS,
     budget_above,
     default_phrasings,
@@ -106,7 +107,7 @@ def test_a_query_s_sessions_do_not_depend_on_the_queries_after_it(tiny: Tiny) ->
 
 def test_every_kind_is_generated_with_its_fields(tiny: Tiny) -> None:
     sessions = generate(tiny, per_query=2)
-    by_kind = {kind: [s for s in sessions if s.kind == kind] for kind in KINDS}
+    by_kind = {kind: [s for s in sessions if s.kind == kind] for kind in DEFAULT_KINDS}
     assert all(by_kind.values()), {kind: len(group) for kind, group in by_kind.items()}
     assert len({s.id for s in sessions}) == len(sessions)
     for session in sessions:
@@ -386,7 +387,7 @@ def test_the_command_writes_homedepot_dev_sessions(data_env: Path, tmp_path: Pat
     judgments = load_dataset("homedepot", load_settings()).judgments()
     read = read_sessions(out, judgments)
     assert read.skipped == []
-    counts = {kind: sum(s.kind == kind for s in read.sessions) for kind in KINDS}
+    counts = {kind: sum(s.kind == kind for s in read.sessions) for kind in DEFAULT_KINDS}
     assert counts["wordy"] == counts["restart"] == 30
     assert counts["refinement"] == 0  # Home Depot products have neither brand nor price
     summary = f"{len(read.sessions)} sessions (wordy 30, product_then_modifiers "
@@ -453,9 +454,17 @@ def test_the_command_on_a_tiny_imported_catalog_has_refinements(
     dataset = load_dataset("tiny", load_settings())
     judgments = dataset.judgments()
     sessions = read_sessions(out, judgments).sessions
-    assert {s.kind for s in sessions} == set(KINDS)
+    assert {s.kind for s in sessions} == set(DEFAULT_KINDS)
     products = {p.id: p for p in dataset.products()}
     for session in sessions:
         assert_query_words_present(session)
         if session.kind == "refinement":
             assert_constraint_keeps(session, judgments, products)
+
+
+def test_clean_sessions_are_the_queries_as_typed_and_only_when_asked(tiny: Tiny) -> None:
+    """``clean``: one turn, the judged query's own text (what ``last`` = ``copy`` scores)."""
+    clean = generate(tiny, kinds=("clean",))
+    assert clean and all(s.turns == (s.query_text,) and s.kind == "clean" for s in clean)
+    assert len(clean) == len(tiny[1])
+    assert "clean" not in {s.kind for s in generate(tiny)} and "clean" in KINDS

@@ -15,6 +15,9 @@ script's. Kinds:
   judged product, or that product's brand, so the constraint never excludes it; only where
   that product has a price or a brand (every Chorus product has both; Home Depot's have
   neither, so Home Depot gets no refinement sessions).
+- ``clean``: the query itself as one message, as a keyword search is typed (not among the
+  default kinds): a writer must still copy what should be copied, and on these sessions the
+  ``last`` strategy is exactly ``copy``.
 
 Wording comes from two disjoint template families (``session_phrasings``): ``seen`` for the
 train split and ``held-out`` for evaluation; training is refused the held-out family. Each
@@ -41,7 +44,9 @@ from tools.catalog.splits import normalise_query, split_queries
 from tools.errors import BadInput
 from tools.settings.config import Settings
 
-KINDS = ("wordy", "product_then_modifiers", "restart", "refinement")
+KINDS = ("wordy", "product_then_modifiers", "restart", "refinement", "clean")
+#: The kinds a sessions file gets unless others are asked for: the conversational ones.
+DEFAULT_KINDS = KINDS[:4]
 PHRASINGS = ("seen", "held-out", "all")
 TRAIN_SPLIT = "train"
 MAX_PER_QUERY = 100
@@ -92,7 +97,7 @@ def generate_sessions(
     phrasings: str,
     seed: int,
     per_query: int = 1,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> list[Session]:
     """``per_query`` sessions of each kind that applies, for each query, query by query.
 
@@ -132,6 +137,7 @@ def sessions_for_split(
     seed: int = 0,
     per_query: int = 1,
     limit: int | None = None,
+    kinds: Sequence[str] = DEFAULT_KINDS,
 ) -> list[Session]:
     """Sessions for the queries of one split of a dataset (its first ``limit`` queries):
     what ``shopagent data sessions`` writes."""
@@ -155,12 +161,17 @@ def sessions_for_split(
         phrasings=phrasings,
         seed=seed,
         per_query=per_query,
+        kinds=kinds,
     )
 
 
 # -- the kinds -------------------------------------------------------------------------------
 
 Made = tuple[tuple[str, ...], dict[str, Any]] | None
+
+
+def _clean(voice: _Voice, query: Query, *_: object) -> Made:
+    return (query.text,), {}
 
 
 def _wordy(voice: _Voice, query: Query, *_: object) -> Made:
@@ -215,6 +226,7 @@ def _refinement(
 
 
 _MAKERS = {
+    "clean": _clean,
     "wordy": _wordy,
     "product_then_modifiers": _product_then_modifiers,
     "restart": _restart,
