@@ -275,3 +275,26 @@ def test_each_search_tool_gets_a_worked_example_of_its_own(
     )
     assert f'<tool_call>{{"name": "{tool}", "arguments": {{{argument}' in prompt
     assert "search_products" not in prompt
+
+
+def test_the_chat_reads_the_writer_prompt_its_model_was_trained_on(tmp_path: Path) -> None:
+    """A model records the writer prompt it learned (``writer_style``); the chat shows the
+    served model that prompt, and the earlier policies' ``expand`` when none is recorded."""
+    from dataclasses import replace
+
+    from agent.runtime.model_dirs import StoredModel, read_model, write_manifest
+    from agent.runtime.model_store import served_writer_style
+    from tools.settings.llm import LLMSettings
+
+    settings = Settings(home=tmp_path)
+    for name, style in (("conv", "conversation"), ("old", None)):
+        folder = settings.models_dir / name
+        folder.mkdir(parents=True)
+        stored = StoredModel(name, folder, "test", "2026-12-07", None, None, style)
+        write_manifest(folder, stored)
+        assert read_model(folder) == stored
+    assert served_writer_style(replace(settings, llm=LLMSettings(model="conv"))) == "conversation"
+    assert served_writer_style(replace(settings, llm=LLMSettings(model="old"))) == "expand"
+    assert served_writer_style(replace(settings, llm=LLMSettings(model="gone"))) == "expand"
+    remote = LLMSettings(model="conv", base_url="http://127.0.0.1:9/v1")
+    assert served_writer_style(replace(settings, llm=remote)) == "expand"
