@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tools.settings.config import Settings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHOPAGENT_DATA_DIR") or PROJECT_ROOT.parent / "shared" / "data")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,3 +39,14 @@ def shopagent_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("SHOPAGENT_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def chorus_settings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The whole Chorus catalog in a real tantivy index, in a home of its own (a few seconds)."""
+    from tools.catalog.datasets import load_dataset
+    from tools.stores import open_lexical
+
+    settings = Settings(home=tmp_path_factory.mktemp("home"), data_dir=shared_data)
+    open_lexical(settings, "chorus", create=True).index(load_dataset("chorus", settings).products())
+    return settings

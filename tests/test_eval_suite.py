@@ -36,14 +36,6 @@ from tools.stores import open_concepts, open_lexical
 
 
 @pytest.fixture(scope="module")
-def chorus_settings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The whole Chorus catalog in a real tantivy index (a few seconds)."""
-    settings = Settings(home=tmp_path_factory.mktemp("home"), data_dir=shared_data)
-    open_lexical(settings, "chorus", create=True).index(load_dataset("chorus", settings).products())
-    return settings
-
-
-@pytest.fixture(scope="module")
 def chorus_judgments(chorus_settings: Settings) -> Judgments:
     return load_dataset("chorus", chorus_settings).judgments()
 

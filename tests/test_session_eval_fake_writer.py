@@ -25,16 +25,8 @@ from tools.catalog.splits import split_queries
 from tools.errors import BadInput
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
-from tools.stores import open_lexical
 
 HAND = Path(__file__).resolve().parents[1] / "evals" / "sessions" / "chorus-hand.jsonl"
-
-
-@pytest.fixture(scope="module")
-def chorus_settings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("home"), data_dir=shared_data)
-    open_lexical(settings, "chorus", create=True).index(load_dataset("chorus", settings).products())
-    return settings
 
 
 @pytest.fixture(scope="module")
