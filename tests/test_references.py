@@ -108,3 +108,27 @@ def test_a_reference_before_any_list_is_still_a_reference() -> None:
 def test_two_digit_positions_in_a_long_list() -> None:
     assert find_reference("product 10", 12) == Reference("details", (10,))
     assert find_reference("compare 10 and 12", 12) == Reference("compare", (10, 12))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "morning! every mirror i've tried fogs up in like 10 seconds. i need a fogless "
+            "shower mirror",
+            0,
+        ),
+        ("hosting thanksgiving for the first time this year, need a propane turkey fryer", 0),
+        ("my old one lasted like 12 years, looking for a new dishwasher that is quiet", 5),
+    ],
+)
+def test_a_number_in_a_long_request_is_not_a_position_off_the_list(text: str, shown: int) -> None:
+    """Sessions written by people read "10 seconds" as "#10" and "the first time" as "#1",
+    and answered "there is no list to pick #10 from": a request, not a reference."""
+    assert find_reference(text, shown) is None
+
+
+def test_a_long_message_still_points_at_a_product_that_is_on_the_list() -> None:
+    text = "ok so tell me a bit more about the second one, does it come with a battery"
+    assert find_reference(text, 5) == Reference("details", (2,))
+    assert find_reference("the second one", 0) == Reference("details", (2,))

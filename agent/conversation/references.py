@@ -35,6 +35,10 @@ _SIMILAR = re.compile(
     re.I,
 )
 _BARE_NUMBERS = re.compile(r"(?<![\w.$€£])(\d{1,2})(?![\w.%])")
+#: Words a message pointing at the list has at most ("can you tell me more about the second
+#: one please"): past that, a position that is not on the list is a number in a request
+#: ("fogs up in like 10 seconds", "for the first time this year"), not a reference.
+REFERENCE_WORDS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +56,17 @@ def find_reference(text: str, shown_count: int) -> Reference | None:
     """The reference ``text`` makes to a list of ``shown_count`` products, if any.
 
     Positions outside the list are kept (the answer says they do not exist) so that "#7" of
-    five, or "the second one" before any list, is never silently read as a search.
+    five, or "the second one" before any list, is never silently read as a search; in a
+    message longer than ``REFERENCE_WORDS`` such a position is a number in a request.
     """
     text = text[:500]  # a reference is a few words
+    found = _reference(text, shown_count)
+    if found is None or all(1 <= p <= shown_count for p in found.positions):
+        return found
+    return found if len(text.split()) <= REFERENCE_WORDS else None
+
+
+def _reference(text: str, shown_count: int) -> Reference | None:
     positions = _positions(text, shown_count)
     if _COMPARE.search(text):
         numbers = positions or [int(n) for n in _BARE_NUMBERS.findall(text)]
