@@ -70,12 +70,14 @@ def run_sessions(
     depth: int = 100,
     batch_size: int = 16,
     progress: SessionProgress | None = None,
+    name: str = "",
 ) -> SessionRetrieval:
-    """Every session's last-turn ranking under ``strategy`` (``writer``: the policy's model)."""
+    """Every session's last-turn ranking under ``strategy`` (``writer``: the policy's model);
+    ``name`` names the run (its report, and what ``eval compare`` calls it)."""
     if strategy not in SESSION_STRATEGIES:
         raise BadInput(f"unknown session strategy {strategy!r}; choose one of {SESSION_STRATEGIES}")
     started = time.perf_counter()
-    run = Run(f"sessions-{strategy}")
+    run = Run(name or f"sessions-{strategy}")
     traces: dict[str, StrategyTrace] = {}
     views: dict[str, ConversationView] = {}
     if strategy in TEXT_OF:

@@ -104,6 +104,7 @@ def run_session_eval(
         depth=options.depth,
         batch_size=options.batch_size,
         progress=progress,
+        name=name,
     )
     scored = session_judgments(chosen, all_judgments)
     report = build_report(

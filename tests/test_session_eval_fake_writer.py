@@ -76,6 +76,12 @@ def test_every_strategy_scores_the_dev_sessions_with_their_turns_and_kinds(
         reports[strategy] = report
         assert set(report.per_query) == set(expected)
         assert report.sessions == "chorus-hand"
+        assert (
+            report.name
+            == outcome.run_dir.name
+            == f"chorus-dev-chorus-hand-{strategy}"
+            + ("-fake-last-words" if strategy == "policy" else "")
+        )
         for session_id, entry in report.per_query.items():
             assert entry["turns"] == list(expected[session_id].turns)
             assert entry["kind"] == expected[session_id].kind
