@@ -78,6 +78,18 @@ def shown_products_table(products: list[ShownProduct]) -> Table:
     return table
 
 
+#: Seconds a leaving chat waits for its background warm-up (the indexes, the sentence model).
+WARM_UP_JOIN_S = 60.0
+
+
+def finish_warm_up(thread: threading.Thread) -> None:
+    """Wait for a warm-up thread before the process exits. Why: a chat quit within seconds of
+    starting left ONNX Runtime and tantivy loading in a daemon thread while Python finalized,
+    and the process died of a segmentation fault after ``/quit`` (seen once in a clean-clone
+    run of ``tests/test_hostile_utf8.py``)."""
+    thread.join(timeout=WARM_UP_JOIN_S)
+
+
 class ChatLoop:
     def __init__(
         self,
@@ -104,8 +116,7 @@ class ChatLoop:
                 f" · conversation {self.session.conversation_id} · /help for commands",
             )
         )
-        if self.warm_up:
-            self.session.warm_up()
+        warming = self.session.warm_up() if self.warm_up else None
         for raw in lines:
             line = raw.strip()
             if not line:
@@ -116,6 +127,8 @@ class ChatLoop:
                 continue
             self.turn(line)
         self._leaving()
+        if warming is not None:
+            finish_warm_up(warming)
 
     def _leaving(self) -> None:
         """On /quit or end of input: say so if the concept index is still being built, since
@@ -363,7 +376,8 @@ def run_chat(
     # The search side opens (the concept index and its sentence model take seconds) while the
     # model server starts, not after it; the session's warm-up then finds it open.
     toolbox = SearchToolbox(settings, dataset)
-    threading.Thread(target=toolbox.warm, name="warm-search", daemon=True).start()
+    warming = threading.Thread(target=toolbox.warm, name="warm-search", daemon=True)
+    warming.start()
     with ExitStack() as stack:
         with console.status(styled(f"starting {settings.llm.model}…")):
             llm = stack.enter_context(llm_endpoint(settings))
@@ -397,6 +411,7 @@ def run_chat(
         )
         try:
             loop.run(input_lines(console))
+            finish_warm_up(warming)
         except KeyboardInterrupt:
             # Said at once: closing the session and stopping the model server come after.
             console.print(styled(("interrupted", "yellow"), ": turn cancelled, closing the chat"))
