@@ -25,12 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agent.conversation.scripted_sessions import (
-    ScriptedSessions,
-    SessionOutcome,
-    SessionProgress,
-    ranking_of,
-)
+from agent.conversation.scripted_sessions import ScriptedSessions, SessionOutcome, SessionProgress
 from agent.protocol.writer_prompts import ConversationView, QueryWriter
 from evals.strategies import StrategyTrace, copy_strategy
 from tools.catalog.sessions import Session
@@ -105,7 +100,7 @@ def run_sessions(
         else ScriptedSessions(toolbox, dataset=dataset, depth=depth, batch_size=batch_size)
     )
     for outcome in scripted.run(sessions, progress):
-        ranking = ranking_of(outcome.last)
+        ranking = outcome.last.ranking()
         run.add(outcome.session.id, [(pid, 1.0 / rank) for rank, pid in enumerate(ranking, 1)])
         traces[outcome.session.id] = session_trace(outcome)
         views[outcome.session.id] = outcome.view

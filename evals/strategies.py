@@ -336,12 +336,8 @@ class AgentStrategy:
         return self._results(record, size), self._trace(query_text, record)
 
     def _results(self, record: EpisodeRecord, size: int) -> SearchResults:
-        ranking = [str(shown["id"]) for shown in record.recommended]
-        for step in record.steps:
-            for call in step.tool_calls:
-                ranking.extend(hit.product_id for hit in call.hits)
         hits: list[tuple[Product, float]] = []
-        for product_id in list(dict.fromkeys(ranking))[:size]:
+        for product_id in record.ranking()[:size]:
             product = self.toolbox.get(product_id)
             if product is not None:
                 hits.append((product, 1.0 / (len(hits) + 1)))

@@ -142,6 +142,7 @@ def test_batches_answer_every_thread_and_a_failure_reaches_each_waiter() -> None
         return [str(p.messages[-1]["content"]) for p in prompts]
 
     batches = WriterBatches(fake_echo_writer, batch_size=8)
+    assert batches._worker is None  # no thread until a prompt comes (graph-only runs have none)
     answers: dict[int, str] = {}
 
     def ask(n: int) -> None:

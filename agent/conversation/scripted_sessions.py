@@ -126,12 +126,3 @@ class ScriptedSessions:
         finally:
             self.checkpoints.delete_thread(thread)
         return SessionOutcome(session, tuple(records), view)
-
-
-def ranking_of(record: EpisodeRecord) -> list[str]:
-    """The products a turn shows, in order, then the rest of its search hits, call by call."""
-    ids = [str(shown["id"]) for shown in record.recommended]
-    for step in record.steps:
-        for call in step.tool_calls:
-            ids.extend(hit.product_id for hit in call.hits)
-    return list(dict.fromkeys(ids))

@@ -79,6 +79,17 @@ def call_prefix(name: str) -> str:
     return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
 
 
+def demanded_call_opening(tokenizer: Any, tool: str | None) -> str:
+    """What is written for a model that must call ``tool`` before it writes a token: the
+    call's opening (``call_prefix``) when its tokenizer writes calls in the tools template
+    (the only format whose call start is known: it has our ``response_template``), else ""
+    (no tool demanded, or a model of another chat format). The CTranslate2 server and the
+    evals' in-process writer both write it, so a demanded call is the same in chat and eval."""
+    if tool is None or getattr(tokenizer, "response_template", None) is None:
+        return ""
+    return call_prefix(tool)
+
+
 def tools_chat_template() -> str:
     """The Jinja source of the template (shipped as package data)."""
     return (files("agent.protocol.templates") / "tools_chat_template.jinja").read_text(

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END, call_prefix
+from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END, demanded_call_opening
 from agent.runtime.ct2_model import Ct2Generator, PreparedPrompt, Sampling
 
 #: The most tokens one request may ask for (the model's context is 8k; replies are short).
@@ -242,11 +242,7 @@ class ChatService:
         call start is known); the model then writes only the arguments. Greedy, that is the
         reply it would have written (checked in ``tests/test_model_server_e2e.py``), in about
         half the generated tokens."""
-        if request.required_tool is None:
-            return ""
-        if getattr(self.generator.tokenizer, "response_template", None) is None:
-            return ""
-        return call_prefix(request.required_tool)
+        return demanded_call_opening(self.generator.tokenizer, request.required_tool)
 
     def native_calls(
         self, request: ChatRequest, prompt: PreparedPrompt, text: str

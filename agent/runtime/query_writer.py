@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.protocol.chat_template import call_prefix
+from agent.protocol.chat_template import demanded_call_opening
 from agent.protocol.writer_prompts import Prompt
 
 
@@ -68,10 +68,7 @@ class LocalQueryWriter:
         return replies
 
     def demanded_opening(self, tool_names: tuple[str, ...]) -> str:
-        """The call opening written for the model when its prompt offers exactly one tool and
-        its template writes calls in the tools format (the only one whose opening is known)."""
-        if len(tool_names) != 1:
-            return ""
-        if getattr(self.generator.tokenizer, "response_template", None) is None:
-            return ""
-        return call_prefix(tool_names[0])
+        """The call opening written for the model when its prompt offers exactly one tool
+        (``demanded_call_opening``, as the chat's server writes it)."""
+        demanded = tool_names[0] if len(tool_names) == 1 else None
+        return demanded_call_opening(self.generator.tokenizer, demanded)

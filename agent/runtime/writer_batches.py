@@ -40,6 +40,8 @@ class WriterBatches:
 
     A batch goes as soon as it is full, or ``GATHER_S`` after its first prompt: with as many
     threads as ``batch_size``, batches fill to the number of sessions waiting on the model.
+    The worker thread starts with the first prompt: a run where the graph writes every
+    search (no model) starts none.
     """
 
     def __init__(self, writer: QueryWriter, batch_size: int = 16) -> None:
@@ -49,11 +51,17 @@ class WriterBatches:
         self.batch_size = batch_size
         self.batches = 0
         self._requests: queue.Queue[tuple[Prompt, Future[str]]] = queue.Queue()
-        self._worker = threading.Thread(target=self._serve, name="writer-batches", daemon=True)
-        self._worker.start()
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def write(self, prompt: Prompt) -> str:
         """The writer's reply to one prompt (blocks until its batch is done)."""
+        with self._start_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._serve, name="writer-batches", daemon=True
+                )
+                self._worker.start()
         answer: Future[str] = Future()
         self._requests.put((prompt, answer))
         return answer.result()

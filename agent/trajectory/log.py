@@ -193,6 +193,16 @@ class EpisodeRecord:
     def episode_id(self) -> str:
         return episode_id_for(self.conversation_id, self.turn)
 
+    def ranking(self) -> list[str]:
+        """The products the turn showed, in order, then the rest of its search hits, call by
+        call, each once: what an eval scores the turn by (NDCG@10 reads what was shown,
+        recall@100 what the searches found)."""
+        ids = [str(shown["id"]) for shown in self.recommended]
+        for step in self.steps:
+            for call in step.tool_calls:
+                ids.extend(hit.product_id for hit in call.hits)
+        return list(dict.fromkeys(ids))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["episode_id"] = self.episode_id
