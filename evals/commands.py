@@ -79,6 +79,8 @@ def eval_run(
         errors.print(styled(f"run and reports in {outcome.run_dir}"))
         return
     console.print(reports_table([outcome.report]))
+    report = outcome.report
+    console.print(styled(f"{report.wall_s:.1f} s, {report.throughput()}"))
     console.print(styled(f"run and reports in {outcome.run_dir}"))
 
 

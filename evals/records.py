@@ -54,6 +54,23 @@ class EvalReport:
     def queries(self) -> int:
         return len(self.per_query)
 
+    @property
+    def turns(self) -> int | None:
+        """Shopper messages a session run went through (``None`` for a query run)."""
+        if not self.sessions:
+            return None
+        return sum(len(row.get("turns") or ()) for row in self.per_query.values())
+
+    def throughput(self) -> str:
+        """The run's speed in words: requests per second, and for sessions also the shopper's
+        turns per second (each turn is one request to the assistant)."""
+        wall = max(self.wall_s, 1e-9)
+        unit = "sessions" if self.sessions else "requests"
+        text = f"{self.queries / wall:.2f} {unit}/s"
+        if self.turns is not None:
+            text += f", {self.turns} turns at {self.turns / wall:.2f} turns/s"
+        return text
+
     def values(self, metric: str) -> dict[str, float]:
         """``{query_id: value}`` of one metric (what paired tests compare)."""
         if metric not in METRIC_NAMES:

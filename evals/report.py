@@ -153,7 +153,7 @@ def report_markdown(report: EvalReport) -> str:
         + (f" (the split's first {report.limit})" if report.limit else "")
         + f", ranked {report.depth} deep; {report.relevance}",
         f"- catalog version {report.catalog_version or 'unknown'}; run at {report.created_at}; "
-        f"wall time {report.wall_s:.1f} s",
+        f"wall time {report.wall_s:.1f} s ({report.throughput()})",
         "",
         markdown_table(REPORT_HEADERS, [_report_row(report)]),
         "",

@@ -17,7 +17,7 @@ from pathlib import Path
 from agent.terminal.render import errors
 from evals.records import METRIC_NAMES, EvalReport, collect_reports
 from evals.report import kinds_markdown, summary_markdown
-from evals.session_runs import SESSION_STRATEGIES, run_sessions
+from evals.session_runs import SESSION_BATCH_SIZE, SESSION_STRATEGIES, run_sessions
 from evals.suite import (
     EvalOptions,
     EvalOutcome,
@@ -102,7 +102,7 @@ def run_session_eval(
         model_name=model_label or "writer",
         dataset=dataset,
         depth=options.depth,
-        batch_size=options.batch_size,
+        batch_size=options.batch_size or SESSION_BATCH_SIZE,
         progress=progress,
         name=name,
     )

@@ -81,7 +81,9 @@ class EvalOptions:
     limit: int | None = None
     runs_root: Path = Path("runs")
     depth: int = DEPTH
-    batch_size: int = BATCH_SIZE
+    #: Writer prompts generated together (``None``: ``BATCH_SIZE`` for queries,
+    #: ``evals.session_runs.SESSION_BATCH_SIZE`` for sessions).
+    batch_size: int | None = None
 
     def run_name(self, model_label: str | None) -> str:
         """The run's folder name, with the label of the model the strategy was opened with."""
@@ -384,7 +386,7 @@ def run_eval(
             split=split,
             model=model_label,
             depth=options.depth,
-            batch_size=options.batch_size,
+            batch_size=options.batch_size or BATCH_SIZE,
             progress=progress,
             catalog_version=read_manifest(settings, dataset).get("catalog_version"),
         )

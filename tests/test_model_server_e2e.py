@@ -31,6 +31,7 @@ from agent.protocol.chat_template import (
     RESPONSE_TEMPLATE,
     STOP_STRINGS,
     TEMPLATE_VERSION,
+    TOOL_CALL_CLOSE,
     TOOL_CALL_OPEN,
     TOOL_RESPONSE_OPEN,
     tools_chat_template,
@@ -384,6 +385,8 @@ def test_the_eval_writer_demands_its_one_tool_and_writes_the_calls_the_model_wou
     writer = LocalQueryWriter(stored.path, max_new_tokens=MAX_TOKENS, runtime=runtime)
     assert writer.demanded_opening(("search_products",)).startswith(TOOL_CALL_OPEN)
     assert writer.demanded_opening(("search_products", "search_concepts")) == ""
+    opening = writer.demanded_opening(("search_products",), prompts[0].tools)
+    assert opening.endswith('"arguments": {"query": "')  # the model writes only the words
     replies = writer(prompts)
     unaided: Any = (
         Ct2Generator(stored.path, threads=THREADS)
@@ -395,4 +398,5 @@ def test_the_eval_writer_demands_its_one_tool_and_writes_the_calls_the_model_wou
             [prompt.messages], tools=prompt.tools, max_new_tokens=MAX_TOKENS
         )
         assert reply.startswith(TOOL_CALL_OPEN), reply
+        assert reply.endswith(TOOL_CALL_CLOSE), reply  # cut at the close, the tag written out
         assert parse_tool_calls(reply, prompt.tools).calls == alone.parsed.calls, prompt

@@ -88,6 +88,8 @@ def test_every_strategy_scores_the_dev_sessions_with_their_turns_and_kinds(
             assert entry["text"] == expected[session_id].query_text
         kinds = {s.kind for s in expected.values()}
         assert set(report.means_by_kind or {}) == kinds
+        assert report.turns == sum(len(s.turns) for s in expected.values())
+        assert f"{report.turns} turns at " in report.throughput()
         assert (outcome.run_dir / "report.json").is_file()
 
     # oracle: the judged query through the tool path, the same ranking as the copy strategy

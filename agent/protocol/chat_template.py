@@ -15,6 +15,8 @@ from typing import Any
 TEMPLATE_VERSION = 3
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
+#: The closing tag's first token (``call_close_start_id``).
+CLOSE_START = "</"
 TOOL_RESPONSE_OPEN = "<tool_response>"
 #: The template's end of a turn. SmolLM2's tokenizer has it as its end-of-sequence token; a
 #: model of another family (Gemma 3) reads it as plain text and learns to write it after a
@@ -79,15 +81,62 @@ def call_prefix(name: str) -> str:
     return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
 
 
-def demanded_call_opening(tokenizer: Any, tool: str | None) -> str:
+def demanded_call_opening(
+    tokenizer: Any, tool: str | None, schema: Mapping[str, Any] | None = None
+) -> str:
     """What is written for a model that must call ``tool`` before it writes a token: the
     call's opening (``call_prefix``) when its tokenizer writes calls in the tools template
     (the only format whose call start is known: it has our ``response_template``), else ""
-    (no tool demanded, or a model of another chat format). The CTranslate2 server and the
-    evals' in-process writer both write it, so a demanded call is the same in chat and eval."""
+    (no tool demanded, or a model of another chat format). With the tool's ``schema``, the
+    opening goes on to its first required argument when that is text
+    (``first_text_argument``): ``{"query": "``, so the model writes only the words.
+
+    The CTranslate2 server and the evals' in-process writer both write it, so a demanded call
+    is the same in chat and eval. Why the argument's name too: the writer always writes the
+    query first (every call it was trained on does), and those four tokens are a fifth of a
+    call's generation."""
     if tool is None or getattr(tokenizer, "response_template", None) is None:
         return ""
-    return call_prefix(tool)
+    first = first_text_argument(schema) if schema is not None else None
+    if first is None:
+        return call_prefix(tool)
+    return f'{call_prefix(tool)} {{{json.dumps(first, ensure_ascii=False)}: "'
+
+
+def first_text_argument(schema: Mapping[str, Any]) -> str | None:
+    """The first required argument of a tool (an OpenAI tool dict or its ``function``) when
+    its value is a string, else None."""
+    function = schema.get("function", schema)
+    if not isinstance(function, Mapping):
+        return None
+    parameters = function.get("parameters") or {}
+    required = parameters.get("required") or ()
+    if not required:
+        return None
+    first = str(required[0])
+    kind = (parameters.get("properties") or {}).get(first, {}).get("type")
+    return first if kind == "string" else None
+
+
+def call_close_start_id(tokenizer: Any) -> int | None:
+    """The token that starts a call's closing tag (``</`` of ``</tool_call>``) when the
+    tokenizer writes it as a token of its own, else None.
+
+    Why: a reply to a demanded tool is one call, complete once its arguments close; the
+    closing tag's remaining tokens and the turn's end (5 of a writer call's ~12 generated
+    tokens) can be written for the model (``complete_call_close``), as its opening is.
+    """
+    if getattr(tokenizer, "response_template", None) is None:
+        return None
+    ids = tokenizer.encode('"}}' + TOOL_CALL_CLOSE, add_special_tokens=False)
+    return next((i for i in ids if tokenizer.decode([i]) == CLOSE_START), None)
+
+
+def complete_call_close(text: str) -> str:
+    """A reply cut at the start of the call's closing tag, with the tag written out."""
+    if text.endswith(CLOSE_START):
+        return text + TOOL_CALL_CLOSE[len(CLOSE_START) :]
+    return text
 
 
 def tools_chat_template() -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.protocol.chat_template import TURN_END
+from agent.protocol.chat_template import TURN_END, call_close_start_id, complete_call_close
 from agent.protocol.tool_calls import parse_tool_calls
 from agent.protocol.tool_schemas import TOOL_SCHEMAS
 from agent.runtime.rendering import Generation, Message, render_prompt
@@ -190,6 +190,8 @@ class Ct2Generator:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         self.end_ids = sorted(ids)
+        #: Where a demanded call's reply ends (``call_close_start_id``); None: at the turn end.
+        self.call_close_id = call_close_start_id(self.tokenizer)
         self.replicas = max(1, inter_threads)
         self._heads_seen: dict[tuple[str, ...], int] = {}
         self._heads_lock = threading.Lock()
@@ -256,8 +258,9 @@ class Ct2Generator:
         """One batch of conversations; replies cut at the turn end and parsed for tool calls.
 
         ``written_start``: the reply's opening, written for the model (a demanded tool's call
-        opening, ``agent.protocol.chat_template.call_prefix``, as the server writes it); the
-        model continues from it and the reply text includes it.
+        opening, ``agent.protocol.chat_template.demanded_call_opening``, as the server writes
+        it); the model continues from it and the reply text includes it. Such a reply is one
+        call: it ends where the call's closing tag starts, and the tag is written out.
         """
         if not conversations:
             return []
@@ -273,22 +276,28 @@ class Ct2Generator:
         self._seed(seed)
         options = {
             "include_prompt_in_result": False,
-            "end_token": self.end_ids,
+            "end_token": self.end_ids_for(written_start),
             "return_end_token": True,  # counted, as transformers counts it
             **({"static_prompt": list(shared)} if shared else {}),
             **sampling.options(),
         }
+        # a batch is padded to its longest prompt: each replica gets prompts of like length
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         size = -(-len(prompts) // self.replicas)
         pending = [
-            self.generator.generate_batch(prompts[i : i + size], asynchronous=True, **options)
-            for i in range(0, len(prompts), size)
+            self.generator.generate_batch(
+                [prompts[i] for i in order[start : start + size]], asynchronous=True, **options
+            )
+            for start in range(0, len(order), size)
         ]
-        results = [answer.result() for part in pending for answer in part]
+        results: list[Any] = [None] * len(prompts)
+        for position, answer in zip(order, (a for part in pending for a in part), strict=True):
+            results[position] = answer.result()
         generations = []
         for prompt, result in zip(prepared, results, strict=True):
             completion = list(result.sequences_ids[0])
             text = self.tokenizer.decode(completion, skip_special_tokens=True)
-            text = (written_start + text).split(TURN_END, 1)[0]
+            text = complete_call_close((written_start + text).split(TURN_END, 1)[0])
             generations.append(
                 Generation(
                     text=text,
@@ -299,23 +308,32 @@ class Ct2Generator:
             )
         return generations
 
+    def end_ids_for(self, written_start: str) -> list[int]:
+        """The tokens a reply ends on: the turn's end, and after a written call opening also
+        the start of the call's closing tag (``generate``)."""
+        if written_start and self.call_close_id is not None:
+            return sorted({*self.end_ids, self.call_close_id})
+        return self.end_ids
+
     def stream(
         self, prompt: PreparedPrompt, sampling: Sampling, continuation: Sequence[str] = ()
     ) -> Iterator[int]:
         """The reply's token ids as they are generated, the end token last (counted, as
         ``transformers`` counts it; decoding skips it). Closing the iterator stops the
-        generation."""
+        generation. After a ``continuation`` (a call opening the caller wrote) the reply also
+        ends on the start of the call's closing tag, as in ``generate``."""
         self._seed(sampling.seed)
+        ends = self.end_ids_for("written" if continuation else "")
         steps = self.generator.generate_tokens(
             [*prompt.dynamic, *continuation],  # the reply's start, when the caller wrote it
-            end_token=self.end_ids,
+            end_token=ends,
             **prompt.options(),
             **sampling.options(),
         )
         try:
             for step in steps:
                 yield step.token_id
-                if step.token_id in self.end_ids:
+                if step.token_id in ends:
                     return
         finally:
             close = getattr(steps, "close", None)

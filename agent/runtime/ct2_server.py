@@ -28,7 +28,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.protocol.chat_template import TOOL_CALL_OPEN, TURN_END, demanded_call_opening
+from agent.protocol.chat_template import (
+    TOOL_CALL_OPEN,
+    TURN_END,
+    complete_call_close,
+    demanded_call_opening,
+)
 from agent.runtime.ct2_model import Ct2Generator, PreparedPrompt, Sampling
 
 #: The most tokens one request may ask for (the model's context is 8k; replies are short).
@@ -225,7 +230,10 @@ class ChatService:
         try:
             for token_id in steps:
                 ids.append(token_id)
-                delta = reply.add(written + tokenizer.decode(ids, skip_special_tokens=True))
+                decoded = written + tokenizer.decode(ids, skip_special_tokens=True)
+                if written and token_id == self.generator.call_close_id:
+                    decoded = complete_call_close(decoded)  # the call is done: its tag written
+                delta = reply.add(decoded)
                 if delta:
                     yield Step(delta, None, prompt_tokens, len(ids))
                 if reply.stopped:
@@ -242,7 +250,15 @@ class ChatService:
         call start is known); the model then writes only the arguments. Greedy, that is the
         reply it would have written (checked in ``tests/test_model_server_e2e.py``), in about
         half the generated tokens."""
-        return demanded_call_opening(self.generator.tokenizer, request.required_tool)
+        schema = next(
+            (
+                tool
+                for tool in request.tools or ()
+                if tool.get("function", {}).get("name") == request.required_tool
+            ),
+            None,
+        )
+        return demanded_call_opening(self.generator.tokenizer, request.required_tool, schema)
 
     def native_calls(
         self, request: ChatRequest, prompt: PreparedPrompt, text: str

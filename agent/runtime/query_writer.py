@@ -15,7 +15,7 @@ reply whose arguments do not parse is still counted invalid.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +57,23 @@ class LocalQueryWriter:
             key = tuple(str(tool["function"]["name"]) for tool in prompt.tools)
             by_tools.setdefault(key, []).append(position)
         for names, positions in by_tools.items():
+            tools = prompts[positions[0]].tools
             generations = self.generator.generate(
                 [prompts[i].messages for i in positions],
-                tools=prompts[positions[0]].tools,
+                tools=tools,
                 max_new_tokens=self.max_new_tokens,
-                written_start=self.demanded_opening(names),
+                written_start=self.demanded_opening(names, tools),
             )
             for position, generation in zip(positions, generations, strict=True):
                 replies[position] = generation.text
         return replies
 
-    def demanded_opening(self, tool_names: tuple[str, ...]) -> str:
+    def demanded_opening(
+        self, tool_names: tuple[str, ...], tools: Sequence[Mapping[str, Any]] = ()
+    ) -> str:
         """The call opening written for the model when its prompt offers exactly one tool
-        (``demanded_call_opening``, as the chat's server writes it)."""
+        (``demanded_call_opening``, as the chat's server writes it, up to the tool's first
+        text argument when ``tools`` holds its schema)."""
         demanded = tool_names[0] if len(tool_names) == 1 else None
-        return demanded_call_opening(self.generator.tokenizer, demanded)
+        schema = tools[0] if demanded is not None and tools else None
+        return demanded_call_opening(self.generator.tokenizer, demanded, schema)
