@@ -238,3 +238,108 @@ def test_known_misreadings(
 ) -> None:
     state = fold(messages).constraints
     assert (state.terms, state.min_price, state.max_price) == (terms, low, high)
+
+
+# -- the order ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("messages", "sort"),
+    [
+        (["wireless mouse", "the cheapest"], "price_asc"),
+        (["wireless mouse", "cheapest first please"], "price_asc"),
+        (["wireless mouse", "lowest price first"], "price_asc"),
+        (["wireless mouse", "sort by price"], "price_asc"),
+        (["the cheapest wireless mouse"], "price_asc"),
+        (["wireless mouse", "most expensive"], "price_desc"),
+        (["wireless mouse", "highest price first"], "price_desc"),
+        (["wireless mouse", "sort by price, high to low"], "price_desc"),
+        # it carries over turns that keep the product type...
+        (["wireless mouse", "the cheapest", "only Logitech"], "price_asc"),
+        (["wireless mouse", "most expensive", "gaming mouse"], "price_desc"),
+        # ... until "by relevance" / "best match" or a new product type
+        (["wireless mouse", "the cheapest", "sort by relevance"], "relevance"),
+        (["wireless mouse", "the cheapest", "best match first"], "relevance"),
+        (["wireless mouse", "the cheapest", "headphones"], "relevance"),
+        (["wireless mouse", "headphones, cheapest first"], "price_asc"),
+        (["wireless mouse", "the cheapest", "start over"], "relevance"),
+    ],
+)
+def test_the_order_is_read_and_carried(messages: list[str], sort: str) -> None:
+    assert fold(messages).constraints.sort == sort
+
+
+@pytest.mark.parametrize(
+    "message", ["the cheapest", "lowest price first", "sort by price", "most expensive first"]
+)
+def test_an_order_is_no_product_and_no_price_limit(message: str) -> None:
+    state = fold(["wireless mouse under $40", message]).constraints
+    assert state.terms == ("wireless", "mouse")
+    assert (state.min_price, state.max_price) == (None, d("40"))
+
+
+def test_cheaper_is_still_a_limit_and_keeps_the_order() -> None:
+    state = fold(["wireless mouse", "the cheapest", "cheaper"]).constraints
+    assert state.sort == "price_asc"
+    assert state.max_price == d("29.99")
+    assert fold(["wireless mouse", "cheaper"]).constraints.sort == "relevance"
+
+
+def test_the_order_survives_a_checkpoint_and_is_described() -> None:
+    state = fold(["wireless mouse under $40", "the cheapest"]).constraints
+    assert Constraints.from_dict(state.to_dict()) == state
+    assert state.describe() == "wireless mouse · under $40 · sorted by price, lowest first"
+    assert state.describe(order=False) == "wireless mouse · under $40"
+    dear = fold(["wireless mouse", "most expensive"]).constraints
+    assert dear.describe() == "wireless mouse · sorted by price, highest first"
+    assert Constraints.from_dict({**state.to_dict(), "sort": "random"}).sort == "relevance"
+
+
+# -- several brands, excluded brands -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("messages", "wanted", "unwanted", "terms"),
+    [
+        (["headphones", "Sony or Samsung"], ("Sony", "Samsung"), (), ("headphones",)),
+        (["sony or samsung headphones"], ("Sony", "Samsung"), (), ("headphones",)),
+        (["headphones", "either Bose, JBL or Sony"], ("Bose", "JBL", "Sony"), (), ("headphones",)),
+        (["headphones", "not Sony"], (), ("Sony",), ("headphones",)),
+        (["laptop", "no HP"], (), ("HP",), ("laptop",)),
+        (["mouse", "except Logitech"], (), ("Logitech",), ("mouse",)),
+        (["mouse", "anything but Logitech or HP"], (), ("Logitech", "HP"), ("mouse",)),
+        (["headphones", "I don't want Sony"], (), ("Sony",), ("headphones",)),
+        (["headphones", "Sony or Bose", "not Sony"], ("Bose",), ("Sony",), ("headphones",)),
+        # carried across a new product of the same kind and a price change
+        (["headphones", "not JBL", "wireless headphones under $80"], (), ("JBL",), None),
+        (["headphones", "Bose or Sony", "cheaper"], ("Bose", "Sony"), (), ("headphones",)),
+    ],
+)
+def test_several_brands_and_exclusions(
+    messages: list[str],
+    wanted: tuple[str, ...],
+    unwanted: tuple[str, ...],
+    terms: tuple[str, ...] | None,
+) -> None:
+    state = fold(messages).constraints
+    assert (state.brands, state.excluded_brands) == (wanted, unwanted)
+    if terms is not None:
+        assert state.terms == terms  # no negation word left behind as a product
+
+
+@pytest.mark.parametrize("message", ["only dewalt", "just dewalt", "dewalt only", "made by dewalt"])
+def test_only_a_brand_the_catalog_lacks_refines_the_product(message: str) -> None:
+    """Home Depot has no brand field (no brand facets): the brand word joins the product."""
+    state = Constraints()
+    for text in ("cordless drill", message):
+        state = update_constraints(state, text, Facets()).constraints
+    assert state.terms == ("cordless", "drill") and state.product == "drill"
+    assert state.attributes == ("dewalt",)
+    assert state.query() == "cordless drill dewalt"
+
+
+def test_just_a_new_product_is_still_a_new_product() -> None:
+    state = Constraints()
+    for text in ("cordless drill", "just a hammer"):
+        state = update_constraints(state, text, Facets()).constraints
+    assert state.product == "hammer"

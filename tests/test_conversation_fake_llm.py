@@ -357,6 +357,47 @@ def test_fake_start_over_and_the_filter_commands(
     assert answer.filters == "keyboard" and {p.id for p in answer.products} == {"kb1", "kb2"}
 
 
+# -- order and brand lists -----------------------------------------------------------------
+
+
+def shown_prices_of(answer: FinalAnswer) -> list[Decimal]:
+    return [Decimal(p.price or "NaN") for p in answer.products]
+
+
+def test_fake_the_cheapest_orders_the_mice_and_the_reply_says_so(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """The model writes no order (as the 135M writer would not): the state gives every
+    search the one the shopper asked for, until a new product type."""
+    session, _ = open_chat(settings, toolbox)
+    turn(session, "wireless mouse")
+    answer, events = turn(session, "the cheapest")
+    assert_shopper_view(answer, events, word="mouse")
+    assert {s.arguments.get("sort") for s in searches(events)} == {"price_asc"}
+    assert shown_prices_of(answer) == sorted(shown_prices_of(answer)) and answer.products
+    assert answer.products[0].id == "mo5"  # the $9.95 HP wireless mouse, not the wired $7.50
+    assert "sorted by price, lowest first" in answer.text
+    answer, events = turn(session, "most expensive first")
+    assert shown_prices_of(answer) == sorted(shown_prices_of(answer), reverse=True)
+    assert "sorted by price, highest first" in answer.text
+    answer, events = turn(session, "headphones")
+    assert "sort" not in searches(events)[0].arguments and "sorted by" not in answer.text
+
+
+def test_fake_several_brands_and_excluded_ones_reach_the_search(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    session, _ = open_chat(settings, toolbox, writer(brand="HP"))  # a model's wrong brand
+    answer, events = turn(session, "Logitech or Razer wireless mouse")
+    assert searches(events)[0].arguments["brand"] == ["Logitech", "Razer"]
+    assert {p.brand for p in answer.products} == {"Logitech", "Razer"}
+    answer, events = turn(session, "wireless mouse, anything but Logitech or HP")
+    assert searches(events)[0].arguments["exclude_brands"] == ["Logitech", "HP"]
+    assert {p.brand for p in answer.products} == {"Razer"}
+    answer, events = turn(session, "a cheaper one")  # carried to the next turn
+    assert searches(events)[0].arguments["exclude_brands"] == ["Logitech", "HP"]
+
+
 # -- references to the list on screen ------------------------------------------------------
 
 

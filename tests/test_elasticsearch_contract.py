@@ -27,7 +27,7 @@ from elastic_transport._node import NodeApiResponse
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import Elasticsearch
 
-from tests.catalog_samples import sample_products
+from tests.catalog_samples import sample_products, sample_toolbox
 from tests.conftest import FIXTURES
 from tests.index_contract import assert_signatures_match_the_protocol
 from tools.catalog.chorus import iter_products
@@ -35,8 +35,15 @@ from tools.catalog.import_report import ImportReport
 from tools.catalog.product import Product
 from tools.search.backend import BackendUnavailable, IndexMissing, SearchError
 from tools.search.elasticsearch_backend import ElasticsearchIndex
-from tools.search.es_mapping import filter_clauses, index_name_for, to_document
+from tools.search.es_mapping import (
+    exclusion_clauses,
+    filter_clauses,
+    index_name_for,
+    to_document,
+)
+from tools.search.price_order import PRICE_ORDER_DEPTH
 from tools.search.request import SearchFilters, SearchRequest
+from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
 
 URL = "http://es.test:9200"
@@ -474,6 +481,69 @@ def test_stub_one_sided_price_range(backend: ElasticsearchIndex, cluster: StubCl
     ]
 
 
+def test_stub_excluded_brands_are_one_must_not_terms_on_the_brand_keyword(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
+    cluster.reply(200, "search_no_hits.json")
+    filters = SearchFilters(brands=("Logitech", "Razer"), excluded_brands=("HP", "hp", "Dell"))
+
+    backend.search(SearchRequest("mouse", filters=filters))
+
+    query = cluster.requests[0].json()["query"]["bool"]
+    assert query["filter"] == [{"terms": {"brand.keyword": ["logitech", "razer"]}}]
+    assert query["must_not"] == [{"terms": {"brand.keyword": ["hp", "dell"]}}]
+    assert query["must"][0]["multi_match"]["zero_terms_query"] == "all"  # a filter: may browse
+
+
+def test_stub_no_exclusion_sends_no_must_not(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
+    cluster.reply(200, "search_no_hits.json")
+    backend.search(SearchRequest("mouse", sort="price_asc"))  # a backend never reads sort
+    body = cluster.requests[0].json()
+    assert "must_not" not in body["query"]["bool"] and "sort" not in body
+
+
+def _reply_with(ranking: list[tuple[Product, float]]) -> dict[str, Any]:
+    """An Elasticsearch ``_search`` reply holding ``ranking`` as its hits."""
+    hits = [
+        {
+            "_index": "shopagent-chorus",
+            "_id": p.id,
+            "_score": score,
+            "_source": {"doc": json.loads(json.dumps(p.to_dict()))},
+        }
+        for p, score in ranking
+    ]
+    return {
+        "took": 1,
+        "timed_out": False,
+        "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits},
+    }
+
+
+@pytest.mark.parametrize("sort", ["price_asc", "price_desc"])
+def test_stub_price_order_through_the_toolbox_is_the_tantivy_order(
+    backend: ElasticsearchIndex, cluster: StubCluster, tmp_path: Path, sort: str
+) -> None:
+    """The same relevance ranking from either backend gives the same price order: the order
+    is applied above both (``SearchToolbox.run``), to a pool fetched deep enough."""
+    tantivy_box = sample_toolbox(tmp_path / "home")
+    asked = SearchRequest("gaming mouse", size=2, title_match=True, sort=sort)
+    deep = tantivy_box.lexical.search(replace(asked, size=PRICE_ORDER_DEPTH, sort="relevance"))
+    cluster.reply_json(200, _reply_with([(h.product, h.score) for h in deep.hits]))
+    es_box = SearchToolbox(Settings(home=tmp_path / "es-home"), "chorus")
+    es_box.__dict__["lexical"] = backend
+
+    from_es = es_box.run("lexical", asked)
+
+    assert cluster.requests[0].json()["size"] == PRICE_ORDER_DEPTH
+    assert from_es.ids == tantivy_box.run("lexical", asked).ids
+    assert "k1" in deep.ids and "k1" not in from_es.ids  # the one-word match stays out
+    shown = [hit.product.price for hit in from_es.hits]
+    assert shown == sorted(shown, reverse=sort == "price_desc") and len(shown) == 2
+
+
 def test_stub_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: StubCluster) -> None:
     cluster.reply(200, "search_two_hits.json")
 
@@ -817,6 +887,7 @@ def _selects(clause: dict[str, Any], document: dict[str, Any]) -> bool:
     "filters",
     [
         SearchFilters(brands=("hp", "EPSON")),
+        SearchFilters(excluded_brands=("hp", "EPSON"), max_price=Decimal("49.95")),
         SearchFilters(min_price=Decimal("10"), max_price=Decimal("49.95")),
         SearchFilters(max_price=Decimal("29.99")),
         SearchFilters(attributes={"Print technology": "laser printing"}),
@@ -827,6 +898,7 @@ def _selects(clause: dict[str, Any], document: dict[str, Any]) -> bool:
     ],
     ids=[
         "brands",
+        "excluded-brands",
         "price-range",
         "max-price",
         "attr-text",
@@ -844,8 +916,14 @@ def test_filter_clauses_meet_the_indexed_tokens(
     expected = {p.id for p in chorus_and_samples if filters.matches(p)}
     assert expected
 
+    excluded = json.loads(json.dumps(exclusion_clauses(filters)))
+
     documents = [json.loads(json.dumps(to_document(p))) for p in chorus_and_samples]
-    selected = {d["id"] for d in documents if all(_selects(c, d) for c in clauses)}
+    selected = {
+        d["id"]
+        for d in documents
+        if all(_selects(c, d) for c in clauses) and not any(_selects(c, d) for c in excluded)
+    }
 
     assert selected == expected
 

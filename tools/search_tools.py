@@ -23,6 +23,7 @@ from tools.search.expand_hints import ExpandHints, expand_hints
 from tools.search.facets import Facets, read_facets
 from tools.search.neighbour_words import DenseNeighbours
 from tools.search.prf import FeedbackIndex
+from tools.search.price_order import price_ordered
 from tools.search.request import SearchFilters, SearchRequest
 from tools.search.results import SearchResults
 from tools.settings.config import Settings
@@ -122,6 +123,12 @@ class SearchToolbox:
         return report
 
     def run(self, strategy: str, request: SearchRequest) -> SearchResults:
+        """``request`` down one retrieval path, in the order it asks for: a price order is
+        applied here, to what any path returns (``tools.search.price_order``), so the tantivy
+        and Elasticsearch backends order the same way and neither reads ``request.sort``."""
+        return price_ordered(request, lambda deep: self._run_path(strategy, deep))
+
+    def _run_path(self, strategy: str, request: SearchRequest) -> SearchResults:
         if strategy == "lexical":
             return self.lexical.search(request)
         if strategy == "concepts":

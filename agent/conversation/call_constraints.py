@@ -2,7 +2,9 @@
 
 A small model invents filters, so its tool arguments may add a brand, a category or a price
 limit only when the shopper named it (``absorb_call``), and every search runs with the
-state's filters whatever the call said (``apply_to_call``).
+state's filters whatever the call said (``apply_to_call``): every wanted brand (``brand``, a
+list when there are several), every excluded one (``exclude_brands``) and the price order
+(``sort``), which the state reads from the shopper's words alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from agent.conversation.message_words import plain_words
 from agent.conversation.prices import words_to_digits
 from tools.catalog.product import price_or_none
 from tools.search.facets import Facets
+from tools.search.request import RELEVANCE
 from tools.search.unit_spelling import spell_measures
 
 
@@ -28,11 +31,10 @@ def absorb_call(
     facets = facets or Facets()
     said = " ".join(plain_words(words_to_digits(shopper_text)))
     notes: list[str] = []
-    brand = str(arguments.get("brand") or "").strip()
-    if brand and not state.brands:
+    for brand in _brand_names(arguments.get("brand")) if not state.brands else []:
         known = facets.brand(brand)
         if known and _mentions(said, known.name) and known.name not in state.excluded_brands:
-            state = replace(state, brands=(known.name,))
+            state = replace(state, brands=tuple(dict.fromkeys([*state.brands, known.name])))
         else:
             notes.append(f"brand {brand!r} from the model ignored: the shopper did not ask")
     category = str(arguments.get("category") or "").strip()
@@ -65,18 +67,20 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
     """A search call's arguments with the state's filters (the state wins), the product type
     and features added to the query when missing ("photo editing 27 inch" for a monitor
     becomes "monitor photo editing 27 inch"), and excluded words taken out of it."""
-    args = {k: v for k, v in arguments.items() if k not in ("brand", "category")}
-    args.pop("min_price", None)
-    args.pop("max_price", None)
+    args = {k: v for k, v in arguments.items() if k not in _STATE_ARGUMENTS}
     if state.brands:
-        args["brand"] = state.brands[0]
+        args["brand"] = state.brands[0] if len(state.brands) == 1 else list(state.brands)
     if state.category:
         args["category"] = state.category
     if state.min_price is not None:
         args["min_price"] = float(state.min_price)
     if state.max_price is not None:
         args["max_price"] = float(state.max_price)
-    if "query" in args:
+    if "query" in args:  # search_products: the arguments only it takes
+        if state.excluded_brands:
+            args["exclude_brands"] = list(state.excluded_brands)
+        if state.sort != RELEVANCE:
+            args["sort"] = state.sort
         words = str(args.get("query") or "").split()
         lowered = {w.lower() for w in words}
         banned = set(state.exclusions)
@@ -94,6 +98,18 @@ def apply_to_call(arguments: Mapping[str, Any], state: Constraints) -> dict[str,
         concepts = args["concepts"] if isinstance(args["concepts"], list) else [args["concepts"]]
         args["concepts"] = [*concepts, *[a for a in state.attributes if a not in concepts]]
     return args
+
+
+#: The arguments the state decides, whatever the model wrote.
+_STATE_ARGUMENTS = frozenset(
+    {"brand", "category", "min_price", "max_price", "exclude_brands", "sort"}
+)
+
+
+def _brand_names(value: Any) -> list[str]:
+    """The model's ``brand``: one name or a list of them."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
 
 
 def _mentions(said: str, name: str) -> bool:

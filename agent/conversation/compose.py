@@ -4,7 +4,8 @@ With the embedded 135M model the graph writes every reply the shopper reads (the
 the search); with a capable endpoint it writes the ones whose model prose failed the checks.
 Each reply is short and checkable against the table printed under it:
 
-- results: how many matched, the price range and brands of what is shown, which constraints
+- results: how many matched (for what, and in which order: "sorted by price, lowest first",
+  ``Constraints.describe``), the price range and brands of what is shown, which constraints
   were dropped to find anything, and one suggestion to refine;
 - nothing found: what was searched, what was dropped, and the catalog's facets (top brands
   and price range for the words searched) to help choose again;
@@ -108,7 +109,7 @@ def compose_nothing(
     """No product survived, even with ``relaxed`` dropped: say so, then what the catalog has
     for these words (``facets``: products found before the constraints filtered them), or,
     when the words found nothing at all, the catalog's largest brands."""
-    sought = constraints.describe() or "that"
+    sought = constraints.describe(order=False) or "that"  # nothing found: no order to name
     text = f"Nothing matched {sought}"
     if relaxed:
         text += f", even without {_join(relaxed)}"

@@ -6,10 +6,15 @@ it, whatever the model wrote. ``update_constraints`` reads the shopper's own wor
 
 - prices (``agent.conversation.prices``: negations, ranges, "around", other languages),
   and "cheaper" / "more expensive": below / above the median price shown last;
+- the order: "the cheapest", "lowest price first", "sort by price" rank the good matches by
+  price, lowest first; "most expensive", "highest price first", "price high to low" highest
+  first (``tools.search.price_order``). "The cheapest" is an order, "cheaper" a price limit.
+  The order holds across turns until "by relevance" / "best match" or a new product type;
 - brands and categories, matched against the catalog's own facet values
   (``agent.conversation.facet_matches``), never a list in the code; a brand typed with one slip
-  ("logitec") is still found; "only X" / "X" replace the brands, "not X" / "without X" /
-  "except X" exclude one;
+  ("logitec") is still found; "only X" / "X" / "X or Y" replace the brands (any of them will
+  do), "not X" / "no X" / "except X" / "anything but X or Y" exclude them; the search gets
+  every wanted and every excluded brand;
 - features: "with X", "that has X" and measurements ("27 inch", "64GB") become attributes;
   "without X" / "no X" an exclusion;
 - content words: what remains once filler ("I'm looking for", "please", "a gift for my dad")
@@ -19,7 +24,9 @@ it, whatever the model wrote. ``update_constraints`` reads the shopper's own wor
   ("headphones under 50", then "a laptop") drops the price limit and category the message
   did not restate, since they were set for another kind of product. A message with no
   content words ("cheaper", "only Logitech", "something with bluetooth") keeps the product;
-  a pronoun ("a wireless one") adds them as features instead;
+  a pronoun ("a wireless one") adds them as features instead, and so does "only X" / "just
+  X" when X is no brand the catalog knows (Home Depot has no brand field: "only dewalt" after
+  "cordless drill" searches "cordless drill dewalt", not "dewalt");
 - "start over" (or ``/clear``) drops everything.
 
 The model's tool arguments may add a brand, category or price only when the shopper named it
@@ -41,6 +48,7 @@ from agent.conversation.prices import price_bounds, without_prices, words_to_dig
 from agent.conversation.products import ShownProduct
 from tools.catalog.product import Product, price_or_none
 from tools.search.facets import Facets
+from tools.search.request import PRICE_ASC, PRICE_DESC, RELEVANCE, SORTS
 from tools.search.spelling import edit_distance, max_edits
 
 #: Where the product's name ends and its use begins ("a monitor for photo editing").
@@ -78,6 +86,31 @@ _WITHOUT = re.compile(
     r"(?:a\s+|an\s+|the\s+|any\s+)?(?P<what>[\w+-]{3,})",
     re.I,
 )
+#: "the cheapest" / "lowest price first": the good matches by price, lowest first.
+_BY_PRICE = r"(?:sort(?:ed)?|order(?:ed)?|rank(?:ed)?|list(?:ed)?)\s+(?:them\s+|it\s+)?by\s+price"
+_HIGHEST_FIRST = re.compile(
+    rf"\b(?:(?:the\s+)?most\s+expensive(?:\s+(?:first|ones?))?|(?:the\s+)?priciest|"
+    r"highest[\s-]price[ds]?(?:\s+first)?|(?:price\s+)?high(?:est)?\s+to\s+low(?:est)?|"
+    rf"{_BY_PRICE}\s*,?\s*(?:descending|desc|highest\s+first|high\s+to\s+low))\b",
+    re.I,
+)
+_LOWEST_FIRST = re.compile(
+    rf"\b(?:(?:the\s+)?cheapest(?:\s+(?:first|ones?))?|(?:the\s+)?least\s+expensive|"
+    r"lowest[\s-]price[ds]?(?:\s+first)?|(?:price\s+)?low(?:est)?\s+to\s+high(?:est)?|"
+    rf"{_BY_PRICE}(?:\s*,?\s*(?:ascending|asc|lowest\s+first|low\s+to\s+high))?)\b",
+    re.I,
+)
+_BY_RELEVANCE = re.compile(
+    r"\b(?:(?:sort(?:ed)?|order(?:ed)?|rank(?:ed)?)?\s*by\s+relevance|most\s+relevant(?:\s+first)?|"
+    r"best\s+match(?:es|ing)?(?:\s+first)?)\b",
+    re.I,
+)
+#: "only dewalt", "just bosch", "dewalt only": a restriction of the product already sought.
+_ONLY = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|please|and|but|so|well|hmm)\W+)*(?:only|just|exclusively|made\s+by)\s+"
+    r"(?!(?:a|an|the|some|any)\b)|\b(?:only|exclusively)\W*$",
+    re.I,
+)
 #: Where a "with X" phrase ends.
 _PHRASE_END = re.compile(
     r"\b(?:and|or|under|below|over|for|from|that|which|please|but|at|in|to|than|by)\b.*$", re.I
@@ -89,6 +122,11 @@ _MEASURE = re.compile(
     re.I,
 )
 _CENT = Decimal("0.01")
+#: How the shopper reads an order (``Constraints.describe``, the reply's first line).
+_ORDER_WORDS = {
+    PRICE_ASC: "sorted by price, lowest first",
+    PRICE_DESC: "sorted by price, highest first",
+}
 #: Only this much of a message is read for constraints (a request is a sentence or two).
 MAX_MESSAGE_CHARS = 1000
 
@@ -115,6 +153,9 @@ class Constraints:
     attributes: tuple[str, ...] = ()
     #: Words ruled out ("without cable" -> "cable"): a product mentioning one is not shown.
     exclusions: tuple[str, ...] = ()
+    #: The order results are shown in: ``relevance``, ``price_asc`` or ``price_desc``
+    #: (``tools.search.request.SORTS``); every search of the turn runs with it.
+    sort: str = RELEVANCE
 
     def __post_init__(self) -> None:
         # read back from a checkpoint, the word lists are lists: equal values must compare equal
@@ -152,8 +193,9 @@ class Constraints:
         """Is there anything to search for (else the graph asks what the shopper wants)?"""
         return bool(self.query())
 
-    def describe(self) -> str:
-        """One line for the shopper: ``mouse · bluetooth · Logitech · under $20``."""
+    def describe(self, *, order: bool = True) -> str:
+        """One line for the shopper: ``mouse · bluetooth · Logitech · under $20``, then the
+        order when it is by price (``order``: a reply about no results leaves it out)."""
         parts = [" ".join(self.terms)] if self.terms else []
         parts.extend(self.attributes)
         if self.brands:
@@ -163,6 +205,8 @@ class Constraints:
         price = describe_price(self.min_price, self.max_price)
         if price:
             parts.append(price)
+        if order and self.sort in _ORDER_WORDS:
+            parts.append(_ORDER_WORDS[self.sort])
         parts.extend(f"not {brand}" for brand in self.excluded_brands)
         parts.extend(f"without {word}" for word in self.exclusions)
         return " · ".join(p for p in parts if p)
@@ -196,6 +240,7 @@ class Constraints:
             "category": self.category,
             "attributes": list(self.attributes),
             "exclusions": list(self.exclusions),
+            "sort": self.sort,
         }
 
     @classmethod
@@ -211,6 +256,7 @@ class Constraints:
             category=data.get("category") or None,
             attributes=tuple(data.get("attributes") or ()),
             exclusions=tuple(data.get("exclusions") or ()),
+            sort=_known_sort(data.get("sort")),
         )
 
 
@@ -271,7 +317,14 @@ def update_constraints(
         current.max_price,
     )
     rest = _CHEAPER.sub(" ", _PRICIER.sub(" ", rest))
+    # -- the order ------------------------------------------------------------------------
+    sort, rest = sort_in(rest)
+    if sort is not None and sort != state.sort:
+        state = replace(state, sort=sort)
+        changes.append(f"order {sort}")
     # -- brands and categories ----------------------------------------------------------
+    restricts = bool(_ONLY.search(rest))
+    rest = _ONLY.sub(" ", rest)  # "made by" is no product word
     rest, wanted, unwanted = brands_in(rest, facets)
     if wanted:
         state = replace(
@@ -310,7 +363,8 @@ def update_constraints(
     head = [w for w in plain_words(_USE.split(rest)[0]) if w in content]
     # -- what is sought ----------------------------------------------------------------
     named = [w for w in content if not _is_number(w)]
-    new_product = bool(named) and not (state.terms and _PRONOUN.search(rest))
+    # a pronoun ("a wireless one") or "only X" refines the product sought, never replaces it
+    new_product = bool(named) and not (state.terms and (_PRONOUN.search(rest) or restricts))
     if new_product:
         previous = state.product
         state = replace(
@@ -323,7 +377,9 @@ def update_constraints(
         )
         changes.append(f"looking for {' '.join(state.terms)}")
         if previous and state.product and not same_word(state.product, previous):
-            state = _forget_for_new_type(state, changes, priced_here=priced_here, category=category)
+            state = _forget_for_new_type(
+                state, changes, priced_here=priced_here, category=category, sorted_here=sort
+            )
     else:
         added = [w for w in [*named, *features] if w not in state.terms]
         attributes = [a for a in state.attributes if a not in excluded]
@@ -341,10 +397,16 @@ def update_constraints(
 
 
 def _forget_for_new_type(
-    state: Constraints, changes: list[str], *, priced_here: bool, category: str | None
+    state: Constraints,
+    changes: list[str],
+    *,
+    priced_here: bool,
+    category: str | None,
+    sorted_here: str | None,
 ) -> Constraints:
-    """Drop the price limit and category set for the previous product type, unless this
-    message set them (``priced_here``; ``category``: the one it named)."""
+    """Drop the price limit, category and price order set for the previous product type,
+    unless this message set them (``priced_here``; ``category``: the one it named;
+    ``sorted_here``: the order it asked for)."""
     if not priced_here and (state.min_price is not None or state.max_price is not None):
         dropped = describe_price(state.min_price, state.max_price)
         changes.append(f"new product: price limit {dropped} dropped")
@@ -352,7 +414,29 @@ def _forget_for_new_type(
     if state.category is not None and category != state.category:
         changes.append(f"new product: category {state.category} dropped")
         state = replace(state, category=None)
+    if sorted_here is None and state.sort != RELEVANCE:
+        changes.append(f"new product: order {state.sort} dropped")
+        state = replace(state, sort=RELEVANCE)
     return state
+
+
+def sort_in(text: str) -> tuple[str | None, str]:
+    """The order a message asks for (``None``: it says none) and the message without the
+    words that asked: "highest first" is read before "lowest" so "sort by price, high to low"
+    is not read as "sort by price"."""
+    for pattern, sort in (
+        (_BY_RELEVANCE, RELEVANCE),
+        (_HIGHEST_FIRST, PRICE_DESC),
+        (_LOWEST_FIRST, PRICE_ASC),
+    ):
+        if pattern.search(text):
+            return sort, pattern.sub(" ", text)
+    return None, text
+
+
+def _known_sort(value: Any) -> str:
+    """A checkpoint's order, or relevance for one this version does not know."""
+    return value if value in SORTS else RELEVANCE
 
 
 def describe_price(low: Decimal | None, high: Decimal | None) -> str:

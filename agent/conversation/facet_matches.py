@@ -17,20 +17,32 @@ from agent.conversation.message_words import FILLER, NEGATION, plain_words
 from tools.search.facets import Facets
 
 _NOT = re.compile(
-    rf"\b(?:{NEGATION}|but\s+not|other\s+than|anything\s+but|never|hate)\s*$",
+    rf"\b(?:{NEGATION}|but\s+not|other\s+than|anything\s+but|never|hate|"
+    r"(?:don'?t|do\s+not|doesn'?t|won'?t)\s+(?:want|like|need)(?:\s+(?:a|an|any))?|"
+    r"no\s+more|rather\s+than|instead\s+of)\s*$",
     re.I,
 )
+#: What may stand between two brands of one list ("Dell or HP", "Sony, JBL and LG"): the
+#: second is wanted or unwanted as the first ("anything but Dell or HP" rules out both).
+_LIST_JOIN = re.compile(r"\s*(?:,|/|&)?\s*(?:(?:or|and|nor)\s+)?(?:not\s+)?", re.I)
 _POSSESSIVE = re.compile(r"\b(?:my|his|her|our|your|their)\s*$", re.I)
 BRAND_TYPO_CUTOFF = 0.85
 
 
 def brands_in(text: str, facets: Facets) -> tuple[str, list[str], list[str]]:
-    """Brand names in ``text`` (wanted, unwanted) and the text without them."""
+    """Brand names in ``text`` (wanted, unwanted) and the text without them.
+
+    A brand after a negation ("not HP", "except Logitech", "I don't want Sony") is unwanted,
+    and so is the rest of its list ("anything but Dell or HP"); the negation goes with it, so
+    "except" is not left behind as a word to search. Several wanted brands ("Sony or Samsung")
+    are all kept: any of them will do.
+    """
     if not facets.brands:
         return text, [], []
     wanted: list[str] = []
     unwanted: list[str] = []
     spans: list[tuple[int, int]] = []
+    previous: tuple[int, bool] | None = None  # where the last brand ended, and if unwanted
     tokens = list(re.finditer(r"[\w][\w.'!&-]*", text))
     i = 0
     while i < len(tokens):
@@ -53,8 +65,12 @@ def brands_in(text: str, facets: Facets) -> tuple[str, list[str], list[str]]:
         if _POSSESSIVE.search(before):  # "a gift for my brother": a person, not the brand
             i += size
             continue
-        (unwanted if _NOT.search(before) else wanted).append(name)
-        spans.append((start, end))
+        negation = _NOT.search(before)
+        joined = previous is not None and _LIST_JOIN.fullmatch(text[previous[0] : start])
+        excluded = bool(negation) or bool(joined and previous and previous[1])
+        (unwanted if excluded else wanted).append(name)
+        spans.append((negation.start() if negation else start, end))
+        previous = (end, excluded)
         i += size
     for start, end in reversed(spans):
         text = text[:start] + " " + text[end:]

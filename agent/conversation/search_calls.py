@@ -89,7 +89,7 @@ def call_message(content: str, calls: Sequence[ParsedToolCall]) -> AIMessage:
 def overridden(model: Mapping[str, Any], applied: Mapping[str, Any]) -> list[str]:
     """The model's filters the state replaced: each is a constraint the policy got wrong."""
     notes = []
-    for key in ("brand", "category", "min_price", "max_price"):
+    for key in ("brand", "category", "min_price", "max_price", "sort"):
         said, kept = model.get(key), applied.get(key)
         if said in (None, "") or _same(said, kept):
             continue
@@ -98,10 +98,17 @@ def overridden(model: Mapping[str, Any], applied: Mapping[str, Any]) -> list[str
 
 
 def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):  # brands: any order
+        return _names(a) == _names(b)
     try:
         return Decimal(str(a).lstrip("$")) == Decimal(str(b))
     except Exception:
         return str(a).strip().lower() == str(b).strip().lower()
+
+
+def _names(value: Any) -> set[str]:
+    values = value if isinstance(value, list | tuple) else [value]
+    return {str(v).strip().lower() for v in values if v not in (None, "")}
 
 
 def shares_words(query: str, constraints: Constraints) -> bool:

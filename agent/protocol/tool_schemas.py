@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tools.search.request import SORTS
+
 SEARCH_PRODUCTS = "search_products"
 SEARCH_CONCEPTS = "search_concepts"
 GET_PRODUCT = "get_product"
@@ -55,6 +57,16 @@ TOOL_SCHEMAS: tuple[dict[str, Any], ...] = (
             "max_price": _PRICE_MAX,
             "min_price": _PRICE_MIN,
             "category": {"type": "string", "description": "Product category, e.g. laptops."},
+            "exclude_brands": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Brands to leave out.",
+            },
+            "sort": {
+                "type": "string",
+                "enum": list(SORTS),
+                "description": "Result order; relevance unless asked.",
+            },
         },
         ["query"],
     ),

@@ -28,6 +28,13 @@ How arguments are read, once for everyone:
   in the query are ignored, so a fix can never add words the shopper did not write.
 - prices: ``tools.catalog.product.parse_price`` (``"$1,299"`` is 1299; ``"abc"``, ``-5``,
   ``NaN`` and values above the ceiling are refused); ``brand`` / ``category``: blank means none.
+- ``brand``: one name, or a list of names (any of them: "Sony or Samsung"); a string is one
+  name, never split (a catalog's brand may hold a comma). ``exclude_brands``
+  (``search_products``): a name or a list, none of which a result may have
+  (``SearchFilters.excluded_brands``).
+- ``sort`` (``search_products``): ``relevance`` (the default, also for blank), ``price_asc`` or
+  ``price_desc``, any case; anything else is refused. A price order ranks the good matches
+  by price, not every match (``tools.search.price_order``).
 - unknown arguments are ignored and named in ``ToolSearch.ignored``, so a trace can show them.
 
 A refused call raises ``ToolArgumentError`` (a ``BadInput``): the chat tells the model, an eval
@@ -46,7 +53,8 @@ from agent.protocol.strategies import TOOL_PATHS
 from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, schema_for
 from tools.catalog.product import Product, parse_price
 from tools.errors import BadInput
-from tools.search.request import SearchFilters, SearchRequest
+from tools.search.price_order import price_ordered
+from tools.search.request import RELEVANCE, SORTS, SearchFilters, SearchRequest
 from tools.search.results import SearchResults, ranked
 from tools.search.spelling import apply_fixes
 from tools.search_tools import split_list
@@ -131,8 +139,13 @@ def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> T
         query, fixes = _apply_fixes(query, args.get("fix"))
         added = _added_terms(args.get("add_terms"), query)
         expansions = tuple((word, ADD_TERM_WEIGHT) for word in added)
-        request = SearchRequest(query, filters, size=size, expansions=expansions, title_match=True)
+        sort = _sort(args.get("sort"))
+        request = SearchRequest(
+            query, filters, size=size, expansions=expansions, title_match=True, sort=sort
+        )
         read = {"query": query, **read}
+        if sort != RELEVANCE:
+            read["sort"] = sort
         if fixes:
             read["fix"] = fixes
         if added:
@@ -155,7 +168,10 @@ def run_tool_search(search: ToolSearch, backends: SearchBackends) -> SearchResul
         hits = [(product, 1.0)] if product is not None else []
         return SearchResults(hits=ranked(hits), backend="get", total=len(hits))
     if search.strategy == "concepts":
-        return backends.search_concepts(search.terms, request.filters, request.size)
+        # a keyword search in the concept index's stead keeps its order (``fallback_search``)
+        return price_ordered(
+            request, lambda deep: backends.search_concepts(search.terms, deep.filters, deep.size)
+        )
     if search.strategy == "direct":
         return backends.lookup_titles(search.terms, request.size)
     return backends.run(search.strategy, request)
@@ -189,7 +205,8 @@ def fallback_search(search: ToolSearch) -> ToolSearch | None:
 
 
 def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
-    brand = _text(args.get("brand"))
+    brands = _names(args.get("brand"))
+    excluded = _names(args.get("exclude_brands"))
     category = _text(args.get("category"))
     try:
         min_price = parse_price(_scalar(args.get("min_price")), "min_price")
@@ -199,8 +216,10 @@ def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise ToolArgumentError(f"min_price {min_price} is above max_price {max_price}")
     read: dict[str, Any] = {}
-    if brand:
-        read["brand"] = brand
+    if brands:
+        read["brand"] = brands[0] if len(brands) == 1 else list(brands)
+    if excluded:
+        read["exclude_brands"] = list(excluded)
     if category:
         read["category"] = category
     if min_price is not None:
@@ -208,12 +227,36 @@ def _filters(args: Mapping[str, Any]) -> tuple[SearchFilters, dict[str, Any]]:
     if max_price is not None:
         read["max_price"] = str(max_price)
     filters = SearchFilters(
-        brands=(brand,) if brand else (),
+        brands=brands,
         category=category or None,
         min_price=min_price,
         max_price=max_price,
+        excluded_brands=excluded,
     )
     return filters, read
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """Brand names from a string (one name, never split) or a list; blanks and repeats
+    (any case) dropped."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else []
+    kept: dict[str, str] = {}
+    for item in items:
+        name = _text(item) if isinstance(item, str) else ""
+        if name:
+            kept.setdefault(name.lower(), name)
+    return tuple(kept.values())
+
+
+def _sort(value: Any) -> str:
+    """The ``sort`` argument as one of ``SORTS``: blank is relevance, an unknown order is
+    refused (the schema lists the three)."""
+    sort = _text(value).lower()
+    if not sort:
+        return RELEVANCE
+    if sort not in SORTS:
+        raise ToolArgumentError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    return sort
 
 
 def _apply_fixes(query: str, fix: Any) -> tuple[str, dict[str, str]]:

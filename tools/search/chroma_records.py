@@ -84,6 +84,9 @@ def chroma_where(filters: SearchFilters) -> dict[str, Any] | None:
     if filters.brands:
         brands = sorted({brand.lower() for brand in filters.brands})
         clauses.append({"brand_lc": {"$in": brands}})
+    if filters.excluded_brands:
+        excluded = sorted({brand.lower() for brand in filters.excluded_brands})
+        clauses.append({"brand_lc": {"$nin": excluded}})
     if filters.category:
         clauses.append({"categories_lc": {"$contains": filters.category.lower()}})
     if filters.min_price is not None:

@@ -164,6 +164,9 @@ def search_body(request: SearchRequest) -> dict[str, Any]:
     filters = filter_clauses(request.filters)
     if filters:
         boolean["filter"] = filters
+    excluded = exclusion_clauses(request.filters)
+    if excluded:
+        boolean["must_not"] = excluded
     return {
         "query": {"bool": boolean},
         "size": request.size,
@@ -227,3 +230,12 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
     for key, value in filters.attributes.items():
         clauses.append({"term": {"attributes_kv": attribute_kv(key, value)}})
     return clauses
+
+
+def exclusion_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
+    """``must_not`` clauses: the excluded brands on the normalised brand keyword, so "not
+    sony" drops "Sony" and "SONY" alike, as ``SearchFilters.matches`` does."""
+    if not filters.excluded_brands:
+        return []
+    brands = list(dict.fromkeys(brand.lower() for brand in filters.excluded_brands))
+    return [{"terms": {"brand.keyword": brands}}]

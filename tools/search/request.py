@@ -27,21 +27,33 @@ MAX_EXPANSION_WEIGHT = 1.0
 
 #: ``(word, weight)``: a word searched next to the request text, its score scaled by weight.
 Expansion = tuple[str, float]
+#: The orders a request may ask for (``SearchRequest.sort``); relevance is the ranking itself.
+RELEVANCE = "relevance"
+PRICE_ASC = "price_asc"
+PRICE_DESC = "price_desc"
+SORTS: tuple[str, ...] = (RELEVANCE, PRICE_ASC, PRICE_DESC)
 
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """Hard constraints. Brand/category/attribute matching is case-insensitive and exact."""
+    """Hard constraints. Brand/category/attribute matching is case-insensitive and exact.
+
+    ``brands``: any of them (empty: any brand); ``excluded_brands``: none of them, so a product
+    whose brand is excluded never matches, even if the same brand is also wanted.
+    """
 
     brands: tuple[str, ...] = ()
     category: str | None = None
     min_price: Decimal | None = None
     max_price: Decimal | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    excluded_brands: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A blank brand or category (``--brand ''``) means no such filter, not "match nothing".
         object.__setattr__(self, "brands", tuple(b for b in self.brands if b.strip()))
+        excluded = tuple(b for b in self.excluded_brands if b.strip())
+        object.__setattr__(self, "excluded_brands", excluded)
         if self.category is not None and not self.category.strip():
             object.__setattr__(self, "category", None)
         low, high = self.min_price, self.max_price
@@ -55,11 +67,15 @@ class SearchFilters:
             or self.min_price is not None
             or self.max_price is not None
             or self.attributes
+            or self.excluded_brands
         )
 
     def matches(self, product: Product) -> bool:
         """The reference semantics every backend must agree with (used by tests and fusion)."""
-        if self.brands and product.brand.lower() not in {b.lower() for b in self.brands}:
+        brand = product.brand.lower()
+        if self.brands and brand not in {b.lower() for b in self.brands}:
+            return False
+        if brand in {b.lower() for b in self.excluded_brands}:
             return False
         if self.category:
             wanted = self.category.lower()
@@ -89,16 +105,15 @@ class SearchFilters:
             "min_price": None if self.min_price is None else str(self.min_price),
             "max_price": None if self.max_price is None else str(self.max_price),
             "attributes": dict(self.attributes),
+            "excluded_brands": list(self.excluded_brands),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SearchFilters:
         data = data or {}
-        brands = data.get("brands") or ()
-        if isinstance(brands, str):
-            brands = (brands,)
         return cls(
-            brands=tuple(str(b) for b in brands if str(b).strip()),
+            brands=_names(data.get("brands")),
+            excluded_brands=_names(data.get("excluded_brands")),
             category=data.get("category") or None,
             min_price=parse_price(data.get("min_price"), "min_price"),
             max_price=parse_price(data.get("max_price"), "max_price"),
@@ -120,6 +135,11 @@ class SearchRequest:
     ``title_match`` adds a bonus for products whose title holds every word of ``text`` and
     its adjacent words as phrases (``tools.search.title_match``); the tool path sets it, the
     raw baseline does not.
+
+    ``sort`` (``SORTS``): ``relevance``, or the best matches ordered by price
+    (``price_asc`` / ``price_desc``). No backend reads it: ``tools.search.price_order`` orders
+    what the retrieval service (``SearchToolbox.run``) got back, so tantivy and Elasticsearch
+    order the same way by construction.
     """
 
     text: str
@@ -129,6 +149,7 @@ class SearchRequest:
     fuzzy: bool = False
     expansions: tuple[Expansion, ...] = ()
     title_match: bool = False
+    sort: str = RELEVANCE
 
     def __post_init__(self) -> None:
         # An undecodable input byte (a lone surrogate) from any path becomes U+FFFD here:
@@ -139,6 +160,8 @@ class SearchRequest:
         unknown = set(self.boosts) - set(SEARCH_FIELDS)
         if unknown:
             raise BadInput(f"unknown boost fields {sorted(unknown)}; known: {list(SEARCH_FIELDS)}")
+        if self.sort not in SORTS:
+            raise BadInput(f"unknown sort {self.sort!r}; one of {list(SORTS)}")
         if len(self.expansions) > MAX_EXPANSIONS:
             raise BadInput(f"at most {MAX_EXPANSIONS} expansion words, got {len(self.expansions)}")
         for word, weight in self.expansions:
@@ -159,6 +182,7 @@ class SearchRequest:
             "fuzzy": self.fuzzy,
             "expansions": [[word, weight] for word, weight in self.expansions],
             "title_match": self.title_match,
+            "sort": self.sort,
         }
 
     @classmethod
@@ -183,7 +207,14 @@ class SearchRequest:
                 (str(word), float(weight)) for word, weight in data.get("expansions") or ()
             ),
             title_match=bool(data.get("title_match", False)),
+            sort=str(data.get("sort") or RELEVANCE),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of brand names as JSON wrote it (one name may be a bare string)."""
+    names = (value,) if isinstance(value, str) else value or ()
+    return tuple(str(name) for name in names if str(name).strip())
 
 
 def attribute_token(value: object) -> str:

@@ -256,6 +256,9 @@ class TantivyIndex:
             bonus = tantivy_title_clauses(match, self.schema)
             clauses.extend((tantivy.Occur.Should, clause) for clause in bonus)
         clauses.extend((tantivy.Occur.Must, f) for f in self._filter_queries(request.filters))
+        excluded = self._excluded_brands(request.filters)
+        if excluded is not None:
+            clauses.append((tantivy.Occur.MustNot, excluded))
         if len(clauses) == 1:
             return text_query
         return tantivy.Query.boolean_query(clauses)
@@ -326,6 +329,14 @@ class TantivyIndex:
             token = f"{normalise_attribute_key(key)}={attribute_token(value)}"
             queries.append(tantivy.Query.term_query(self.schema, "attr_kv", token))
         return [tantivy.Query.const_score_query(q, 0.0) for q in queries]
+
+    def _excluded_brands(self, filters: SearchFilters) -> tantivy.Query | None:
+        """The excluded brands as one term set on the exact brand keyword, for a ``MustNot``
+        clause (Elasticsearch's ``must_not`` ``terms``): a product of any of them is out."""
+        if not filters.excluded_brands:
+            return None
+        brands = [b.lower() for b in filters.excluded_brands]
+        return tantivy.Query.term_set_query(self.schema, "brand_kw", brands)
 
     @staticmethod
     def _product(document: tantivy.Document) -> Product:

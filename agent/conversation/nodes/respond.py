@@ -26,7 +26,9 @@ from agent.conversation.prose_check import prose_passes
 from agent.conversation.record import episode_record
 from agent.conversation.reread import CatalogReader
 from agent.conversation.state import AgentState, TurnSummary
+from tools.catalog.product import price_or_none
 from tools.errors import one_line
+from tools.search.price_order import sort_by_price
 
 
 def respond(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
@@ -120,7 +122,12 @@ def _searched_reply(
             lookup=catalog.lookup,
             limit=ctx.limits.shown_products,
         )
-    products = renumber([p for p in grounded.products if active.allows(p)])
+    allowed = [p for p in grounded.products if active.allows(p)]
+    if not passes:
+        # the composed reply names the order ("sorted by price, lowest first"): the list keeps
+        # it even when it joins several searches (a model's prose keeps its own order)
+        allowed = sort_by_price(allowed, active.sort, lambda p: price_or_none(p.price))
+    products = renumber(allowed)
     written_by = "composed"
     if passes:
         text, written_by = grounded.text, "model"
