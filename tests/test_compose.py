@@ -42,13 +42,31 @@ def test_a_priceless_catalog_is_never_asked_for_a_budget_nor_told_cheaper() -> N
 
 
 def test_searched_as_and_the_shown_count_share_one_parenthesis() -> None:
-    wanted = Constraints(terms=("refrigerator", "frenchdoor"), product="frenchdoor")
+    wanted = Constraints(terms=("refrigerator", "frenchdoor"), product="refrigerator")
     text = reply(wanted, PRICELESS, searched="refrigerator french door")
     assert text.startswith(
-        'Found 3,761 matches for refrigerator frenchdoor (searched as "refrigerator french '
-        'door"; showing 5).'
+        "Here are the 5 best matches for refrigerator frenchdoor "
+        '(searched as "refrigerator french door").'
     )
     assert text.count("(") == 2  # the lead's, and the suggestion's examples
-    # the shopper's own words: no note, the count alone
+    # the shopper's own words: no note
     text = reply(wanted, PRICELESS, searched="refrigerator frenchdoor")
-    assert text.startswith("Found 3,761 matches for refrigerator frenchdoor (showing 5).")
+    assert text.startswith("Here are the 5 best matches for refrigerator frenchdoor.")
+
+
+def test_the_count_is_the_list_never_the_search_total() -> None:
+    """A lexical total counts any-word matches (3,761 here): never shown."""
+    text = reply(Constraints(terms=("wireless", "mouse"), product="mouse"), PRICED)
+    assert "3,761" not in text and "3761" not in text
+    assert text.startswith("Here are the 5 best matches for wireless mouse ($10.99 to $14.99")
+    one = reply(Constraints(terms=("wireless", "mouse"), product="mouse"), PRICED[:1])
+    assert one.startswith("Here is the best match for wireless mouse")
+
+
+def test_a_list_with_products_of_another_type_says_closest() -> None:
+    wanted = Constraints(terms=("laptop", "bag"), product="bag")
+    mixed = [*PRICED[:2], ShownProduct(3, "b", "Laptop Bag 15 inch", "Targus", "29.99")]
+    text = reply(wanted, mixed)
+    assert text.startswith("Here are the 3 closest matches for laptop bag")
+    bags = [ShownProduct(1, "b", "Laptop Bag 15 inch", "Targus", "29.99")]
+    assert reply(wanted, bags).startswith("Here is the best match for laptop bag")

@@ -581,7 +581,7 @@ def test_fake_capable_model_prose_is_shown_only_when_it_passes_the_checks(
     assert answer.written_by == "model" and answer.text == "The [hp2] is the cheapest at $39.95."
     answer, _ = turn(session, "bluetooth headphones please")
     assert answer.written_by == "composed"  # it repeats itself and stops mid-sentence
-    assert answer.text.startswith("Found ")
+    assert answer.text.startswith("Here ")
 
 
 def test_fake_reply_says_what_the_list_was_searched_as_when_the_request_was_respelled(
@@ -591,7 +591,7 @@ def test_fake_reply_says_what_the_list_was_searched_as_when_the_request_was_resp
     answer, events = turn(session, "wireles mouse")
     # the writer prompt showed the request in the catalog's spelling, and the model copied it
     assert searches(events)[0].arguments["query"] == "wireless mouse"
-    assert answer.text.startswith("Found ") and 'searched as "wireless mouse"' in answer.text
+    assert answer.text.startswith("Here ") and 'searched as "wireless mouse"' in answer.text
     assert answer.products and all("wireless" in p.title.lower() for p in answer.products)
     # spelled as the catalog spells it: no note
     answer, _ = turn(session, "start over, a wireless mouse")

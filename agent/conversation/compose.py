@@ -58,15 +58,13 @@ def compose_results(
     facts: list[str] = []
     if searched and searched.lower() != constraints.query().lower():
         facts.append(f'searched as "{searched}"')
-    matches = f"{total:,} match" + ("" if total == 1 else "es")
-    lead = f"Found {matches} for {sought}"
+    matches = shown_matches(constraints, products)
+    lead = f"Here {matches} for {sought}"
     if relaxed:
         lead = (
             f"Nothing matched with {_join(relaxed)}, so I left "
-            f"{'it' if len(relaxed) == 1 else 'them'} out: found {matches} for {sought}"
+            f"{'it' if len(relaxed) == 1 else 'them'} out: here {matches} for {sought}"
         )
-    shown = len(products)
-    facts.append(f"showing {shown}" if total > shown else "")
     prices = shown_prices(products)
     if prices:
         low, high = min(prices), max(prices)
@@ -77,6 +75,21 @@ def compose_results(
     body = "; ".join(f for f in facts if f)
     text = f"{lead}" + (f" ({body})." if body else ".")
     return f"{text} {suggestion(constraints, products, total)}"
+
+
+def shown_matches(constraints: Constraints, products: Sequence[ShownProduct]) -> str:
+    """"are the 4 best matches", or "closest" when a shown product does not name the type
+    sought (``Constraints.names_product``).
+
+    Why the number shown and not the search's total: a lexical search counts every product
+    holding any one word of the query ("Found 7,795 matches" for "wireless mouse" counted
+    every "wireless" and every "mouse"), a number the shopper cannot check and that means
+    nothing. The list is what was found worth showing; its length is a count anyone can verify.
+    """
+    quality = "best" if all(constraints.names_product(p) for p in products) else "closest"
+    if len(products) == 1:
+        return f"is the {quality} match"
+    return f"are the {len(products)} {quality} matches"
 
 
 def suggestion(constraints: Constraints, products: Sequence[ShownProduct], total: int) -> str:

@@ -164,7 +164,7 @@ class Constraints:
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
 
-    def names_product(self, product: Product | None) -> bool:
+    def names_product(self, product: Product | ShownProduct | None) -> bool:
         """Does a product's title or category name the product type ("headphone" for
         "headphones", "mouse" for "mouse")? True when no type is known."""
         if not self.product:
@@ -172,7 +172,8 @@ class Constraints:
         if product is None:
             return False
         stem = self.product[: max(4, len(self.product) - 2)]
-        text = f"{product.title} {' '.join(product.category_path)}"
+        categories = getattr(product, "category_path", None) or [product.category]
+        text = f"{product.title} {' '.join(categories)}"
         return re.search(rf"\b{re.escape(stem)}", text.lower()) is not None
 
     def is_empty(self) -> bool:
