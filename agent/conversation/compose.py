@@ -78,7 +78,7 @@ def compose_results(
 
 
 def shown_matches(constraints: Constraints, products: Sequence[ShownProduct]) -> str:
-    """"are the 4 best matches", or "closest" when a shown product does not name the type
+    """ "are the 4 best matches", or "closest" when a shown product does not name the type
     sought (``Constraints.names_product``).
 
     Why the number shown and not the search's total: a lexical search counts every product
