@@ -348,8 +348,8 @@ def test_golden_composed_chat(settings: Settings, toolbox: SearchToolbox) -> Non
     chat.send("cheaper")  # refinement: below the median shown
     chat.send("bluetooth headphones")  # a new product type: the price limit goes
     chat.send("is the first one bluetooth?")  # a question about the list
-    chat.feedback("buy", 2)
-    chat.send("more like 2")  # similar products
+    chat.feedback("buy", 1)
+    chat.send("more like 1")  # similar products
     chat.send("a laptop", judged={"lp1": 2, "lp2": 1, "lp3": 0})  # the model's wrong filter
     chat.send("start over")  # nothing to search: a question back
     chat.send("a gift for my dad who likes photography")  # words, then concepts

@@ -142,6 +142,39 @@ def test_what_is_sought(
 
 
 @pytest.mark.parametrize(
+    ("message", "terms", "product"),
+    [
+        # greetings, request idioms and ages are how a message asks, not what it wants
+        ("hi there! do you have hdmi cables?", ("hdmi", "cables"), "cables"),
+        (
+            "good morning, looking for noise cancelling headphones for flights please",
+            ("noise", "cancelling", "headphones", "flights"),
+            "headphones",
+        ),
+        (
+            "im shopping for a 27 inch monitor for photo editing",
+            ("monitor", "photo", "editing"),
+            "monitor",
+        ),
+        ("trying to find a cordless drill for my garage", ("cordless", "drill", "garage"), "drill"),
+        ("hi! 10 year old video games nothing too expensive", ("video", "games"), "games"),
+        ("a gift for my 8 year old who loves dinosaurs", ("dinosaurs",), ""),
+        ("yo need new earbuds asap lol", ("earbuds",), "earbuds"),
+        ("hello i want to buy a vacuum", ("vacuum",), "vacuum"),
+        ("thanks!", (), ""),
+        # a product that starts like a greeting stays whole
+        ("hi-fi speakers", ("hi-fi", "speakers"), "speakers"),
+        ("hey, hi-fi speakers please", ("hi-fi", "speakers"), "speakers"),
+    ],
+)
+def test_chatter_never_becomes_the_product(
+    message: str, terms: tuple[str, ...], product: str
+) -> None:
+    constraints = update_constraints(Constraints(), message).constraints
+    assert (constraints.terms, constraints.product) == (terms, product)
+
+
+@pytest.mark.parametrize(
     ("messages", "attributes", "exclusions"),
     [
         (["headphones with bluetooth"], ("bluetooth",), ()),

@@ -43,7 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent.conversation.facet_matches import brands_in, category_in
-from agent.conversation.message_words import FILLER, NEGATION, plain_words
+from agent.conversation.message_words import FILLER, NEGATION, plain_words, without_chatter
 from agent.conversation.prices import price_bounds, without_prices, words_to_digits
 from agent.conversation.products import ShownProduct
 from tools.catalog.product import Product, price_or_none
@@ -281,7 +281,7 @@ def update_constraints(
     """Fold one shopper message into the constraints (see the module docstring)."""
     facets = facets or Facets()
     changes: list[str] = []
-    message = words_to_digits(" ".join(text[:MAX_MESSAGE_CHARS].split()))
+    message = without_chatter(words_to_digits(" ".join(text[:MAX_MESSAGE_CHARS].split())))
     if _RESTART.search(message):
         current = Constraints()
         changes.append("restart")

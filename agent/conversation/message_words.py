@@ -36,6 +36,7 @@ FILLER = frozenset(
     brother sister uncle aunt cousin nephew niece partner teacher instead actually
     price prices priced cost costs costing budget money dollars dollar bucks euros euro
     pounds cheap cheaper cheapest expensive pricier affordable something's would've idea
+    hiya howdy yo greetings everyone anyone guys folks asap lol haha nothing wanna gonna
     """.strip(),
     )
 )
@@ -44,6 +45,29 @@ NEGATION = r"not|no|without|except|excluding|avoid|non|sans|ohne|sin"
 _WORD = re.compile(r"[\w][\w.'+!&-]*[\w!+]|[\w]", re.UNICODE)
 
 
+#: How a message opens and asks, rather than what it asks for: a greeting ("hi there",
+#: "good morning"), a request idiom that holds a word which elsewhere starts the product's use
+#: ("looking for", "shopping for", "trying to find": ``constraints._USE`` splits on "for" and
+#: "to"), and a recipient's age ("for my 10 year old"). Taken out of a message before it is
+#: read, so "good morning, looking for noise cancelling headphones for flights" seeks
+#: headphones, not "morning".
+_CHATTER = re.compile(
+    r"\b(?:(?:hi|hello|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))"
+    r"(?:\s+(?:there|all|guys|folks|everyone|team))?(?![\w-])"  # "hi-fi" is no greeting
+    r"|(?:looking|searching|shopping|hunting|hoping|trying|want(?:ing)?|need(?:ing)?|"
+    r"going|planning|wanna|gonna)\s+(?:for|to\s+(?:buy|get|find|purchase|order|replace))\b"
+    r"|in\s+the\s+market\s+for\b|do\s+(?:you|y'?all)\s+(?:guys\s+)?(?:have|sell|carry|stock)\b"
+    r"|(?:a\s+)?\d+[\s-]*(?:year|yr)s?[\s-]*old\b)",
+    re.I,
+)
+
+
+def without_chatter(text: str) -> str:
+    """``text`` without greetings, request idioms and ages (``_CHATTER``)."""
+    return _CHATTER.sub(" ", text)
+
+
 def plain_words(text: str) -> list[str]:
-    """``text``'s words, lower-cased, without the dots and quotes around them."""
-    return [w.lower().strip(".'") for w in _WORD.findall(text) if w.strip(".'")]
+    """``text``'s words, lower-cased, without the dots, quotes and exclamation marks around
+    them ("hi!" is the greeting "hi", not a product word)."""
+    return [w.lower().strip(".'!") for w in _WORD.findall(text) if w.strip(".'!")]
