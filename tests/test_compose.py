@@ -70,3 +70,12 @@ def test_a_list_with_products_of_another_type_says_closest() -> None:
     assert text.startswith("Here are the 3 closest matches for laptop bag")
     bags = [ShownProduct(1, "b", "Laptop Bag 15 inch", "Targus", "29.99")]
     assert reply(wanted, bags).startswith("Here is the best match for laptop bag")
+
+
+def test_a_price_order_is_named_only_over_prices() -> None:
+    cheapest = Constraints(terms=("wireless", "mouse"), product="mouse", sort="price_asc")
+    assert "sorted by price, lowest first" in reply(cheapest, PRICED)
+    drills = Constraints(terms=("refrigerator",), product="refrigerator", sort="price_asc")
+    text = reply(drills, PRICELESS)
+    assert "sorted by price" not in text
+    assert "(no prices listed, so in order of relevance)" in text

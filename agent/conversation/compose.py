@@ -27,6 +27,7 @@ from agent.conversation.constraints import Constraints, shown_prices
 from agent.conversation.products import ShownProduct
 from agent.protocol.control_tokens import strip_control_tokens
 from tools.catalog.product import Product, format_attribute
+from tools.search.request import RELEVANCE
 
 #: Attributes a comparison table shows at most (the ones most of the products have first).
 COMPARE_ROWS = 10
@@ -52,7 +53,9 @@ def compose_results(
     request respelled in the catalog's spelling, ``tools.search.respelling``, or a capable
     model's own words), so the reply says what the list was found for.
     """
-    sought = constraints.describe() or "your request"
+    prices = shown_prices(products)
+    # a price order over products without prices would be a claim the list cannot back
+    sought = constraints.describe(order=bool(prices)) or "your request"
     searched = " ".join(strip_control_tokens(searched).split())[:SEARCHED_CHARS]
     # What the list was searched as goes into the one parenthesis of facts after the lead.
     facts: list[str] = []
@@ -65,7 +68,8 @@ def compose_results(
             f"Nothing matched with {_join(relaxed)}, so I left "
             f"{'it' if len(relaxed) == 1 else 'them'} out: here {matches} for {sought}"
         )
-    prices = shown_prices(products)
+    if constraints.sort != RELEVANCE and not prices:
+        facts.append("no prices listed, so in order of relevance")
     if prices:
         low, high = min(prices), max(prices)
         facts.append(f"${_money(low)}" if low == high else f"${_money(low)} to ${_money(high)}")
