@@ -916,3 +916,23 @@ def test_composed_reply_never_suggests_comparing_a_list_of_one() -> None:
     assert "compare" not in suggestion(narrowed, one, total=134)
     assert "second" not in suggestion(narrowed, one, total=134)
     assert "compare 1 and 2" in suggestion(narrowed, two, total=134)
+
+
+def test_fake_a_message_in_another_language_gets_one_sentence_and_no_products(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """Foreign keywords on an English catalog find unrelated products: none are shown, the
+    model is not asked, and what the shopper asked before still stands."""
+    session, model = open_chat(settings, toolbox)
+    turn(session, "wireless mouse under 60")
+    before = session.filters().describe()
+    prompts = len(model.prompts)
+    for text in ("busco un ratón inalámbrico barato", "ich suche kabellose Kopfhörer", "ищу мышь"):
+        answer, events = turn(session, text)
+        assert not searches(events) and not answer.products, text
+        assert answer.stop_reason == "clarify"
+        assert "searched in English" in answer.text and '"wireless mouse"' in answer.text
+    assert len(model.prompts) == prompts
+    assert session.filters().describe() == before
+    answer, events = turn(session, "only logitech")  # back in English: the request goes on
+    assert searches(events) and answer.products

@@ -161,6 +161,16 @@ def compose_clarify(constraints: Constraints) -> str:
     )
 
 
+def compose_in_english(language: str) -> str:
+    """The answer to a message in another language (``agent.conversation.languages``): one
+    plain sentence, never products found by foreign keywords."""
+    written = "in another language" if language == "another language" else f"in {language}"
+    return (
+        f"Your message looks written {written}; this catalog is searched in English. "
+        'Please name the product in English, for example "wireless mouse" or "cordless drill".'
+    )
+
+
 def compose_details(position: int, product: Product, question_words: Sequence[str] = ()) -> str:
     """One product from the catalog: title, brand, price, key attributes, a description cut
     short; when the shopper asked about a word ("is it wireless?"), what the catalog says."""

@@ -5,7 +5,8 @@ which filters), so the message is folded into them before any model runs
 (``agent.conversation.constraints.update_constraints``). A message that points at the last
 list ("the second one", "compare 1 and 3") is a reference (``agent.conversation.references``)
 and never reaches the model; "more like 2" searches that product's words; a message that
-leaves nothing to search for gets a question back.
+leaves nothing to search for gets a question back, and one in another language a sentence
+that the catalog is searched in English (``agent.conversation.languages``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from agent.conversation.compose import compose_clarify
+from agent.conversation.compose import compose_clarify, compose_in_english
 from agent.conversation.constraints import shown_prices, update_constraints
 from agent.conversation.deps import AgentContext
+from agent.conversation.languages import foreign_language
 from agent.conversation.model_io import close_interrupted_calls
+from agent.conversation.prices import without_prices, words_to_digits
 from agent.conversation.references import Reference, find_reference
 from agent.conversation.search_calls import content_words
 from agent.conversation.state import AgentState, turn_defaults
@@ -38,6 +41,13 @@ def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         "turn_started_at": now,
         "turn_deadline": now + ctx.limits.turn_timeout_s,
     }
+    # read without its price phrases: "wireless mouse, moins de 20 euros" is an English request
+    language = foreign_language(without_prices(words_to_digits(text)))
+    if language is not None:  # foreign keywords would find unrelated products: say so
+        update["composed_text"] = compose_in_english(language)
+        update["stop_reason"] = "clarify"
+        update["changes"] = [f"not searched: written in {language}"]
+        return {**update, "constraints": constraints, "active": constraints}
     reference = find_reference(text, len(last_shown))
     if reference is not None and reference.kind in ("details", "compare"):
         return {**update, "reference": reference, "constraints": constraints, "active": constraints}
