@@ -936,3 +936,20 @@ def test_fake_a_message_in_another_language_gets_one_sentence_and_no_products(
     assert session.filters().describe() == before
     answer, events = turn(session, "only logitech")  # back in English: the request goes on
     assert searches(events) and answer.products
+
+
+def test_fake_like_a_shown_product_but_cheaper_keeps_its_type_under_its_price(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """"like the second one but cheaper": products like that one (its words, not its model
+    number), each under its price; the reference alone ("more like 2") has no price bound."""
+    session, _ = open_chat(settings, toolbox)
+    answer, _ = turn(session, "bluetooth headphones")
+    second = answer.products[1]
+    answer, events = turn(session, "something like the second one but cheaper")
+    query = searches(events)[0].arguments["query"]
+    assert not any(c.isdigit() for c in query), query  # "WH-CH520" is that model, not its kind
+    assert answer.products and all(
+        Decimal(p.price or "0") < Decimal(second.price or "0") for p in answer.products
+    )
+    assert all("headphones" in p.title for p in answer.products)

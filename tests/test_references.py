@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.conversation.references import Reference, find_reference
+from agent.conversation.references import Reference, find_reference, without_reference
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,15 @@ def test_a_long_message_still_points_at_a_product_that_is_on_the_list() -> None:
     text = "ok so tell me a bit more about the second one, does it come with a battery"
     assert find_reference(text, 5) == Reference("details", (2,))
     assert find_reference("the second one", 0) == Reference("details", (2,))
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("something like the second one but cheaper", "something but cheaper"),
+        ("more like 2 in black", "in black"),
+        ("like #3 but bigger", "but bigger"),
+    ],
+)
+def test_what_a_similarity_reference_asks_beyond_the_product(text: str, rest: str) -> None:
+    assert " ".join(without_reference(text).split()) == rest

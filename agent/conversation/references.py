@@ -66,6 +66,13 @@ def find_reference(text: str, shown_count: int) -> Reference | None:
     return found if len(text.split()) <= REFERENCE_WORDS else None
 
 
+def without_reference(text: str) -> str:
+    """``text`` without its similarity words and positions: what a "like the second one but
+    cheaper" asks beyond the product it points at ("but cheaper")."""
+    rest = _POSITION.sub(" ", _SIMILAR.sub(" ", text[:500]))
+    return _BARE_NUMBERS.sub(" ", rest) if _SIMILAR.search(text) else rest
+
+
 def _reference(text: str, shown_count: int) -> Reference | None:
     positions = _positions(text, shown_count)
     if _COMPARE.search(text):

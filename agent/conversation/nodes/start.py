@@ -18,14 +18,17 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from agent.conversation.compose import compose_clarify, compose_in_english
-from agent.conversation.constraints import shown_prices, update_constraints
+from agent.conversation.constraints import Constraints, shown_prices, update_constraints
 from agent.conversation.deps import AgentContext
 from agent.conversation.languages import foreign_language
 from agent.conversation.model_io import close_interrupted_calls
 from agent.conversation.prices import without_prices, words_to_digits
-from agent.conversation.references import Reference, find_reference
+from agent.conversation.products import ShownProduct
+from agent.conversation.references import Reference, find_reference, without_reference
 from agent.conversation.search_calls import content_words
 from agent.conversation.state import AgentState, turn_defaults
+from tools.catalog.product import price_or_none
+from tools.search.facets import Facets
 
 
 def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
@@ -55,10 +58,11 @@ def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         position = reference.positions[0]
         if not 1 <= position <= len(last_shown):
             return {**update, "reference": Reference("details", (position,))}
-        words = content_words(last_shown[position - 1].title)[:6]
-        constraints = replace(constraints, terms=tuple(words), attributes=())
+        constraints, changes = like_shown(
+            constraints, last_shown[position - 1], without_reference(text), ctx.facets()
+        )
         update["reference"] = reference
-        update["changes"] = [f"more like #{position}"]
+        update["changes"] = [f"more like #{position}", *changes]
     else:
         change = update_constraints(constraints, text, ctx.facets(), shown_prices(last_shown))
         constraints = change.constraints
@@ -70,3 +74,33 @@ def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         update["composed_text"] = compose_clarify(constraints)
         update["stop_reason"] = "clarify"
     return update
+
+
+def like_shown(
+    constraints: Constraints, shown: ShownProduct, rest: str, facets: Facets
+) -> tuple[Constraints, list[str]]:
+    """The constraints of "more like #N" and of "like the second one but cheaper / in black":
+    that product's words (without its model numbers: the same model is not "like" it), the
+    filters already set, and what the rest of the message asks, read as ever
+    (``update_constraints``). "cheaper" there means cheaper than that product, and the rest's
+    words describe it ("in black": a feature), they do not name a new product."""
+    words = [w for w in content_words(shown.title) if not any(c.isdigit() for c in w)][:6]
+    base = replace(constraints, terms=tuple(words), attributes=())
+    price = price_or_none(shown.price)
+    change = update_constraints(base, rest, facets, (price,) if price is not None else ())
+    refined = change.constraints
+    if change.new_product:
+        features = [*refined.terms, *refined.attributes]
+        refined = replace(
+            refined,
+            terms=base.terms,
+            product=base.product,
+            attributes=tuple(dict.fromkeys(features)),
+            min_price=refined.min_price if refined.min_price is not None else base.min_price,
+            max_price=refined.max_price if refined.max_price is not None else base.max_price,
+            category=refined.category or base.category,
+            sort=refined.sort,
+        )
+        notes = [c for c in change.changes if not c.startswith(("new product:", "looking for"))]
+        return refined, [*notes, f"with {', '.join(features)}"] if features else notes
+    return refined, change.changes
