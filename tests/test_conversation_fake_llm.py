@@ -941,7 +941,7 @@ def test_fake_a_message_in_another_language_gets_one_sentence_and_no_products(
 def test_fake_like_a_shown_product_but_cheaper_keeps_its_type_under_its_price(
     settings: Settings, toolbox: SearchToolbox
 ) -> None:
-    """"like the second one but cheaper": products like that one (its words, not its model
+    """ "like the second one but cheaper": products like that one (its words, not its model
     number), each under its price; the reference alone ("more like 2") has no price bound."""
     session, _ = open_chat(settings, toolbox)
     answer, _ = turn(session, "bluetooth headphones")
