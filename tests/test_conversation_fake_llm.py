@@ -953,3 +953,23 @@ def test_fake_like_a_shown_product_but_cheaper_keeps_its_type_under_its_price(
         Decimal(p.price or "0") < Decimal(second.price or "0") for p in answer.products
     )
     assert all("headphones" in p.title for p in answer.products)
+
+
+def test_fake_which_of_these_is_answered_from_the_list_without_a_search(
+    settings: Settings, toolbox: SearchToolbox
+) -> None:
+    """ "which of these is bluetooth?" asks about the list on screen: each product's record
+    answers it, nothing is searched, and the list stays as it was."""
+    session, model = open_chat(settings, toolbox)
+    shown, _ = turn(session, "headphones")
+    prompts = len(model.prompts)
+    answer, events = turn(session, "which of these have bluetooth?")
+    assert not searches(events) and len(model.prompts) == prompts
+    assert answer.stop_reason == "reference"
+    assert [p.id for p in answer.products] == [p.id for p in shown.products]
+    with_bluetooth = [p.position for p in shown.products if "bluetooth" in p.title.lower()]
+    assert with_bluetooth and len(with_bluetooth) < len(shown.products)
+    for position in with_bluetooth:
+        assert f"#{position} (" in answer.text
+    answer, _ = turn(session, "do any of them have a microphone?")
+    assert answer.text.startswith(f"None of the {len(shown.products)} shown mentions microphone")

@@ -144,3 +144,12 @@ def test_a_long_message_still_points_at_a_product_that_is_on_the_list() -> None:
 )
 def test_what_a_similarity_reference_asks_beyond_the_product(text: str, rest: str) -> None:
     assert " ".join(without_reference(text).split()) == rest
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["which of these is waterproof?", "do any of them have bluetooth?", "which ones are wireless"],
+)
+def test_a_question_about_the_whole_list_points_at_every_product(text: str) -> None:
+    assert find_reference(text, 4) == Reference("which", (1, 2, 3, 4))
+    assert find_reference(text, 0) is None  # no list: a request

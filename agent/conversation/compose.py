@@ -233,6 +233,34 @@ def compose_missing(positions: Sequence[int], shown_count: int) -> str:
     return f"The last list has products #1 to #{shown_count}; there is no {listed}."
 
 
+def compose_which(items: Sequence[tuple[int, Product]], words: Sequence[str]) -> str:
+    """ "Which of these is waterproof?": for each word asked, the shown products whose catalog
+    record mentions it (with what it says), and a plain "none" otherwise; without a word to
+    look for, the products' side-by-side table."""
+    if not words:
+        return compose_comparison(items)
+    lines: list[str] = []
+    for word in words:
+        found = [(position, _evidence(product, word)) for position, product in items]
+        said = [f"#{position} ({evidence})" for position, evidence in found if evidence]
+        if said:
+            lines.append(f"{word}: {_join(said)}.")
+        else:
+            lines.append(f"None of the {len(items)} shown mentions {word} in the catalog.")
+    return " ".join(lines)
+
+
+def _evidence(product: Product, word: str) -> str:
+    """What a product's record says about ``word``: an attribute, or its title/description."""
+    for key, value in product.attributes.items():
+        text = str(format_attribute(value))
+        if key.lower() not in _IDENTIFIERS and (word in key.lower() or word in text.lower()):
+            return f"{_label(key)}: {_clean(text, 40)}"
+    if word in product.title.lower() or word in product.description.lower():
+        return "in its title or description"
+    return ""
+
+
 def _answers(product: Product, words: Sequence[str]) -> str:
     if not words:
         return ""

@@ -41,6 +41,7 @@ from agent.conversation.nodes.refer import refer
 from agent.conversation.nodes.respond import respond
 from agent.conversation.nodes.start import start
 from agent.conversation.recovery import next_recovery
+from agent.conversation.references import ANSWERED_FROM_THE_LIST
 from agent.conversation.state import AgentState
 from agent.conversation.tool_node import AgentTools, build_tool_node
 from tools.errors import BadInput
@@ -108,7 +109,7 @@ def after_start(state: AgentState) -> Literal["plan", "refer", "respond"]:
     """A clarifying question is answered at once; a reference goes to the catalog."""
     if state.composed_text is not None:
         return "respond"
-    if state.reference is not None and state.reference.kind in ("details", "compare"):
+    if state.reference is not None and state.reference.kind in ANSWERED_FROM_THE_LIST:
         return "refer"
     return "plan"
 

@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["details", "compare", "similar"]
+Kind = Literal["details", "compare", "similar", "which"]
+#: The kinds answered from the list on screen, with no search (``nodes.refer``); "similar"
+#: searches.
+ANSWERED_FROM_THE_LIST: frozenset[str] = frozenset({"details", "compare", "which"})
 
 _ORDINALS = {
     "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
@@ -32,6 +35,14 @@ _COMPARE = re.compile(r"\b(?:compare|comparison|versus|vs\.?|difference|differ)\
 _SIMILAR = re.compile(
     r"\b(?:more\s+like|similar\s+to|like\s+(?:the\s+)?|something\s+like|others\s+like|"
     r"alternatives?\s+to)\s*(?:#|number\s+|no\.?\s*)?",
+    re.I,
+)
+#: A question about the whole list: "which of these is waterproof?", "do any of them have
+#: bluetooth?", "which ones are wireless?".
+_WHICH = re.compile(
+    r"\b(?:which|what)\s+(?:of\s+(?:these|them|those|the\s+\w+)|ones?)\b|"
+    r"\b(?:do|does|are|is|have|has)\s+any\s+(?:of\s+)?(?:these|them|those)\b|"
+    r"\bany\s+of\s+(?:these|them|those)\b",
     re.I,
 )
 _BARE_NUMBERS = re.compile(r"(?<![\w.$€£])(\d{1,2})(?![\w.%])")
@@ -90,6 +101,8 @@ def _reference(text: str, shown_count: int) -> Reference | None:
             return Reference("similar", (numbers[0],))
     if positions:
         return Reference("details", tuple(dict.fromkeys(positions)))
+    if shown_count and _WHICH.search(text) and len(text.split()) <= REFERENCE_WORDS:
+        return Reference("which", tuple(range(1, shown_count + 1)))
     return None
 
 

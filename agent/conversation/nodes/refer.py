@@ -1,4 +1,5 @@
-"""``refer``: "the second one" or "compare 1 and 3", answered from the catalog.
+"""``refer``: "the second one", "compare 1 and 3" or "which of these is waterproof?", answered
+from the catalog.
 
 Why without the model or a search: the shopper points at the list on their screen, so the
 answer is that product's details or a side-by-side table, re-read from the catalog
@@ -11,7 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.conversation.compose import compose_comparison, compose_details, compose_missing
+from agent.conversation.compose import (
+    compose_comparison,
+    compose_details,
+    compose_missing,
+    compose_which,
+)
 from agent.conversation.deps import AgentContext
 from agent.conversation.reread import CatalogReader
 from agent.conversation.search_calls import content_words
@@ -36,6 +42,8 @@ def refer(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         text = compose_missing(missing or list(reference.positions), len(shown))
     elif reference.kind == "compare" and len(products) > 1:
         text = compose_comparison(products)
+    elif reference.kind == "which":
+        text = compose_which(products, question_words(state.user_text))
     else:
         asked = question_words(state.user_text)
         text = "\n\n".join(compose_details(pos, p, asked) for pos, p in products)
@@ -47,7 +55,7 @@ def question_words(text: str) -> list[str]:
     skip = {
         "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
         "tenth", "last", "number", "details", "detail", "about", "tell", "more", "compare",
-        "option", "item", "pick", "result",
+        "option", "item", "pick", "result", "which", "these", "those", "ones",
     }  # fmt: skip
     return [
         w for w in content_words(re.sub(r"#?\d+\w*", " ", text)) if w not in skip and len(w) > 2

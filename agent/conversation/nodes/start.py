@@ -24,7 +24,12 @@ from agent.conversation.languages import foreign_language
 from agent.conversation.model_io import close_interrupted_calls
 from agent.conversation.prices import without_prices, words_to_digits
 from agent.conversation.products import ShownProduct
-from agent.conversation.references import Reference, find_reference, without_reference
+from agent.conversation.references import (
+    ANSWERED_FROM_THE_LIST,
+    Reference,
+    find_reference,
+    without_reference,
+)
 from agent.conversation.search_calls import content_words
 from agent.conversation.state import AgentState, turn_defaults
 from tools.catalog.product import price_or_none
@@ -52,7 +57,7 @@ def start(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         update["changes"] = [f"not searched: written in {language}"]
         return {**update, "constraints": constraints, "active": constraints}
     reference = find_reference(text, len(last_shown))
-    if reference is not None and reference.kind in ("details", "compare"):
+    if reference is not None and reference.kind in ANSWERED_FROM_THE_LIST:
         return {**update, "reference": reference, "constraints": constraints, "active": constraints}
     if reference is not None:  # "more like 2": that product's words, the same filters
         position = reference.positions[0]
