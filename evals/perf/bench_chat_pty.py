@@ -27,18 +27,14 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pexpect
 
-from agent.protocol.chat_template import STOP_STRINGS
-from agent.trajectory.log import TrajectoryLog, default_log_path, latest_revisions
+from agent.trajectory.log import TrajectoryLog, default_log_path
+from evals.chat_pty import PROJECT_ROOT, PROMPT, first_prompt, spawn_chat, turn_records
 from evals.perf.timing import print_table
 from tools.metrics.percentile import percentile
 from tools.settings.config import load_settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROMPT = "you> "
 
 #: A scripted conversation: new requests (the model writes each search), refinements and
 #: references (the graph answers some alone). Your own wording, not the eval queries.
@@ -79,37 +75,14 @@ class ChatTiming:
     model_ms: list[float] = field(default_factory=list)
 
 
-def chat_env(base_url: str | None) -> dict[str, str]:
-    env = {**os.environ, "TERM": "dumb", "COLUMNS": "160"}
-    env.pop("SHOPAGENT_LLM_PROSE", None)
-    env.pop("SHOPAGENT_LLM_BASE_URL", None)
-    if base_url:  # the shared local server: the chat as it runs on the embedded model
-        env.update(
-            SHOPAGENT_LLM_BASE_URL=base_url,
-            SHOPAGENT_LLM_PROSE="composed",
-            SHOPAGENT_LLM_STOP=STOP_STRINGS[0],
-        )
-    return env
-
-
 def run_chat(
     dataset: str, turns: list[str], think_s: float, base_url: str | None, timing: ChatTiming
 ) -> None:
     """One ``shopagent chat`` in a pty: the first prompt, then each turn Enter to prompt."""
     started = time.perf_counter()
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli", "chat", "--dataset", dataset],
-        cwd=str(PROJECT_ROOT),
-        env=chat_env(base_url),
-        encoding="utf-8",
-        timeout=300,
-        dimensions=(50, 160),
-    )
+    child = spawn_chat(dataset, base_url=base_url)
     try:
-        child.expect(r"conversation ([0-9a-f]+)")
-        timing.conversation_id = child.match.group(1)
-        child.expect(PROMPT)
+        timing.conversation_id = first_prompt(child)
         timing.first_prompt_s = time.perf_counter() - started
         for text in turns:
             time.sleep(think_s)
@@ -121,16 +94,6 @@ def run_chat(
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
-
-
-def turn_records(log: TrajectoryLog, skip: int, conversation: str) -> list[dict[str, Any]]:
-    """One chat's turn records, in turn order, written after the first ``skip``."""
-    found = [
-        r
-        for r in latest_revisions(log.read().records[skip:])
-        if r.get("conversation_id") == conversation and isinstance(r.get("latency"), dict)
-    ]
-    return sorted(found, key=lambda r: int(r.get("turn", 0)))
 
 
 def serve_for(chats: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -190,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             server.wait(timeout=30)
     model_flags: list[bool] = []
     for timing in timings:
-        records = turn_records(log, skip, timing.conversation_id)
+        records = turn_records(log.read().records[skip:], timing.conversation_id)
         if len(records) != len(timing.turns_s):
             raise SystemExit(
                 f"{len(records)} records for {len(timing.turns_s)} turns of conversation "
