@@ -51,6 +51,9 @@ RECORD_WAIT_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Dialog:
+    """One scripted dialog: the shopper's messages, the checks on what its last turn shows
+    (``expect``) and on earlier turns (``turn_expect``, by turn number)."""
+
     id: str
     cls: str
     dataset: str
