@@ -280,7 +280,7 @@ def _drift(
             strategy,
             judgments,
             name=f"{name}-{label}",
-            batch_size=options.batch_size,
+            batch_size=options.writer_batch(),
             progress=progress,
             **common,
         )

@@ -102,7 +102,7 @@ def run_session_eval(
         model_name=model_label or "writer",
         dataset=dataset,
         depth=options.depth,
-        batch_size=options.batch_size or SESSION_BATCH_SIZE,
+        batch_size=options.writer_batch(SESSION_BATCH_SIZE),
         progress=progress,
         name=name,
     )

@@ -85,6 +85,10 @@ class EvalOptions:
     #: ``evals.session_runs.SESSION_BATCH_SIZE`` for sessions).
     batch_size: int | None = None
 
+    def writer_batch(self, default: int = BATCH_SIZE) -> int:
+        """The writer's batch: the one asked for, else the run kind's ``default``."""
+        return self.batch_size or default
+
     def run_name(self, model_label: str | None) -> str:
         """The run's folder name, with the label of the model the strategy was opened with."""
         return run_dir_name(self.dataset, self.split, self.strategy, model_label, self.limit)
@@ -386,7 +390,7 @@ def run_eval(
             split=split,
             model=model_label,
             depth=options.depth,
-            batch_size=options.batch_size or BATCH_SIZE,
+            batch_size=options.writer_batch(),
             progress=progress,
             catalog_version=read_manifest(settings, dataset).get("catalog_version"),
         )
