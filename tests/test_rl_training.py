@@ -247,7 +247,7 @@ def test_two_step_grpo_rewards_from_the_live_index(
         run_name="grpo-test",
         max_steps=2,
         num_generations=4,
-        prompts_per_step=1,
+        prompts_per_step=2,  # two groups a step: one that scores alike still leaves a gradient
         max_completion_length=40,
         logging_steps=1,
         **TINY,

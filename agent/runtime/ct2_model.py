@@ -281,8 +281,11 @@ class Ct2Generator:
             **({"static_prompt": list(shared)} if shared else {}),
             **sampling.options(),
         }
-        # a batch is padded to its longest prompt: each replica gets prompts of like length
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        # a batch is padded to its longest prompt: split over replicas, each gets prompts of
+        # like length (one replica keeps the order it was given: the same padding either way)
+        order = list(range(len(prompts)))
+        if self.replicas > 1:
+            order.sort(key=lambda i: len(prompts[i]))
         size = -(-len(prompts) // self.replicas)
         pending = [
             self.generator.generate_batch(
