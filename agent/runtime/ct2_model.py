@@ -276,7 +276,7 @@ class Ct2Generator:
         self._seed(seed)
         options = {
             "include_prompt_in_result": False,
-            "end_token": self.end_ids_for(written_start),
+            "end_token": self.end_ids_for(call_written=bool(written_start)),
             "return_end_token": True,  # counted, as transformers counts it
             **({"static_prompt": list(shared)} if shared else {}),
             **sampling.options(),
@@ -311,10 +311,10 @@ class Ct2Generator:
             )
         return generations
 
-    def end_ids_for(self, written_start: str) -> list[int]:
-        """The tokens a reply ends on: the turn's end, and after a written call opening also
-        the start of the call's closing tag (``generate``)."""
-        if written_start and self.call_close_id is not None:
+    def end_ids_for(self, *, call_written: bool) -> list[int]:
+        """The tokens a reply ends on: the turn's end, and after a written call opening
+        (``call_written``) also the start of the call's closing tag."""
+        if call_written and self.call_close_id is not None:
             return sorted({*self.end_ids, self.call_close_id})
         return self.end_ids
 
@@ -326,7 +326,7 @@ class Ct2Generator:
         generation. After a ``continuation`` (a call opening the caller wrote) the reply also
         ends on the start of the call's closing tag, as in ``generate``."""
         self._seed(sampling.seed)
-        ends = self.end_ids_for("written" if continuation else "")
+        ends = self.end_ids_for(call_written=bool(continuation))
         steps = self.generator.generate_tokens(
             [*prompt.dynamic, *continuation],  # the reply's start, when the caller wrote it
             end_token=ends,
