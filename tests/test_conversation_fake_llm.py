@@ -596,13 +596,15 @@ def test_fake_reply_says_what_the_list_was_searched_as_when_the_request_was_resp
     # spelled as the catalog spells it: no note
     answer, _ = turn(session, "start over, a wireless mouse")
     assert "searched as" not in answer.text
-    # nothing under $5: the list shown comes from the graph's relaxed search of the shopper's
-    # own words, so the reply must not claim it was found for the respelled query
+    # nothing under $5: the graph's relaxed search respells the shopper's words too (its own
+    # searches read them through the toolbox's respelling), so the list was found for
+    # "wireless mouse" and the reply says so
     answer, events = turn(session, "start over, wireles mouse under 5 dollars")
     assert searches(events)[0].arguments["query"] == "wireless mouse"
     assert answer.products and "left it out" in answer.text
-    assert searches(events)[-1].arguments["query"] != "wireless mouse"
-    assert "searched as" not in answer.text
+    assert searches(events)[-1].arguments["query"] == "wireless mouse"
+    assert "max_price" not in searches(events)[-1].arguments
+    assert 'searched as "wireless mouse"' in answer.text
 
 
 def test_fake_prose_setting_resolves_to_composed_for_the_local_model() -> None:

@@ -25,7 +25,9 @@ from tools.search.neighbour_words import DenseNeighbours
 from tools.search.prf import FeedbackIndex
 from tools.search.price_order import price_ordered
 from tools.search.request import SearchFilters, SearchRequest
+from tools.search.respelling import respell
 from tools.search.results import SearchResults
+from tools.search.spelling import VocabularyIndex
 from tools.settings.config import Settings
 from tools.stores import open_concepts, open_lexical
 
@@ -41,6 +43,8 @@ FUSION_DEPTH = 50
 #: What ``SearchToolbox.warm`` searches and writes hints for: plain words every catalog has,
 #: so each path runs its real code (a search that matched nothing would skip the ranking).
 WARM_UP_TEXT = "black cable"
+#: Texts whose respelling ``SearchToolbox.respell`` keeps (a conversation's recent messages).
+RESPELL_MEMO = 4096
 #: ``SearchToolbox.warm``'s word for a store it opened and used.
 READY = "ready"
 
@@ -67,6 +71,8 @@ class SearchToolbox:
         #: The last ``warm`` report; once every part is ready, a later call returns it.
         self._warmed: dict[str, str] = {}
         self._warm_lock = threading.Lock()
+        self._respelled: dict[str, str] = {}
+        self._respell_lock = threading.Lock()
 
     @cached_property
     def lexical(self) -> ProductIndex:
@@ -186,6 +192,25 @@ class SearchToolbox:
         """Can the lexical index respell a request and give feedback words (the embedded
         tantivy index can; Elasticsearch cannot)? The expand prompt needs it."""
         return isinstance(self.lexical, FeedbackIndex)
+
+    def respell(self, text: str) -> str:
+        """``text`` in the catalog's spelling (``tools.search.respelling``: measures as the
+        catalog writes them, run-together words split, words no product holds corrected),
+        where the lexical index knows its vocabulary (the embedded index); as written
+        otherwise (Elasticsearch). The graph's own searches and the writer's view of the
+        conversation read the shopper's words through it, as the tool path's ``copy`` does;
+        a conversation re-reads its last messages every turn, hence the memo."""
+        with self._respell_lock:
+            known = self._respelled.get(text)
+        if known is not None:
+            return known
+        index = self.lexical
+        known = respell(index, text).text if isinstance(index, VocabularyIndex) else text
+        with self._respell_lock:
+            if len(self._respelled) >= RESPELL_MEMO:
+                self._respelled.clear()
+            self._respelled[text] = known
+        return known
 
     def expand_hints(self, query_text: str, *, fallback: bool = False) -> ExpandHints:
         """What the expand prompt shows for ``query_text`` (``tools.search.expand_hints``):

@@ -84,6 +84,10 @@ class AgentToolbox(SearchBackends, Protocol):
 
     def expand_hints(self, query_text: str, *, fallback: bool = False) -> ExpandHints: ...
 
+    def respell(self, text: str) -> str:
+        """``text`` in the catalog's spelling (typos, run-together words, measures)."""
+        ...
+
     def warm(self) -> dict[str, str]:
         """Open and use once everything a first turn reads (the chat calls it while the
         shopper types); each store's name with ``ready`` or why it was skipped. Never raises."""

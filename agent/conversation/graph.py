@@ -128,7 +128,7 @@ def after_observe(state: AgentState, ctx: AgentContext) -> Literal["plan", "resp
     model that failed this turn, the model has nothing to add once products are found."""
     if state.stop_reason is not None:
         return "respond"
-    if next_recovery(state, ctx.limits) is not None:
+    if next_recovery(state, ctx.limits, ctx.deps.toolbox.respell) is not None:
         return "plan"
     if ctx.prose == "composed" or state.model_problem:
         return "respond"

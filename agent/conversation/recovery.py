@@ -9,6 +9,7 @@ one constraint dropped at a time (``agent.conversation.relax``), up to ``max_rel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.conversation.call_constraints import apply_to_call
@@ -31,19 +32,24 @@ class Recovery:
     label: str = ""
 
 
-def next_recovery(state: AgentState, limits: AgentLimits) -> Recovery | None:
+def next_recovery(
+    state: AgentState, limits: AgentLimits, respell: Callable[[str], str]
+) -> Recovery | None:
     """The next recovery search, or ``None`` when the turn kept products (or has never
-    searched), or every rung has been tried."""
+    searched), or every rung has been tried (``respell``: the graph's words in the catalog's
+    spelling, ``search_calls.graph_call``)."""
     if not state.rounds or state.turn_product_ids:
         return None
     active = state.active
-    words = active.query().lower()
+    # the request's words, as written or in the catalog's spelling (the graph's own searches)
+    words = {active.query().lower(), respell(active.query()).lower()}
     searched_words = any(
-        s.decision in ("fallback_search", "relax") or s.searched_query(words) for s in state.steps
+        s.decision in ("fallback_search", "relax") or any(s.searched_query(w) for w in words)
+        for s in state.steps
     )
     if not searched_words:
         # the model's call found nothing (or failed): the request's own words first
-        call = graph_call(active, f"call_t{state.turn}_words")
+        call = graph_call(active, f"call_t{state.turn}_words", respell)
         return Recovery(Decision("fallback_search", [call], ["the model's call found nothing"]))
     if not any(s.called(SEARCH_CONCEPTS) for s in state.steps):
         # no product has these words: the concept index may know what they mean
@@ -57,7 +63,7 @@ def next_recovery(state: AgentState, limits: AgentLimits) -> Recovery | None:
         step = next_relaxation(active)
         if step is not None:
             label, loosened = step
-            call = graph_call(loosened, f"call_t{state.turn}r{len(state.relaxed)}")
+            call = graph_call(loosened, f"call_t{state.turn}r{len(state.relaxed)}", respell)
             decision = Decision("relax", [call], [f"nothing matched: dropped {label}"])
             return Recovery(decision, loosened, label)
     return None

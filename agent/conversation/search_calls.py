@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -70,11 +70,14 @@ def usable(call: ParsedToolCall) -> bool:
     return call.name == GET_PRODUCT and bool(call.arguments.get("product_id"))
 
 
-def graph_call(constraints: Constraints, call_id: str) -> ParsedToolCall:
-    """The graph's own search: the state's words with the state's filters."""
-    return ParsedToolCall(
-        SEARCH_PRODUCTS, apply_to_call({"query": constraints.query()}, constraints), call_id
-    )
+def graph_call(
+    constraints: Constraints, call_id: str, respell: Callable[[str], str]
+) -> ParsedToolCall:
+    """The graph's own search: the state's words in the catalog's spelling (``respell``: the
+    toolbox's, so "post insurts" searches "post inserts" as the tool path's ``copy`` does)
+    with the state's filters."""
+    query = respell(constraints.query())
+    return ParsedToolCall(SEARCH_PRODUCTS, apply_to_call({"query": query}, constraints), call_id)
 
 
 def call_message(content: str, calls: Sequence[ParsedToolCall]) -> AIMessage:

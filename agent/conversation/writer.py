@@ -28,7 +28,12 @@ from agent.protocol.writer_prompts import (
 
 def conversation_view(state: AgentState) -> ConversationView:
     """The writer's view of a conversation at the current turn: the last shopper messages,
-    the query of the last search before this message, and the active constraints."""
+    the query of the last search before this message, and the active constraints.
+
+    The messages are as the shopper wrote them, not respelled: respelling corrects every word
+    no product holds, and a chat message's own words are mostly such words ("possible.
+    thanks" became "postabl. tank" on Chorus). The graph's own searches respell its content
+    words (``search_calls.graph_call``)."""
     shopper = [str(m.content) for m in state.messages if isinstance(m, HumanMessage)]
     current = max(
         (i for i, m in enumerate(state.messages) if isinstance(m, HumanMessage)), default=0

@@ -49,7 +49,7 @@ def decide(
     if not state.rounds:
         # No usable call (a small model often chats instead of searching), a model error or
         # a slow model: the graph searches the request's words, so every request searches.
-        call = graph_call(active, f"call_t{state.turn}_fallback")
+        call = graph_call(active, f"call_t{state.turn}_fallback", ctx.deps.toolbox.respell)
         return Decision("fallback_search", [call], problems)
     if timed_out:
         return Decision("timeout", [], problems, "timeout")

@@ -38,7 +38,7 @@ SEARCH_RESERVE_S = 3.0
 def plan(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
     if time.time() >= state.turn_deadline:
         return {"stop_reason": "timeout"}
-    recovery = next_recovery(state, ctx.limits)
+    recovery = next_recovery(state, ctx.limits, ctx.deps.toolbox.respell)
     if recovery is not None:
         update = graph_search(state, recovery.decision)
         if recovery.loosened is not None:
@@ -47,7 +47,9 @@ def plan(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
         return update
     active = state.active
     if ctx.prose == "composed" and ctx.deps.query_author == "graph":
-        call = graph_call(active, f"call_t{state.turn}s{len(state.steps)}_graph")
+        call = graph_call(
+            active, f"call_t{state.turn}s{len(state.steps)}_graph", ctx.deps.toolbox.respell
+        )
         return graph_search(state, Decision("graph_query", [call], ["no model: the graph's words"]))
     reused = state.written_queries.get(active.query())
     if ctx.prose == "composed" and reused and not state.rounds:
