@@ -8,10 +8,10 @@ both must run the same graph the chat runs, with nothing logged.
 Sessions run in threads; with a model writing the searches, the writer's calls are generated
 ``batch_size`` at a time (``agent.runtime.writer_batches``) and twice as many sessions are in
 flight, so one batch's sessions run their graph turns (Python, one core) while the next batch
-generates (CTranslate2, the other core): on 2 cores that took the Home Depot dev session run
-from 4.7 to more shopper turns a second (``docs/results/performance.md``). A turn checkpoints once, when
-it ends (``durability="exit"``): nothing reads a session's state between its nodes, and the
-per-node checkpoints of a state holding 100 products a search were a third of a graph turn.
+generates (CTranslate2, the other core; ``docs/results/performance.md`` has the rates). A turn
+checkpoints once, when it ends (``durability="exit"``): nothing reads a session's state
+between its nodes, and the per-node checkpoints of a state holding 100 products a search were
+a third of a graph turn.
 """
 
 from __future__ import annotations
