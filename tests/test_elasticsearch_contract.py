@@ -39,10 +39,12 @@ from tools.search.es_mapping import (
     exclusion_clauses,
     filter_clauses,
     index_name_for,
+    search_body,
     to_document,
 )
 from tools.search.price_order import PRICE_ORDER_DEPTH
 from tools.search.request import SearchFilters, SearchRequest
+from tools.search.tantivy_schema import to_document as tantivy_document
 from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
 
@@ -210,6 +212,7 @@ MOUSE_DOCUMENT = {
     "attributes_text": (
         "max dpi 1000 ; connectivity technology Wireless ; buttons quantity 7 ; scroll wheel"
     ),
+    "measures": "",
     "attributes_kv": [
         "max_dpi=1000",
         "connectivity_technology=wireless",
@@ -247,6 +250,7 @@ HEADPHONES_DOCUMENT = {
     "category_path": ["Audio", "Headphones"],
     "price": None,
     "attributes_text": "impedance 24",
+    "measures": "",
     "attributes_kv": ["wireless=no", "impedance=24"],
     "image_url": "",
     "updated_at": None,
@@ -297,7 +301,7 @@ EXPECTED_TEMPLATE = {
         },
         "mappings": {
             "dynamic": "strict",
-            "_meta": {"schema_version": 1},
+            "_meta": {"schema_version": 2},
             "properties": {
                 "id": {"type": "keyword"},
                 "title": {
@@ -322,6 +326,7 @@ EXPECTED_TEMPLATE = {
                 },
                 "description": ENGLISH_TEXT,
                 "attributes_text": ENGLISH_TEXT,
+                "measures": {"type": "text", "analyzer": "whitespace"},
                 "attributes_kv": {"type": "keyword", "ignore_above": 512},
                 "price": {"type": "scaled_float", "scaling_factor": 100},
                 "image_url": {"type": "keyword", "index": False, "doc_values": False},
@@ -330,7 +335,7 @@ EXPECTED_TEMPLATE = {
             },
         },
     },
-    "_meta": {"managed_by": "shopagent", "schema_version": 1},
+    "_meta": {"managed_by": "shopagent", "schema_version": 2},
 }
 
 
@@ -566,6 +571,64 @@ def test_stub_fuzzy_adds_auto_fuzziness(backend: ElasticsearchIndex, cluster: St
             ]
         }
     }
+
+
+def test_stub_measures_are_a_should_clause_on_the_measure_tokens(
+    backend: ElasticsearchIndex, cluster: StubCluster
+) -> None:
+    """``1tb`` is also searched as ``1000gb`` in ``measures`` (title boost): the text or the
+    measure must match, as the tantivy backend's query (``tools.search.measures``)."""
+    cluster.reply(200, "search_two_hits.json")
+
+    backend.search(SearchRequest('1tb drive for a 50" tv'))
+
+    assert cluster.requests[0].json()["query"] == {
+        "bool": {
+            "must": [
+                {
+                    "bool": {
+                        "should": [
+                            {
+                                "multi_match": {
+                                    "query": '1tb drive for a 50" tv',
+                                    "type": "best_fields",
+                                    "fields": DEFAULT_FIELDS,
+                                    "operator": "or",
+                                    "tie_breaker": 0.3,
+                                    "zero_terms_query": "none",
+                                }
+                            },
+                            {"match": {"measures": {"query": "1000gb 50in", "boost": 1.5}}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+            ]
+        }
+    }
+
+
+def test_measure_tokens_meet_the_indexed_tokens_and_tantivys() -> None:
+    """What the query side sends in ``measures`` is what both backends index for the product
+    (Elasticsearch's ``whitespace`` analyzer splits as tantivy's ``whitespace`` tokenizer)."""
+    products = [
+        Product.from_dict(json.loads(line))
+        for line in (FIXTURES / "measures" / "chorus.jsonl").read_text().splitlines()
+    ]
+    indexed = {p.id: to_document(p)["measures"].split() for p in products}
+    for product in products:
+        stored = tantivy_document(product).to_dict().get("measures", [""])
+        assert " ".join(stored).split() == indexed[product.id]
+
+    def found(text: str) -> set[str]:
+        (clause,) = json.loads(json.dumps(search_body(SearchRequest(text))))["query"]["bool"][
+            "must"
+        ][0]["bool"]["should"][1:]
+        wanted = set(clause["match"]["measures"]["query"].split())
+        return {pid for pid, tokens in indexed.items() if wanted & set(tokens)}
+
+    assert found("1tb") == found("1 TB") == found("1000gb") == {"1683224", "79129887"}
+    assert found("50 inch") == found('50"') == found("50-inch") == {"4699665"}
 
 
 def test_stub_empty_text_matches_all_but_filters_still_apply(

@@ -11,12 +11,13 @@ from typing import Any
 
 from tools.catalog.product import Product, normalise_attribute_key
 from tools.errors import BadInput
+from tools.search.measures import MEASURES_FIELD, measure_boost, measure_tokens, measures_text
 from tools.search.request import SEARCH_FIELDS, SearchFilters, SearchRequest, attribute_token
 from tools.search.title_match import es_title_clauses, plan_title_match
 from tools.search.weighted_query import es_weighted_clause
 
 #: Bumped whenever the mapping changes, so an index built by an older release is recognisable.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ANALYZER = "shop_english"
 NORMALIZER = "shop_lowercase"
 #: Request boost field -> indexed text field: each under its own name except ``attributes``,
@@ -110,6 +111,9 @@ def index_mappings() -> dict[str, Any]:
             },
             "description": dict(english),
             "attributes_text": dict(english),
+            # Measure tokens made in Python (tools.search.measures), split on whitespace only:
+            # the same tokens tantivy's built-in ``whitespace`` tokenizer indexes.
+            MEASURES_FIELD: {"type": "text", "analyzer": "whitespace"},
             # Tokens are normalised in Python (attribute_kv), the same code the filter uses.
             "attributes_kv": {"type": "keyword", "ignore_above": ATTRIBUTE_IGNORE_ABOVE},
             # Cents stored as a long: exact for catalog prices, and range bounds are sent as
@@ -139,6 +143,7 @@ def attribute_kv(key: str, value: object) -> str:
 
 def to_document(product: Product) -> dict[str, Any]:
     """One indexed document; ``doc`` keeps ``Product.to_dict()`` so a hit rebuilds it exactly."""
+    attributes_text = product.searchable_attributes()
     return {
         "id": product.id,
         "title": product.title,
@@ -147,7 +152,8 @@ def to_document(product: Product) -> dict[str, Any]:
         "category": product.category,
         "category_path": list(product.category_path),
         "price": None if product.price is None else format(product.price, "f"),
-        "attributes_text": product.searchable_attributes(),
+        "attributes_text": attributes_text,
+        MEASURES_FIELD: measures_text(product.title, attributes_text),
         "attributes_kv": [attribute_kv(k, v) for k, v in product.attributes.items()],
         "image_url": product.image_url,
         "updated_at": None if product.updated_at is None else product.updated_at.isoformat(),
@@ -157,7 +163,11 @@ def to_document(product: Product) -> dict[str, Any]:
 
 def search_body(request: SearchRequest) -> dict[str, Any]:
     """The ``_search`` body: scored text in ``must``, non-scoring constraints in ``filter``."""
-    boolean: dict[str, Any] = {"must": [text_clause(request)]}
+    text = text_clause(request)
+    measures = measure_clause(request)
+    if measures is not None:
+        text = {"bool": {"should": [text, measures], "minimum_should_match": 1}}
+    boolean: dict[str, Any] = {"must": [text]}
     match = plan_title_match(request.text) if request.title_match else None
     if match is not None:
         boolean["should"] = es_title_clauses(match)
@@ -205,6 +215,17 @@ def text_clause(request: SearchRequest) -> dict[str, Any]:
     if request.fuzzy:
         clause["fuzziness"] = "AUTO"
     return {"multi_match": clause}
+
+
+def measure_clause(request: SearchRequest) -> dict[str, Any] | None:
+    """The request's measures (``tools.search.measures``) matched against the products'
+    measure tokens, or None when it holds none; ``search_body`` lets either this or the text
+    match and adds the scores, as the tantivy backend's ``_measure_query``."""
+    tokens = measure_tokens(request.text)
+    boost = measure_boost(request.boosts)
+    if not tokens or boost <= 0:
+        return None
+    return {"match": {MEASURES_FIELD: {"query": " ".join(tokens), "boost": boost}}}
 
 
 def boosted_fields(boosts: dict[str, float]) -> list[str]:

@@ -22,6 +22,7 @@ import tantivy
 
 from tools.catalog.product import Product, normalise_attribute_key
 from tools.search.backend import IndexMissing, IndexOutdated, Progress, SearchError
+from tools.search.measures import MEASURES_FIELD, measure_boost, measure_tokens
 from tools.search.request import SearchFilters, SearchRequest, attribute_token
 from tools.search.results import SearchResults, ranked
 from tools.search.tantivy_schema import (
@@ -250,6 +251,11 @@ class TantivyIndex:
         text_query = self._expanded_query(request) if request.expansions else None
         if text_query is None:
             text_query = self._text_query(request.text, request.boosts, fuzzy=request.fuzzy)
+        measures = self._measure_query(request)
+        if measures is not None:
+            text_query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, text_query), (tantivy.Occur.Should, measures)]
+            )
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, text_query)]
         match = plan_title_match(request.text) if request.title_match else None
         if match is not None:
@@ -278,6 +284,23 @@ class TantivyIndex:
         if not per_field:
             return tantivy.Query.all_query()
         return tantivy.Query.disjunction_max_query(per_field, tie_breaker=TIE_BREAKER)
+
+    def _measure_query(self, request: SearchRequest) -> tantivy.Query | None:
+        """The request's measures (``tools.search.measures``) as term queries on the products'
+        measure tokens, or None when it holds none: either this or the text must match, and
+        a product matching both scores both (Elasticsearch's ``bool`` should, ``es_mapping``)."""
+        tokens = measure_tokens(request.text)
+        boost = measure_boost(request.boosts)
+        if not tokens or boost <= 0:
+            return None
+        terms = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.term_query(self.schema, MEASURES_FIELD, token, index_option="freq"),
+            )
+            for token in tokens
+        ]
+        return tantivy.Query.boost_query(tantivy.Query.boolean_query(terms), boost)
 
     def _expanded_query(self, request: SearchRequest) -> tantivy.Query | None:
         """The shopper's words plus weighted added words (``tools.search.weighted_query``)."""

@@ -6,6 +6,7 @@ import orjson
 import tantivy
 
 from tools.catalog.product import Product, normalise_attribute_key
+from tools.search.measures import MEASURES_FIELD, measures_text
 from tools.search.request import SEARCH_FIELDS, attribute_token
 
 #: Registered under this name on every open: English stemming, ASCII folding, stopwords —
@@ -16,6 +17,9 @@ TEXT_FIELDS: dict[str, str] = {name: name for name in SEARCH_FIELDS}
 MAX_TOKEN_CHARS = 40
 #: Fields whose word positions are indexed, for phrase matches (``tools.search.title_match``).
 POSITION_FIELDS = frozenset({"title"})
+#: tantivy's built-in whitespace tokenizer, as Elasticsearch's ``whitespace`` analyzer: the
+#: measure tokens are made in Python (``tools.search.measures``) and indexed as written.
+MEASURES_TOKENIZER = "whitespace"
 
 
 def _surface_chain() -> tantivy.TextAnalyzerBuilder:
@@ -48,6 +52,8 @@ def build_schema() -> tantivy.Schema:
     for field in TEXT_FIELDS.values():
         option = "position" if field in POSITION_FIELDS else "freq"
         builder.add_text_field(field, tokenizer_name=ANALYZER, index_option=option)
+    # A new field changes the stored schema, so an index built before it reads as outdated.
+    builder.add_text_field(MEASURES_FIELD, tokenizer_name=MEASURES_TOKENIZER, index_option="freq")
     # Exact-match filter fields hold pre-normalised (lower-case) tokens.
     builder.add_text_field("brand_kw", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("category_kw", tokenizer_name="raw", index_option="basic")
@@ -74,6 +80,9 @@ def to_document(product: Product) -> tantivy.Document:
     attributes_text = product.searchable_attributes()
     if attributes_text:
         document.add_text("attributes", attributes_text)
+    measures = measures_text(product.title, attributes_text)
+    if measures:
+        document.add_text(MEASURES_FIELD, measures)
     for key, value in product.attributes.items():
         document.add_text("attr_kv", attribute_kv(key, value))
     if product.price is not None:

@@ -13,7 +13,9 @@ symbols (``'``, ``"``, ``x``) +0.0058 on dev; ``inch`` +0.0009 (104 requests cha
 hold no measure these rules change.
 
 ``tools.search.respelling`` applies them (with the typo and compound fixes) before the query
-writer sees the request.
+writer sees the request. Matching a quantity however either side writes it (``1tb`` and
+``1000 GB``, ``50 inch`` and ``127 cm (50")``) is the index's, for every search:
+``tools.search.measures``.
 """
 
 from __future__ import annotations
