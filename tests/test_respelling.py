@@ -74,3 +74,17 @@ def test_a_corrected_word_is_written_as_the_titles_write_it_and_searches_the_sam
     assert surface_word(index, "engin", "enjines") == "engines"
     # no title holds the term: the stem stays
     assert surface_word(index, "zzzq", "zzq") == "zzzq"
+
+
+def test_a_fix_near_only_the_stem_of_a_word_is_no_fix() -> None:
+    """A chat message's words are mostly words no product holds: "grateful" stems to "grate",
+    one edit from the catalog's "grade", but "grade" is not a typo of "grateful"."""
+    titles = [f"grade 8 bolt {n}" for n in range(3)] + ["wireless doorbell chime"]
+    built = TantivyIndex(None, create=True)
+    built.index([product(n, title) for n, title in enumerate(titles)])
+    assert built.terms("grateful") == ["grate"]
+    spelled = respell(built, "grateful for a wireles doorbell")
+    assert spelled.text == "grateful for a wireless doorbell"
+    assert spelled.fixes == (("wireles", "wireless"),)
+    # a typo of the word itself is still fixed
+    assert respell(built, "grdae 8 bolt").text == "grade 8 bolt"

@@ -42,6 +42,7 @@ from tools.search.spelling import (
     apply_fixes,
     correct_term,
     edit_distance,
+    max_edits,
     split_compound,
 )
 from tools.search.tantivy_schema import surface_analyzer
@@ -83,10 +84,21 @@ def word_fixes(index: VocabularyIndex, text: str) -> list[tuple[str, str]]:
             terms = index.terms(word)
             fix = correct_term(index, terms[0], word) if len(terms) == 1 else None
             if fix is not None:
-                fix = surface_word(index, fix, word)
+                fix = written_near(word, surface_word(index, fix, word))
         if fix is not None:
             fixes.append((word, fix))
     return fixes
+
+
+def written_near(word: str, fix: str) -> str | None:
+    """``fix`` when it is as near to the word as written as a typo can be (``max_edits``),
+    else None. ``correct_term`` may find a candidate near the word's *stem*, and stems of
+    words no product holds are short: "asked" stems to "ask", one edit from "ack"; "grateful"
+    to "grate", one from "grade". Such a fix is a different word, and in a chat message, whose
+    words are mostly not product words, it searches for something the shopper never said.
+    The stem route still fixes what stemming mangles ("wireles" is one edit from "wireless")."""
+    limit = max_edits(word)
+    return fix if edit_distance(word, fix, limit) <= limit else None
 
 
 def surface_word(
