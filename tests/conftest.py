@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.local_models import LocalModels, export_embeddings, store_local_models
 from tools.settings.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +42,30 @@ def shopagent_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chorus_settings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The whole Chorus catalog in a real tantivy index, in a home of its own (a few seconds)."""
+    """The whole Chorus catalog in a real tantivy index, in a home of its own (10-20 s on a
+    busy machine, so built once per session). Read-only: a test that writes into a home
+    makes its own (``dataclasses.replace(chorus_settings, home=tmp_path / ...)``)."""
     from tools.catalog.datasets import load_dataset
     from tools.stores import open_lexical
 
     settings = Settings(home=tmp_path_factory.mktemp("home"), data_dir=shared_data)
     open_lexical(settings, "chorus", create=True).index(load_dataset("chorus", settings).products())
     return settings
+
+
+@pytest.fixture(scope="session")
+def local_models(tmp_path_factory: pytest.TempPathFactory) -> LocalModels:
+    """``shopagent model init`` once per session (about a minute of CPU); each module of the
+    real local model copies it into a home of its own (``LocalModels.install``)."""
+    return store_local_models(tmp_path_factory.mktemp("local-models"))
+
+
+@pytest.fixture(scope="session")
+def embedding_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real ONNX export of the bundled MiniLM encoder (~12 s of CPU), under the label the
+    product's own loads use: checked in ``tests/test_onnx_embeddings.py``, and copied into the
+    fresh homes whose subprocesses embed (``tests.local_models.seed_embedding_exports``), which
+    would each export it again."""
+    return export_embeddings(tmp_path_factory.mktemp("onnx-cache"))

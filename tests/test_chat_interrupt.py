@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
+from threading import Event, Thread
 
 import pexpect
 import pytest
@@ -39,20 +39,30 @@ def shopagent(home: Path, *args: str) -> None:
 
 
 @pytest.fixture()
-def slow_model_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(b"d", 1.0))
+def slow_model_server() -> Iterator[tuple[str, Event]]:
+    """The dripping server's URL, and an event set once a request has reached it."""
+    asked = Event()
+    dripping = _handler(b"d", 1.0)
+
+    class Dripping(dripping):  # type: ignore[misc, valid-type]
+        def do_POST(self) -> None:
+            asked.set()
+            super().do_POST()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
     server.daemon_threads = True
     Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", asked
     finally:
         server.shutdown()
         server.server_close()
 
 
 def test_ctrl_c_mid_turn_exits_within_two_seconds_with_a_message(
-    tmp_path: Path, slow_model_server: str
+    tmp_path: Path, slow_model_server: tuple[str, Event]
 ) -> None:
+    url, asked = slow_model_server
     home = tmp_path / "home"
     catalog = str(FIXTURES / "chat" / "catalog.jsonl")
     shopagent(home, "data", "import", catalog, "--format", "jsonl", "--name", "shop")
@@ -60,7 +70,7 @@ def test_ctrl_c_mid_turn_exits_within_two_seconds_with_a_message(
     env = {
         **os.environ,
         "SHOPAGENT_HOME": str(home),
-        "SHOPAGENT_LLM_BASE_URL": slow_model_server,
+        "SHOPAGENT_LLM_BASE_URL": url,
         "TERM": "dumb",
         "COLUMNS": "160",
     }
@@ -75,7 +85,9 @@ def test_ctrl_c_mid_turn_exits_within_two_seconds_with_a_message(
     )
     child.expect("you> ")
     child.sendline("a wireless mouse")
-    time.sleep(3)  # the turn is now waiting on the dripping server
+    # the turn is waiting on the dripping server once its request has arrived there
+    assert asked.wait(timeout=60), "the turn never asked the model server"
+    time.sleep(0.3)  # and reading its drip: the client is past sending the request
     assert child.isalive()
     pressed = time.monotonic()
     child.sendintr()

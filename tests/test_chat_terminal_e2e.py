@@ -20,6 +20,7 @@ import pexpect
 import pytest
 
 from agent.trajectory.log import TrajectoryLog, default_log_path
+from tests.local_models import LocalModels
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -51,11 +52,13 @@ def run_cli(home: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, local_models: LocalModels) -> Path:
     home = tmp_path_factory.mktemp("chat-home")
     catalog = str(FIXTURES / "chat" / "catalog.jsonl")
     run_cli(home, "data", "import", catalog, "--format", "jsonl", "--name", "shop")
     run_cli(home, "index", "--dataset", "shop", "--no-concepts")
+    # the session's `model init` (converted once), then the command itself keeps it
+    local_models.install(home)
     run_cli(home, "model", "init", "--if-missing")
     return home
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 from agent.conversation.state import AgentLimits
 from agent.conversation.tool_node import AgentTools
 from tests.catalog_samples import sample_products
+from tests.local_models import seed_embedding_exports
 from tools.catalog.datasets import import_dataset
 from tools.catalog.product import Product
 from tools.concept_build import (
@@ -68,10 +69,15 @@ def spy_on_writes(index: ConceptIndex) -> list[str]:
     written: list[str] = []
     upsert = index.upsert
 
-    def spy(products: Iterable[Product], progress: Progress | None = None) -> int:
+    def spy(
+        products: Iterable[Product],
+        progress: Progress | None = None,
+        *,
+        enrichment: Mapping[str, str] | None = None,
+    ) -> int:
         batch = list(products)
         written.extend(product.id for product in batch)
-        return upsert(batch, progress=progress)
+        return upsert(batch, progress=progress, enrichment=enrichment)
 
     index.upsert = spy  # type: ignore[method-assign]
     return written
@@ -247,9 +253,10 @@ def test_concepts_fall_back_to_lexical_while_building_and_join_when_ready(
 
 
 def test_a_background_build_runs_detached_and_the_chat_reads_it_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedding_exports: Path
 ) -> None:
     home = tmp_path / "home"
+    seed_embedding_exports(embedding_exports, home)  # the encoder's export: not made again
     monkeypatch.setenv("SHOPAGENT_HOME", str(home))  # the child reads its settings from the env
     catalog = tmp_path / "catalog.jsonl"
     catalog.write_text(
@@ -298,8 +305,11 @@ def shopagent(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_index_in_the_background_then_skip_once_ready(tmp_path: Path) -> None:
+def test_index_in_the_background_then_skip_once_ready(
+    tmp_path: Path, embedding_exports: Path
+) -> None:
     home = tmp_path / "home"
+    seed_embedding_exports(embedding_exports, home)  # the encoder's export: not made again
     catalog = PROJECT_ROOT / "tests" / "fixtures" / "generic" / "catalog.jsonl"
     imported = shopagent(home, "data", "import", str(catalog), "-f", "jsonl", "--name", "mini")
     assert imported.returncode == 0, imported.stderr

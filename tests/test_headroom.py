@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from agent.trajectory.log import TrajectoryLog
 from rl.enumerated import collect_enumerated
@@ -32,6 +34,14 @@ from tools.search_tools import SearchToolbox
 from tools.settings.config import Settings
 
 DIMENSIONS = 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """The selector's gradient boosting on one OpenMP thread: on a busy 2-core machine two
+    threads spin-wait on each other (measured 29 s against 2 s per fit, same report)."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 def bag_of_words(texts: list[str]) -> np.ndarray:

