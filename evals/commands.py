@@ -1,7 +1,9 @@
-"""``shopagent eval``: run a strategy over a split, compare two runs, measure catalog drift.
+"""``shopagent eval``: run a strategy over a split, compare two runs, measure catalog drift,
+choose the chat's search for a dataset.
 
 The commands parse flags into one ``EvalOptions`` and hand it to ``evals.suite`` /
-``evals.drift``; the tables come from ``evals.report``, ``evals.compare`` and ``evals.drift``.
+``evals.drift`` (``choose-search``: ``evals.choose_search``); the tables come from
+``evals.report``, ``evals.compare``, ``evals.drift`` and ``evals.choose_search``.
 ``cli.py`` mounts ``eval_app`` as ``shopagent eval``.
 """
 
@@ -17,6 +19,7 @@ from agent.terminal.command_options import (
     DatasetOption,
     JsonOption,
     RunsOption,
+    labelled_progress,
     print_json,
     progress_for,
     progress_task,
@@ -124,3 +127,42 @@ def eval_drift(
         )
     console.print(drift_table(outcome.report))
     console.print(styled(f"drift report in {outcome.out_dir}"))
+
+
+@eval_app.command("choose-search")
+def eval_choose_search(
+    dataset: DatasetOption = "chorus",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="The split the choice is measured on (Chorus's dev is the hash half of its "
+            "judged queries)."
+        ),
+    ] = "dev",
+    runs: RunsOption = Path("runs"),
+    json_output: JsonOption = False,
+) -> None:
+    """Choose the chat's search for a dataset: keywords alone or fused with concepts.
+
+    Runs `copy` and `fused` on the split, compares them paired (NDCG@10, 95% bootstrap CI),
+    fuses only when the interval lies above 0, and writes the choice beside the dataset's
+    indexes, where the chat reads it.
+    """
+    from evals.choose_search import choice_table, choose_search
+
+    command = f"shopagent eval choose-search --dataset {dataset} --split {split}"
+    if runs != Path("runs"):
+        command += f" --runs {runs}"
+    settings = load_settings()
+    if json_output:
+        outcome = choose_search(settings, dataset, command=command, split=split, runs_root=runs)
+        print_json({**outcome.choice.to_dict(), "path": str(outcome.path)})
+        return
+    with labelled_progress() as progress:
+        outcome = choose_search(
+            settings, dataset, command=command, split=split, runs_root=runs, progress=progress
+        )
+    console.print(choice_table(outcome.choice))
+    console.print(styled(outcome.choice.line()))
+    console.print(styled(f"written to {outcome.path}"))
+    console.print(styled(f"runs and comparison in {outcome.compare_dir}"))

@@ -6,7 +6,9 @@ plus pseudo-relevance feedback words from its top results, ``tools.search.prf``)
 request in the catalog's spelling, ``tools.search.respelling``: what the ``expand`` prompt
 shows its model), ``copy`` (that respelled request as a ``search_products`` call copying it,
 through the one tool-call path and so with its title match: what a policy that only copies
-scores, so ``policy`` minus ``copy`` is the model's own share), ``dual`` (the text
+scores, so ``policy`` minus ``copy`` is the model's own share), ``fused`` (that same call
+with the concept index's dense ranking fused in: what the chat's ``search_products`` runs where
+the dataset's search setting says so, ``evals.choose_search``), ``dual`` (the text
 embedded once, a plain dual encoder), ``hybrid`` (RRF of raw and dual). ``rm3`` and ``fuzzy``
 are the baselines a trained policy has to beat: they expand the query without a model.
 With a model writing the search: ``policy`` (a ``search_products`` call: keywords and
@@ -194,13 +196,34 @@ def spelled_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
 
 def copy_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
     """The respelled request as the tool path searches a call that copies it: no model."""
-    index = _statistics_index(toolbox, "copy", VocabularyIndex)
+    return toolbox_strategy("copy", toolbox, _copied_call(toolbox, "copy"))
+
+
+def fused_strategy(toolbox: SearchToolbox) -> ToolboxStrategy:
+    """``copy``'s call with the concept index's dense ranking fused in, as the tool path runs
+    it when asked to (``plan_tool_search(..., fuse_concepts=True)``).
+
+    The ``fused`` path would rank by keywords alone where the concept index cannot answer;
+    an eval must measure the fusion or nothing, so a concept index that cannot answer now is
+    refused here, before any query runs."""
+    problem = toolbox.concepts_problem()
+    if problem is not None:
+        raise BadInput(
+            f"the 'fused' strategy needs the {toolbox.dataset} concept index, which cannot "
+            f"answer: {problem}"
+        )
+    return toolbox_strategy("fused", toolbox, _copied_call(toolbox, "fused"))
+
+
+def _copied_call(toolbox: SearchToolbox, name: str) -> Callable[[SearchRequest], SearchRequest]:
+    """The request of a ``search_products`` call that copies the respelled request."""
+    index = _statistics_index(toolbox, name, VocabularyIndex)
 
     def copied(request: SearchRequest) -> SearchRequest:
         call = {"query": respell(index, request.text).text}
         return plan_tool_search(SEARCH_PRODUCTS, call, size=request.size).request
 
-    return toolbox_strategy("copy", toolbox, copied)
+    return copied
 
 
 #: How each strategy without a model is built (its path and indexes come from the registry);
@@ -211,6 +234,7 @@ PLAIN_BUILDERS: dict[str, Callable[[SearchToolbox], ToolboxStrategy]] = {
     "fuzzy": fuzzy_strategy,
     "spelled": spelled_strategy,
     "copy": copy_strategy,
+    "fused": fused_strategy,
     "dual": dual_strategy,
     "hybrid": hybrid_strategy,
 }

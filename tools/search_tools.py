@@ -2,9 +2,12 @@
 
 Retrieval paths (the RecLLM set plus fusion): ``lexical`` (the search API lookup), ``concepts``
 (comma-separated concepts, each embedded, fused with RRF), ``dense`` (the whole request
-embedded), ``direct`` (LLM-written titles matched to real products) and ``hybrid``
-(RRF of lexical and dense). A path is not an eval strategy: strategies (raw, rm3, policy, ...,
-``agent.protocol.strategies``) decide what request is sent down which path.
+embedded), ``direct`` (LLM-written titles matched to real products), ``hybrid`` (RRF of lexical
+and dense) and ``fused`` (``hybrid`` where the concept index can answer, the lexical ranking
+alone where it cannot: what the chat's ``search_products`` runs where the dataset's search
+setting fuses concepts in, ``tools.settings.search_choice``). A path is not an eval strategy:
+strategies (raw, rm3, policy, ..., ``agent.protocol.strategies``) decide what request is sent
+down which path.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from tools.catalog.product import Product
 from tools.errors import BadInput, one_line
-from tools.search.backend import ProductIndex
+from tools.search.backend import ProductIndex, SearchError
 from tools.search.expand_hints import ExpandHints, expand_hints
 from tools.search.facets import Facets, read_facets
 from tools.search.neighbour_words import DenseNeighbours
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from tools.search.chroma_concepts import ConceptIndex
 
 #: The retrieval paths ``SearchToolbox.run`` takes (``shopagent search --tool``).
-RETRIEVAL_PATHS = ("lexical", "concepts", "dense", "direct", "hybrid")
+RETRIEVAL_PATHS = ("lexical", "concepts", "dense", "direct", "hybrid", "fused")
 #: The indexes a toolbox opens, by the name of its attribute: what a strategy declares it reads.
 INDEXES = ("lexical", "concepts")
 #: How deep each list goes before fusion: deeper lists give RRF more overlap to work with.
@@ -47,6 +50,9 @@ WARM_UP_TEXT = "black cable"
 RESPELL_MEMO = 4096
 #: ``SearchToolbox.warm``'s word for a store it opened and used.
 READY = "ready"
+#: ``SearchResults.detail`` key of a ``fused`` search that ranked by keywords alone: why the
+#: concept index could not answer, in one line.
+CONCEPTS_SKIPPED = "concepts_skipped"
 
 T = TypeVar("T")
 
@@ -145,6 +151,8 @@ class SearchToolbox:
             return self.lookup_titles(split_list(request.text), request.size)
         if strategy == "hybrid":
             return self.hybrid(request)
+        if strategy == "fused":
+            return self.fused(request)
         raise BadInput(f"unknown strategy {strategy!r}; choose one of {RETRIEVAL_PATHS}")
 
     def search_concepts(
@@ -158,13 +166,41 @@ class SearchToolbox:
         return self.concepts.lookup_titles(list(titles), size)
 
     def hybrid(self, request: SearchRequest) -> SearchResults:
+        """RRF of the lexical ranking of ``request`` and the dense ranking of its text; either
+        index failing fails the search (an eval must not score half of a strategy)."""
+        return self._fuse(request, keywords_alone=False)
+
+    def fused(self, request: SearchRequest) -> SearchResults:
+        """``hybrid``, except that a concept index that cannot answer (still building, not
+        built, its server down) leaves the lexical ranking alone, with ``CONCEPTS_SKIPPED``
+        in its detail: the shopper gets what the keyword search gives rather than an error,
+        as ``warm`` and the expand hints fall back while the concept index builds. A failing
+        lexical index still fails the search (the tool node then tries the concept index)."""
+        return self._fuse(request, keywords_alone=True)
+
+    def _fuse(self, request: SearchRequest, *, keywords_alone: bool) -> SearchResults:
         from tools.search.fusion import reciprocal_rank_fusion
 
         depth = max(request.size, FUSION_DEPTH)
-        deep = replace(request, size=depth)  # expansions and fuzziness travel with it
+        deep = replace(request, size=depth)  # expansions, fuzziness and title match travel
         lexical = self.lexical.search(deep)
-        dense = self.concepts.search_dense(request.text, request.filters, depth)
+        try:
+            dense = self.concepts.search_dense(request.text, request.filters, depth)
+        except SearchError as error:
+            if not keywords_alone:
+                raise
+            skipped = {**lexical.detail, CONCEPTS_SKIPPED: one_line(error, 200)}
+            return replace(lexical, hits=lexical.hits[: request.size], detail=skipped)
         return reciprocal_rank_fusion([lexical, dense], size=request.size)
+
+    def concepts_problem(self) -> str | None:
+        """Why the concept index cannot answer a dense search now, in one line; None when it
+        can. For callers that must not fall back silently (an eval of the ``fused`` path)."""
+        try:
+            self.concepts.search_dense(WARM_UP_TEXT, size=1)
+        except SearchError as error:
+            return one_line(error, 200)
+        return None
 
     def get(self, product_id: str) -> Product | None:
         return self.lexical.get(product_id)

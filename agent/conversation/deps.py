@@ -115,6 +115,10 @@ class AgentDeps:
     writer_style: WriterStyle = "expand"
     #: Who writes the search in composed mode (see ``QueryAuthor``).
     query_author: QueryAuthor = "model"
+    #: Whether ``search_products`` fuses the concept index's dense ranking into its keyword
+    #: ranking (``agent.protocol.tool_search``): the dataset's measured search choice
+    #: (``tools.settings.search_choice``), which the chat reads at start. Off: keywords only.
+    fuse_concepts: bool = False
 
 
 class FacetCache:

@@ -101,6 +101,7 @@ class ChatSession:
         conversation_id: str | None = None,
         prose: ProseMode = "composed",
         writer_style: WriterStyle = "expand",
+        fuse_concepts: bool = False,
     ) -> None:
         self.llm = llm
         self.log = log
@@ -119,6 +120,7 @@ class ChatSession:
             prose=prose,
             facets=self.facets,
             writer_style=writer_style,
+            fuse_concepts=fuse_concepts,
         )
         self.deps = deps
         self.graph = build_graph(llm, deps, checkpointer)
@@ -143,9 +145,11 @@ class ChatSession:
         conversation_id: str | None = None,
         prose: ProseMode | None = None,
         writer_style: WriterStyle = "expand",
+        fuse_concepts: bool = False,
     ) -> ChatSession:
         """The standard wiring: search backends, checkpointer and log under ``settings.home``;
-        the prose mode from ``settings.llm`` unless given (``[llm] prose``)."""
+        the prose mode from ``settings.llm`` unless given (``[llm] prose``). ``fuse_concepts``:
+        the dataset's search choice (``tools.settings.search_choice.chat_search``)."""
         from tools.search_tools import SearchToolbox
         from tools.settings.llm import prose_mode
         from tools.stores import read_manifest
@@ -162,6 +166,7 @@ class ChatSession:
             catalog_version=lambda: read_manifest(settings, dataset).get("catalog_version"),
             prose=prose or prose_mode(settings.llm),
             writer_style=writer_style,
+            fuse_concepts=fuse_concepts,
         )
         if conversation_id is not None:
             session.resume(conversation_id)

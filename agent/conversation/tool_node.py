@@ -53,12 +53,16 @@ class AgentTools:
     """The chat's tools over one toolbox, with the turn's limits.
 
     Every call goes through ``agent.protocol.tool_search``: the same reading of arguments and
-    the same search as ``shopagent eval`` and the RL reward.
+    the same search as ``shopagent eval`` and the RL reward. ``fuse_concepts`` (the dataset's
+    search choice) sends ``search_products`` down the fused keyword + concept path.
     """
 
-    def __init__(self, toolbox: AgentToolbox, limits: AgentLimits) -> None:
+    def __init__(
+        self, toolbox: AgentToolbox, limits: AgentLimits, *, fuse_concepts: bool = False
+    ) -> None:
         self.toolbox = toolbox
         self.limits = limits
+        self.fuse_concepts = fuse_concepts
 
     # -- the tools ---------------------------------------------------------------------------
 
@@ -119,7 +123,9 @@ class AgentTools:
     # -- machinery ---------------------------------------------------------------------------
 
     def _search(self, name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        search = plan_tool_search(name, arguments, size=self.limits.results_per_search)
+        search = plan_tool_search(
+            name, arguments, size=self.limits.results_per_search, fuse_concepts=self.fuse_concepts
+        )
         attempt, results = self._attempt(
             name, search.arguments, lambda: run_tool_search(search, self.toolbox)
         )

@@ -26,8 +26,10 @@ layer 0, need no model and know nothing of prompts. A strategy is a layer above:
 request is sent down one path (the shopper's words as is, expanded by RM3, respelled, or written
 by a model from a prompt). Several strategies share one path (raw, rm3, fuzzy, spelled, copy,
 policy and expand all run ``lexical``), and the names overlap only by accident (the ``concepts``
-strategy runs the ``concepts`` path, but ``dual`` runs ``dense``). So the paths stay one tuple in
-``tools/`` and each spec here names the path it runs, checked against that tuple.
+strategy runs the ``concepts`` path, but ``dual`` runs ``dense``; ``fused`` is ``copy``'s call
+down the ``fused`` path, what the chat searches where the dataset's setting fuses concepts in).
+So the paths stay one tuple in ``tools/`` and each spec here names the path it runs, checked
+against that tuple.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ TOOL_PATHS: dict[str, str] = {
     SEARCH_TITLES: "direct",
     GET_PRODUCT: GET,
 }
+#: The path a ``search_products`` call runs instead when asked to fuse the concept index's
+#: dense ranking into its keyword ranking (the dataset's search setting,
+#: ``tools.settings.search_choice``; the ``fused`` strategy).
+FUSED_PATH = "fused"
 
 #: The writer's prompt styles (``agent.protocol.writer_prompts.styled_prompt``): ``rewrite``
 #: shows the shopper's words; ``expand`` (``search_products`` only) shows them respelled, with
@@ -163,6 +169,13 @@ _SPECS = (
         "direct", "the model imagines product titles", _CONCEPTS, writer=WriterSpec(SEARCH_TITLES)
     ),
     StrategySpec("hybrid", "RRF of raw and dual", _BOTH, path="hybrid"),
+    StrategySpec(
+        "fused",
+        "copy with the concept index's dense ranking fused in (RRF)",
+        _BOTH,
+        path=FUSED_PATH,
+        term_statistics=True,
+    ),
     StrategySpec("agent", "the full agent with a chat model", _BOTH, agent=True),
 )
 STRATEGIES: dict[str, StrategySpec] = {spec.name: spec for spec in _SPECS}

@@ -35,6 +35,13 @@ How arguments are read, once for everyone:
 - ``sort`` (``search_products``): ``relevance`` (the default, also for blank), ``price_asc`` or
   ``price_desc``, any case; anything else is refused. A price order ranks the good matches
   by price, not every match (``tools.search.price_order``).
+- concepts (``search_products``, when the caller asks with ``fuse_concepts``: the dataset's
+  search setting, ``tools.settings.search_choice``): the same request runs down the toolbox's
+  ``fused`` path, RRF of its keyword ranking (title match, added words and filters as above)
+  and the concept index's dense ranking of the query text under the same filters; the price
+  order applies to the fused ranking. A concept index that cannot answer (still building)
+  leaves the keyword ranking alone, silently. Off by default: the evals and RL search exactly
+  as before unless they ask.
 - unknown arguments are ignored and named in ``ToolSearch.ignored``, so a trace can show them.
 
 A refused call raises ``ToolArgumentError`` (a ``BadInput``): the chat tells the model, an eval
@@ -49,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.protocol.strategies import TOOL_PATHS
+from agent.protocol.strategies import FUSED_PATH, TOOL_PATHS
 from agent.protocol.tool_schemas import GET_PRODUCT, SEARCH_CONCEPTS, SEARCH_PRODUCTS, schema_for
 from tools.catalog.product import Product, parse_price
 from tools.errors import BadInput
@@ -114,8 +121,11 @@ class ToolSearch:
 _TEXT_ARGS = frozenset({"query", "concepts", "titles", "product_id", "add_terms", "fix"})
 
 
-def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> ToolSearch:
-    """Read one call's arguments into the search it stands for (see the module docstring)."""
+def plan_tool_search(
+    name: str, arguments: Mapping[str, Any], *, size: int, fuse_concepts: bool = False
+) -> ToolSearch:
+    """Read one call's arguments into the search it stands for (see the module docstring);
+    ``fuse_concepts`` sends a ``search_products`` call down the ``fused`` path."""
     if name not in TOOL_PATHS:
         raise ToolArgumentError(f"{name!r} is not a search tool")
     if not isinstance(arguments, Mapping):
@@ -150,6 +160,8 @@ def plan_tool_search(name: str, arguments: Mapping[str, Any], *, size: int) -> T
             read["fix"] = fixes
         if added:
             read["add_terms"] = list(added)
+        if fuse_concepts:
+            strategy = FUSED_PATH
         return ToolSearch(name, strategy, request, (), None, read, ignored)
     list_arg = "concepts" if name == SEARCH_CONCEPTS else "titles"
     terms = tuple(t for t in _list(args.get(list_arg)) if _WORD.search(t))
@@ -178,10 +190,15 @@ def run_tool_search(search: ToolSearch, backends: SearchBackends) -> SearchResul
 
 
 def search_tool_call(
-    name: str, arguments: Mapping[str, Any], backends: SearchBackends, *, size: int
+    name: str,
+    arguments: Mapping[str, Any],
+    backends: SearchBackends,
+    *,
+    size: int,
+    fuse_concepts: bool = False,
 ) -> tuple[ToolSearch, SearchResults]:
     """``plan_tool_search`` then ``run_tool_search``: a call in, its ranked results out."""
-    search = plan_tool_search(name, arguments, size=size)
+    search = plan_tool_search(name, arguments, size=size, fuse_concepts=fuse_concepts)
     return search, run_tool_search(search, backends)
 
 

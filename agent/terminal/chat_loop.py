@@ -39,7 +39,7 @@ from agent.conversation.state import (
 )
 from agent.runtime.model_server import kill_running_servers
 from agent.terminal.command_options import warn_if_stale
-from agent.terminal.render import catalog_text, clipped, literal, styled
+from agent.terminal.render import catalog_text, clipped, literal, styled, warning_line
 from tools.errors import BackendError, ShopagentError, one_line
 from tools.search.chroma_build_state import BuildStatus, read_status
 from tools.settings.config import Settings
@@ -48,7 +48,7 @@ from tools.text import valid_text
 HELP = """commands:
   /like N     you like product N of the last answer (feedback becomes reward)
   /buy N      you buy product N of the last answer (the strongest reward)
-  /filters    what the search keeps to (product, features, brand, price)
+  /filters    what the search keeps to (product, features, brand, price) and how it searches
   /filters W  change them with words: /filters under 30 only Logitech not HP
   /clear      drop every filter (saying "start over" does the same)
   /reset      start a new conversation
@@ -99,10 +99,14 @@ class ChatLoop:
         quiet: bool = False,
         warm_up: bool = False,
         concept_build: Callable[[], BuildStatus | None] | None = None,
+        search: str | None = None,
     ) -> None:
         self.session = session
         self.console = console
         self.quiet = quiet
+        #: The dataset's search in one line (``tools.settings.search_choice.ChatSearch.line``):
+        #: shown on the first screen and by ``/filters``.
+        self.search = search
         #: Open the indexes and warm the model in the background while the shopper types the
         #: first message (``ChatSession.warm_up``).
         self.warm_up = warm_up
@@ -116,6 +120,8 @@ class ChatLoop:
                 f" · conversation {self.session.conversation_id} · /help for commands",
             )
         )
+        if self.search:
+            self.console.print(literal(self.search, "dim"))
         warming = self.session.warm_up() if self.warm_up else None
         for raw in lines:
             line = raw.strip()
@@ -243,6 +249,8 @@ class ChatLoop:
             constraints = self.session.filters()
         line = constraints.describe() or "none yet (tell me what you are looking for)"
         self.console.print(styled("filters: ", line))
+        if self.search:
+            self.console.print(literal(self.search, "dim"))
         return True
 
     def _clear(self, _: str) -> bool:
@@ -367,11 +375,15 @@ def run_chat(
     from agent.runtime.model_store import served_writer_style
     from tools.concept_build import concept_search_notice, resume_stopped_build
     from tools.search_tools import SearchToolbox
+    from tools.settings.search_choice import chat_search
     from tools.stores import open_lexical
 
     open_lexical(settings, dataset)  # a missing index is reported before a model starts
     warn_if_stale(settings, dataset)
     resume_stopped_build(settings, dataset)  # a killed background build carries on
+    search = chat_search(settings, dataset)  # keywords, or fused with concepts where measured
+    if search.warning:
+        warning_line(search.warning)
     limits = limits or AgentLimits()
     # The search side opens (the concept index and its sentence model take seconds) while the
     # model server starts, not after it; the session's warm-up then finds it open.
@@ -392,6 +404,7 @@ def run_chat(
                     conversation_id=conversation_id,
                     model_checkpoint=llm.model,
                     writer_style=served_writer_style(settings),  # type: ignore[arg-type]
+                    fuse_concepts=search.fuse_concepts,
                 )
             )
         except sqlite3.Error as error:  # a full disk or a read-only home
@@ -408,6 +421,7 @@ def run_chat(
             quiet=quiet,
             warm_up=True,
             concept_build=lambda: read_status(settings.index_dir(dataset)),
+            search=search.line,
         )
         try:
             loop.run(input_lines(console))
