@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,15 +69,10 @@ def spy_on_writes(index: ConceptIndex) -> list[str]:
     written: list[str] = []
     upsert = index.upsert
 
-    def spy(
-        products: Iterable[Product],
-        progress: Progress | None = None,
-        *,
-        enrichment: Mapping[str, str] | None = None,
-    ) -> int:
+    def spy(products: Iterable[Product], progress: Progress | None = None) -> int:
         batch = list(products)
         written.extend(product.id for product in batch)
-        return upsert(batch, progress=progress, enrichment=enrichment)
+        return upsert(batch, progress=progress)
 
     index.upsert = spy  # type: ignore[method-assign]
     return written
